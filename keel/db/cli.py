@@ -1,0 +1,203 @@
+"""``keel db ...``: migration commands (loaded by the core CLI from the ``keel.cli`` entry point).
+
+The commands find the app (and through it the ``Database`` and its models) from
+``--app module:attribute``, the ``KEEL_APP`` environment variable, or
+``[tool.keel] app = "module:attribute"`` in the project's ``pyproject.toml``.
+The attribute may be the ``App`` (after ``db.init_app(app)``) or the ``Database``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tomllib
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from keel.db import migrations
+from keel.db.database import Database
+
+__all__ = ["db", "find_database"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _pyproject_app(start: Path) -> str | None:
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            with candidate.open("rb") as file:
+                data = tomllib.load(file)
+            app = data.get("tool", {}).get("keel", {}).get("app")
+            return str(app) if app else None
+    return None
+
+
+def find_database(target: str | None) -> Database:
+    """Import ``module:attribute`` and return its ``Database``.
+
+    Args:
+        target: ``"package.module:app"`` (the attribute defaults to ``app``), or
+            None to read ``KEEL_APP`` / ``[tool.keel] app``.
+
+    Raises:
+        click.UsageError: when no app is configured or it has no ``Database``.
+    """
+    target = target or _pyproject_app(Path.cwd())
+    if not target:
+        raise click.UsageError(
+            "which app? pass --app module:app, set KEEL_APP, or add "
+            '[tool.keel] app = "module:app" to pyproject.toml'
+        )
+    module_name, _, attribute = target.partition(":")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.UsageError(f"cannot import {module_name!r} (from {target!r}): {exc}") from exc
+    try:
+        obj = getattr(module, attribute or "app")
+    except AttributeError:
+        raise click.UsageError(f"{module_name!r} has no attribute {attribute or 'app'!r}") from None
+    if isinstance(obj, Database):
+        return obj
+    database = getattr(getattr(obj, "state", None), "database", None)
+    if isinstance(database, Database):
+        return database
+    raise click.UsageError(
+        f"{target} has no keel.db Database: call db.init_app(app) in that module, "
+        "or point --app at the Database itself"
+    )
+
+
+def _database(ctx: click.Context) -> Database:
+    obj = ctx.find_object(dict)
+    assert obj is not None
+    if "database" not in obj:
+        obj["database"] = find_database(obj.get("app"))
+    database: Database = obj["database"]
+    return database
+
+
+def _friendly(fn: F) -> F:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except migrations.MigrationError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option(
+    "--app",
+    "app",
+    envvar="KEEL_APP",
+    metavar="MODULE:ATTR",
+    help="The app (or Database) to use; default: KEEL_APP or [tool.keel] app.",
+)
+@click.pass_context
+def db(ctx: click.Context, app: str | None) -> None:
+    """Database migrations (Alembic underneath)."""
+    ctx.ensure_object(dict)
+    ctx.obj["app"] = app
+
+
+@db.command()
+@click.pass_context
+@_friendly
+def init(ctx: click.Context) -> None:
+    """Create the migrations folder."""
+    path = migrations.init(_database(ctx))
+    click.echo(f"Created {path}/ - now run: keel db makemigrations -m 'initial'")
+
+
+@db.command()
+@click.option("-m", "--message", default="auto", show_default=True, help="What it changes.")
+@click.option("--empty", is_flag=True, help="Write an empty script to fill in by hand.")
+@click.pass_context
+@_friendly
+def makemigrations(ctx: click.Context, message: str, empty: bool) -> None:
+    """Write a migration script from the changes to the models."""
+    path = migrations.make_migrations(_database(ctx), message, autogenerate=not empty)
+    if path is None:
+        click.echo("No changes detected.")
+    else:
+        click.echo(f"Wrote {path}: review it, then run: keel db migrate")
+
+
+@db.command()
+@click.argument("revision", default="head")
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
+@click.pass_context
+@_friendly
+def migrate(ctx: click.Context, revision: str, sql: bool) -> None:
+    """Apply migrations up to REVISION (default: all)."""
+    database = _database(ctx)
+    migrations.migrate(database, revision, sql=sql)
+    if not sql:
+        click.echo(f"Database at {', '.join(migrations.current(database)) or 'base'}.")
+
+
+@db.command()
+@click.argument("revision", default="-1")
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
+@click.pass_context
+@_friendly
+def downgrade(ctx: click.Context, revision: str, sql: bool) -> None:
+    """Undo migrations down to REVISION (default: the last one; 'base' for all)."""
+    database = _database(ctx)
+    migrations.downgrade(database, revision, sql=sql)
+    if not sql:
+        click.echo(f"Database at {', '.join(migrations.current(database)) or 'base'}.")
+
+
+@db.command()
+@click.pass_context
+@_friendly
+def history(ctx: click.Context) -> None:
+    """List the migrations, oldest first; '*' marks the ones applied."""
+    database = _database(ctx)
+    scripts = migrations.history(database)
+    if not scripts:
+        click.echo("No migrations yet.")
+        return
+    current = set(migrations.current(database))
+    applied: set[str] = set()
+    seen_current = False
+    for script in reversed(scripts):
+        seen_current = seen_current or script.revision in current
+        if seen_current:
+            applied.add(script.revision)
+    for script in scripts:
+        mark = "*" if script.revision in applied else " "
+        click.echo(f"{mark} {script.revision}  {script.doc}")
+
+
+@db.command()
+@click.pass_context
+@_friendly
+def current(ctx: click.Context) -> None:
+    """Show the revision the database is at."""
+    revisions = migrations.current(_database(ctx))
+    click.echo(", ".join(revisions) if revisions else "base (no migration applied)")
+
+
+@db.command()
+@click.pass_context
+@_friendly
+def check(ctx: click.Context) -> None:
+    """Fail unless the database is migrated and matches the models."""
+    state = migrations.check(_database(ctx))
+    problem = state.problem()
+    if problem is not None:
+        raise click.ClickException(problem[0].upper() + problem[1:])
+    click.echo("Database, migrations and models agree.")

@@ -1,0 +1,283 @@
+"""Migrations: Alembic underneath, with an environment keel provides (no env.py to write).
+
+The migration scripts live in ``<migrations>/versions/`` of the project; the
+Alembic environment and script template ship inside keel. Every function here
+is synchronous (run it from the CLI, a script or a test, not inside a running
+event loop), except ``check_database`` which the app awaits at startup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import EnvironmentContext
+
+    from keel.db.database import Database
+
+__all__ = [
+    "MigrationError",
+    "MigrationState",
+    "alembic_config",
+    "check",
+    "check_database",
+    "current",
+    "downgrade",
+    "history",
+    "init",
+    "make_migrations",
+    "migrate",
+    "run_env",
+]
+
+_ENV_DIR = Path(__file__).with_name("_alembic")
+_FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s"
+_README = """\
+Database migrations, managed by keel (Alembic underneath).
+
+    keel db makemigrations -m "add books"   # write a script from the model changes
+    keel db migrate                         # apply every script not yet applied
+    keel db downgrade                       # undo the last one
+    keel db history / keel db current / keel db check
+
+Review each generated script in versions/ before committing it.
+"""
+
+
+class MigrationError(RuntimeError):
+    """The database and the migrations (or the models) disagree."""
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """Where a database stands against its migrations and models.
+
+    Attributes:
+        current: the revisions applied to the database.
+        heads: the latest revisions of the migrations folder.
+        diffs: the schema changes the models have that the database lacks.
+    """
+
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    diffs: tuple[Any, ...]
+
+    @property
+    def up_to_date(self) -> bool:
+        """True when the database is at the heads and matches the models."""
+        return set(self.current) == set(self.heads) and not self.diffs
+
+    def problem(self) -> str | None:
+        """A sentence saying what is wrong and how to fix it, or None."""
+        if set(self.current) != set(self.heads):
+            at = ", ".join(self.current) or "no revision (empty)"
+            head = ", ".join(self.heads) or "no migrations"
+            return (
+                f"the database is at {at} but the migrations head is {head}: run `keel db migrate`"
+            )
+        if self.diffs:
+            shown = "; ".join(_describe(d) for d in self.diffs[:5])
+            more = f" (+{len(self.diffs) - 5} more)" if len(self.diffs) > 5 else ""
+            return (
+                f"the models have changes no migration covers: {shown}{more}: "
+                'run `keel db makemigrations -m "..."` then `keel db migrate`'
+            )
+        return None
+
+
+def alembic_config(database: Database, **attributes: Any) -> Config:
+    """The Alembic ``Config`` for ``database`` (keel's env, the project's versions folder)."""
+    config = Config()
+    config.set_main_option("script_location", str(_ENV_DIR))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", str(_versions(database)))
+    config.set_main_option("file_template", _FILE_TEMPLATE)
+    config.set_main_option("truncate_slug_length", "40")
+    config.attributes["database"] = database
+    config.attributes.update(attributes)
+    return config
+
+
+def _versions(database: Database) -> Path:
+    return database.migrations / "versions"
+
+
+def _require_folder(database: Database) -> None:
+    if not _versions(database).is_dir():
+        raise MigrationError(
+            f"no migrations folder at {database.migrations}: run `keel db init` first"
+        )
+
+
+def init(database: Database) -> Path:
+    """Create the migrations folder (``migrations/versions/``); returns its path."""
+    versions = _versions(database)
+    if versions.is_dir():
+        raise MigrationError(f"{database.migrations} is already a migrations folder")
+    versions.mkdir(parents=True)
+    (database.migrations / "README").write_text(_README)
+    return database.migrations
+
+
+def make_migrations(database: Database, message: str, *, autogenerate: bool = True) -> Path | None:
+    """Write a migration script from the difference between the models and the database.
+
+    The database must be at the latest migration (``migrate`` first).
+
+    Args:
+        database: the database.
+        message: what the migration does; it names the file.
+        autogenerate: compare models and database (``False`` writes an empty script).
+
+    Returns:
+        The new script's path, or None when nothing changed.
+    """
+    _require_folder(database)
+    if autogenerate:
+        state = _state(database)
+        if set(state.current) != set(state.heads):
+            raise MigrationError(state.problem())
+    config = alembic_config(database, skip_empty=autogenerate)
+    result = command.revision(config, message=message, autogenerate=autogenerate)
+    scripts = [s for s in (result if isinstance(result, list) else [result]) if s is not None]
+    return Path(scripts[0].path) if scripts else None
+
+
+def migrate(database: Database, revision: str = "head", *, sql: bool = False) -> None:
+    """Apply migrations up to ``revision`` (all of them by default).
+
+    With ``sql=True`` print the SQL instead of running it.
+    """
+    _require_folder(database)
+    command.upgrade(alembic_config(database), revision, sql=sql)
+
+
+def downgrade(database: Database, revision: str = "-1", *, sql: bool = False) -> None:
+    """Undo migrations down to ``revision`` (the last one by default; ``base`` for all)."""
+    _require_folder(database)
+    command.downgrade(alembic_config(database), revision, sql=sql)
+
+
+def history(database: Database) -> list[Script]:
+    """The migration scripts, oldest first."""
+    _require_folder(database)
+    scripts = ScriptDirectory.from_config(alembic_config(database))
+    return list(reversed(list(scripts.walk_revisions())))
+
+
+def current(database: Database) -> tuple[str, ...]:
+    """The revisions the database is at (empty before the first migration)."""
+    return _state(database).current
+
+
+def check(database: Database) -> MigrationState:
+    """Compare the database with the migrations and the models (``keel db check``)."""
+    _require_folder(database)
+    return _state(database)
+
+
+def _state(database: Database) -> MigrationState:
+    async def run() -> MigrationState:
+        engine = database.create_engine(poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(_compare, database)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+async def check_database(database: Database) -> None:
+    """Raise ``MigrationError`` unless the database is at the latest migration and matches
+    the models (run at startup when ``check_migrations`` is on)."""
+    async with database.engine.connect() as conn:
+        state = await conn.run_sync(_compare, database)
+    problem = state.problem()
+    if problem is not None:
+        raise MigrationError(f"{database!r}: {problem}")
+
+
+def _compare(connection: Connection, database: Database) -> MigrationState:
+    context = MigrationContext.configure(connection, opts=_context_options(database))
+    heads = ScriptDirectory.from_config(alembic_config(database)).get_heads()
+    current_heads = context.get_current_heads()
+    diffs: list[Any] = []
+    if set(current_heads) == set(heads):
+        diffs = compare_metadata(context, database.metadata)
+    return MigrationState(tuple(current_heads), tuple(heads), tuple(diffs))
+
+
+def _describe(diff: Any) -> str:
+    if isinstance(diff, list):  # column modifications come grouped
+        return ", ".join(_describe(d) for d in diff)
+    kind = diff[0]
+    names = [getattr(item, "name", None) for item in diff[1:]]
+    target = ".".join(str(n) for n in names if isinstance(n, str))
+    return f"{kind} {target}".strip()
+
+
+def _context_options(database: Database) -> dict[str, Any]:
+    return {
+        "target_metadata": database.metadata,
+        "render_as_batch": database.is_sqlite,
+        "compare_type": True,
+        "render_item": _render_item,
+    }
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render keel's column types as their plain SQLAlchemy type in scripts."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        impl = obj.impl_instance
+        if type(impl).__module__.startswith("sqlalchemy."):
+            return f"sa.{impl!r}"
+    return False
+
+
+def _skip_empty(context: Any, revision: Any, directives: list[Any]) -> None:
+    if directives and directives[0].upgrade_ops.is_empty():
+        directives[:] = []
+
+
+def run_env(context: EnvironmentContext) -> None:
+    """Run migrations inside Alembic's environment (what an env.py would do)."""
+    config = context.config
+    database: Database = config.attributes["database"]
+    options = _context_options(database)
+    if config.attributes.get("skip_empty"):
+        options["process_revision_directives"] = _skip_empty
+    if context.is_offline_mode():
+        url = database.url.render_as_string(hide_password=False)
+        context.configure(url=url, literal_binds=True, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def run(connection: Connection) -> None:
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = database.create_engine(poolclass=NullPool, sqlite_foreign_keys=False)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(run)
+                await conn.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run_async())

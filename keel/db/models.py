@@ -1,0 +1,121 @@
+"""The declarative base for keel models and the common column mixins."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Enum, MetaData, Numeric, Uuid
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from keel.db.types import UTCDateTime
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "READ_ONLY",
+    "TYPE_ANNOTATION_MAP",
+    "IntPK",
+    "Model",
+    "Timestamps",
+    "UUIDPK",
+    "Versioned",
+    "new_metadata",
+]
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Constraint names derived from tables and columns, so migrations are stable."""
+
+READ_ONLY: dict[str, Any] = {"keel_read_only": True}
+"""Column ``info`` marking a column the server sets: left out of create/update schemas."""
+
+TYPE_ANNOTATION_MAP: dict[Any, Any] = {
+    dt.datetime: UTCDateTime(),
+    uuid.UUID: Uuid(),
+    Decimal: Numeric(),
+    dict[str, Any]: JSON(),
+    list[Any]: JSON(),
+    enum.Enum: Enum(enum.Enum, native_enum=False, validate_strings=True),
+}
+"""How ``Mapped[...]`` annotations become column types (aware datetimes, portable enums)."""
+
+
+def new_metadata() -> MetaData:
+    """Return an empty ``MetaData`` carrying keel's constraint naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Model(AsyncAttrs, DeclarativeBase):
+    """Base class of keel models: a SQLAlchemy 2 declarative base.
+
+    Declare columns with ``Mapped[...]`` annotations. The base carries the
+    naming convention and portable type defaults; ``await obj.awaitable_attrs.rel``
+    loads a lazy relationship explicitly. For a second, independent set of tables
+    declare another base the same way (``metadata = new_metadata()``,
+    ``type_annotation_map = TYPE_ANNOTATION_MAP``).
+
+    Example:
+        class Author(IntPK, Timestamps, Model):
+            __tablename__ = "authors"
+            name: Mapped[str] = mapped_column(String(100), unique=True)
+    """
+
+    metadata = new_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+    def __repr__(self) -> str:
+        mapper = self.__mapper__
+        keys = ", ".join(
+            f"{col.key}={getattr(self, str(col.key), None)!r}" for col in mapper.primary_key
+        )
+        return f"<{type(self).__name__} {keys}>"
+
+
+class IntPK:
+    """Mixin: an auto-incrementing integer primary key named ``id``."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class UUIDPK:
+    """Mixin: a random UUID (v4) primary key named ``id``, generated in Python."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Timestamps:
+    """Mixin: ``created_at`` and ``updated_at``, aware UTC datetimes set by keel."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, info=READ_ONLY)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=_utcnow, onupdate=_utcnow, info=READ_ONLY
+    )
+
+
+class Versioned:
+    """Mixin: an integer ``version`` column for optimistic locking.
+
+    Every UPDATE checks and bumps the version (``UPDATE ... WHERE version = :seen``);
+    a write based on a stale read raises ``StaleDataError``, which
+    ``Database.init_app`` turns into a 409 problem response. Use
+    ``expect_version(obj, version)`` to check a version the client sent.
+    """
+
+    version: Mapped[int] = mapped_column(nullable=False, info=READ_ONLY)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
