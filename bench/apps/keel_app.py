@@ -1,0 +1,104 @@
+"""keel, written the way its README shows: typed handlers, pydantic models, Depends (with a yield
+dependency for the database session), startup/shutdown hooks and app.state.
+
+keel.db and keel.templates are not built yet: the db and fortunes scenarios use plain
+SQLAlchemy async (the same models and engine as every other async app) and Jinja2 directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import AsyncIterator
+from operator import attrgetter
+from typing import Annotated
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bench.apps.orm import Fortune, World, make_engine, make_sessionmaker
+from bench.apps.shared import ADDITIONAL_FORTUNE, HELLO, TEMPLATES_DIR, WORLD_ROWS, Item, ItemOut
+from keel import App, Depends
+from keel.responses import HTMLResponse, PlainTextResponse
+
+app = App()
+templates = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+item_ids = itertools.count(1)
+open_resources = 0
+
+
+@app.on_startup
+async def start() -> None:
+    app.state.engine = make_engine()
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+
+
+@app.on_shutdown
+async def stop() -> None:
+    await app.state.engine.dispose()
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with app.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def dep_a() -> int:
+    return 1
+
+
+async def dep_b(a: Annotated[int, Depends(dep_a)]) -> int:
+    return a + 1
+
+
+async def dep_c(b: Annotated[int, Depends(dep_b)]) -> AsyncIterator[int]:
+    global open_resources
+    open_resources += 1
+    try:
+        yield b + 1
+    finally:
+        open_resources -= 1
+
+
+@app.get("/plaintext")
+async def plaintext() -> PlainTextResponse:
+    return PlainTextResponse(HELLO)
+
+
+@app.get("/json")
+async def json_() -> dict[str, str]:
+    return {"message": HELLO}
+
+
+@app.get("/users/{id}")
+async def user(id: int, verbose: bool = False) -> dict[str, object]:
+    return {"id": id, "verbose": verbose}
+
+
+@app.post("/items", status=201)
+async def create_item(item: Item) -> ItemOut:
+    return ItemOut(id=next(item_ids), **item.model_dump())
+
+
+@app.get("/db")
+async def db(session: SessionDep) -> dict[str, int]:
+    world = await session.get(World, random.randint(1, WORLD_ROWS))
+    assert world is not None
+    return {"id": world.id, "randomNumber": world.randomnumber}
+
+
+@app.get("/fortunes")
+async def fortunes(session: SessionDep) -> HTMLResponse:
+    rows = list(await session.scalars(select(Fortune)))
+    rows.append(Fortune(id=0, message=ADDITIONAL_FORTUNE))
+    rows.sort(key=attrgetter("message"))
+    return HTMLResponse(templates.get_template("fortunes.html").render(fortunes=rows))
+
+
+@app.get("/deps")
+async def deps(c: Annotated[int, Depends(dep_c)]) -> dict[str, int]:
+    return {"value": c}
