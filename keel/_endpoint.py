@@ -1,0 +1,562 @@
+"""The per-request executor of one route, compiled from its :class:`~keel._analysis.Plan`."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic_core import PydanticUndefined, to_json
+
+from keel import _json
+from keel._analysis import (
+    BACKGROUND,
+    DEP,
+    FIELD,
+    REQUEST,
+    RESPONSE,
+    FieldSpec,
+    Plan,
+    body_is_embedded,
+    is_model_form,
+    split_annotated,
+    strip_optional,
+)
+from keel._concurrency import run_sync
+from keel._types import Receive, Scope, Send
+from keel.background import BackgroundTasks
+from keel.errors import HTTPError, RequestValidationError, convert_errors
+from keel.requests import Request, UploadFile, parse_cookies
+from keel.responses import Response
+
+if TYPE_CHECKING:
+    from keel.routing import Route
+
+logger = logging.getLogger("keel.error")
+
+_PARAMS_CONFIG = ConfigDict(allow_inf_nan=False, arbitrary_types_allowed=True)
+_JSON_CT = (b"content-type", b"application/json")
+
+
+class ResponseValidationError(Exception):
+    """A handler returned a value that does not match its declared response schema."""
+
+    def __init__(self, route: str, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__(f"Response of {route} does not match its declared schema: {errors}")
+
+
+def _model(name: str, fields: dict[str, Any]) -> type[BaseModel]:
+    model: type[BaseModel] = create_model(name, __config__=_PARAMS_CONFIG, **fields)
+    return model
+
+
+class Serializer:
+    """Turns a handler's return value into JSON bytes according to its declared type."""
+
+    def __init__(self, annotation: Any, where: str) -> None:
+        self.where = where
+        self.adapter: TypeAdapter[Any] | None = None
+        self.exact: type | None = None
+        if annotation is inspect.Signature.empty or annotation is Any or annotation is None:
+            return
+        base = strip_optional(split_annotated(annotation)[0])
+        if isinstance(base, type) and issubclass(base, Response):
+            return
+        self.adapter = TypeAdapter(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            self.exact = annotation
+
+    def __call__(self, value: Any) -> bytes:
+        adapter = self.adapter
+        if adapter is None:
+            return to_json(value)
+        if self.exact is not None and type(value) is self.exact:
+            return adapter.dump_json(value)
+        try:
+            checked = adapter.validate_python(value, from_attributes=True)
+        except ValidationError as exc:
+            errors = convert_errors(exc.errors(include_url=False))
+            raise ResponseValidationError(self.where, errors) from None
+        return adapter.dump_json(checked)
+
+
+class Endpoint:
+    """Executes one route: extract and validate input, run the dependency plan and the
+    handler, serialize the result, send the response, run teardown."""
+
+    def __init__(self, route: Route, plan: Plan, app: Any) -> None:
+        self.route = route
+        self.app = app
+        self.plan = plan
+        self.status = route.status
+        self.max_body = (
+            route.max_body_size if route.max_body_size is not None else app.max_body_size
+        )
+        self.response_class = route.response_class
+        where = getattr(route.endpoint, "__qualname__", route.path)
+        self.serializer = Serializer(route.response_annotation, where)
+        self._compile_params(plan.params)
+        self._compile_body(plan)
+        steps = plan.steps
+        self.steps = steps
+        self.handler = steps[-1]
+        self.simple = (
+            len(steps) == 1
+            and not plan.uses_request
+            and not plan.uses_background
+            and not plan.uses_response
+            and not plan.has_generators
+        )
+        self.empty_body = self.status < 200 or self.status in (204, 304)
+
+    # -- compilation -------------------------------------------------------------------------
+
+    def _compile_params(self, params: list[FieldSpec]) -> None:
+        self.params_model: type[BaseModel] | None = None
+        self.sources: list[tuple[str, str, str, bool]] = []
+        self.rename: dict[str | int, list[str | int]] = {}
+        self.field_ident: dict[str, str] = {}
+        if not params:
+            return
+        fields: dict[str, Any] = {}
+        for i, f in enumerate(params):
+            ident = f"p{i}"
+            fields[ident] = (f.annotation, f.field_info())
+            self.sources.append((ident, f.location, f.alias, f.is_sequence))
+            self.rename[ident] = [f.location, f.alias]
+            self.field_ident[f.key] = ident
+        self.params_model = _model("RequestParams", fields)
+        self.need_query = any(s[1] == "query" for s in self.sources)
+        self.need_headers = any(s[1] == "header" for s in self.sources)
+        self.need_cookies = any(s[1] == "cookie" for s in self.sources)
+
+    def _compile_body(self, plan: Plan) -> None:
+        self.body_mode = ""
+        body = plan.body_fields
+        form = plan.form_fields
+        if body:
+            self.body_mode = "json"
+            self.body_keys = [f.key for f in body]
+            self.body_required = any(f.required for f in body)
+            if body_is_embedded(body):
+                fields = {
+                    f"b{i}": (f.annotation, f.field_info(validation_alias=f.alias))
+                    for i, f in enumerate(body)
+                }
+                self.body_model: type[BaseModel] | None = _model("RequestBody", fields)
+                self.body_adapter: TypeAdapter[Any] = TypeAdapter(self.body_model)
+                self.body_rename: dict[str | int, list[str | int]] = {
+                    f.alias: ["body", f.alias] for f in body
+                }
+                self.body_idents = {f.key: f"b{i}" for i, f in enumerate(body)}
+            else:
+                only = body[0]
+                self.body_model = None
+                default = only.default
+                self.body_default = None if default is PydanticUndefined else default
+                info = only.field_info()
+                self.body_adapter = TypeAdapter(_annotated(only.annotation, info))
+        elif form:
+            self.body_mode = "form"
+            self.form_specs = form
+            self.form_model_field = form[0] if is_model_form(form) else None
+            value_fields = [f for f in form if f.location == "form"]
+            self.file_specs = [f for f in form if f.location == "file"]
+            if self.form_model_field is not None:
+                base = self.form_model_field.annotation
+                self.form_adapter: TypeAdapter[Any] | None = TypeAdapter(base)
+                self.form_model: type[BaseModel] | None = None
+            else:
+                self.form_adapter = None
+                fields = {
+                    f"f{i}": (f.annotation, f.field_info(validation_alias=f.alias))
+                    for i, f in enumerate(value_fields)
+                }
+                self.form_model = _model("RequestForm", fields) if fields else None
+                self.form_idents = {f.key: f"f{i}" for i, f in enumerate(value_fields)}
+                self.form_values = value_fields
+
+    # -- request time ------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one request whose route has matched."""
+        request: Request | None = None
+        try:
+            if self.simple and self.params_model is None and not self.body_mode:
+                step = self.handler
+                if step.kind == "async":
+                    result = await step.call()
+                else:
+                    result = await run_sync(step.call)
+                if isinstance(result, Response):
+                    await result(scope, receive, send)
+                    return
+                await self._send_value(scope, send, result, None)
+                return
+            request = Request(scope, receive, self.max_body)
+            await self._run(request, scope, receive, send)
+        except Exception as exc:
+            if request is None:
+                request = Request(scope, receive, self.max_body)
+            response = await self.app.handle_exception(request, exc)
+            await response(scope, receive, send)
+
+    async def _send_value(
+        self, scope: Scope, send: Send, value: Any, temporal: Response | None
+    ) -> None:
+        rc = self.response_class
+        if rc is not None:
+            response = rc(value, self.status)
+            if temporal is not None:
+                _merge(response, temporal)
+            await response(scope, _no_receive, send)
+            return
+        if self.empty_body:
+            body = b""
+            headers: list[tuple[bytes, bytes]] = []
+        else:
+            body = self.serializer(value)
+            headers = [_JSON_CT, (b"content-length", b"%d" % len(body))]
+        status = self.status
+        if temporal is not None:
+            if temporal.status_code != 200:
+                status = temporal.status_code
+            headers = headers + [h for h in temporal.raw_headers if h[0] != b"content-length"]
+            if temporal._cookies:
+                headers += temporal._cookie_headers(scope)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if scope["method"] == "HEAD":
+            body = b""
+        await send({"type": "http.response.body", "body": body})
+
+    async def _run(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
+        values: dict[str, Any] = {}
+        if self.params_model is not None:
+            self._extract_params(scope, values)
+        if self.body_mode == "json":
+            await self._read_json(request, values)
+        elif self.body_mode == "form":
+            await self._read_form(request, values)
+        background = BackgroundTasks() if self.plan.uses_background else None
+        temporal = Response() if self.plan.uses_response else None
+        if not self.plan.has_generators:
+            result = await self._call_steps(request, values, background, temporal, None, None)
+            response = self._to_response(scope, result, temporal)
+            await self._send(response, result, scope, receive, send, temporal, background)
+            return
+        fn_stack = contextlib.AsyncExitStack()
+        req_stack = contextlib.AsyncExitStack()
+        error: Exception | None = None
+        try:
+            try:
+                result = await self._call_steps(
+                    request, values, background, temporal, fn_stack, req_stack
+                )
+                # Serialize while function-scoped resources are still open.
+                response = self._to_response(scope, result, temporal) or self._prebuilt(
+                    scope, result, temporal
+                )
+            except BaseException as exc:
+                if not await fn_stack.__aexit__(type(exc), exc, exc.__traceback__):
+                    raise
+                raise RuntimeError(
+                    "A dependency swallowed an exception raised by the handler; re-raise it "
+                    "after `yield`"
+                ) from exc
+            await fn_stack.aclose()
+        except Exception as exc:
+            error = exc
+            response = await self.app.handle_exception(request, exc)
+            background = None
+        try:
+            await self._send(response, None, scope, receive, send, None, background)
+        finally:
+            await _close_request_scope(req_stack, error)
+
+    def _prebuilt(self, scope: Scope, result: Any, temporal: Response | None) -> Response:
+        if self.response_class is not None:
+            response = self.response_class(result, self.status)
+        elif self.empty_body:
+            response = Response(b"", self.status)
+        else:
+            response = Response(self.serializer(result), self.status, media_type="application/json")
+        if temporal is not None:
+            _merge(response, temporal)
+        return response
+
+    def _to_response(self, scope: Scope, result: Any, temporal: Response | None) -> Response | None:
+        if isinstance(result, Response):
+            if temporal is not None:
+                _merge(result, temporal)
+            return result
+        return None
+
+    async def _send(
+        self,
+        response: Response | None,
+        result: Any,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        temporal: Response | None,
+        background: BackgroundTasks | None,
+    ) -> None:
+        if response is None:
+            await self._send_value(scope, send, result, temporal)
+            if background is not None and background.tasks:
+                await background()
+            return
+        if background is not None and background.tasks:
+            if response.background is None:
+                response.background = background
+            else:
+                response.background = BackgroundTasks([response.background, background])
+        await response(scope, receive, send)
+
+    async def _call_steps(
+        self,
+        request: Request,
+        values: dict[str, Any],
+        background: BackgroundTasks | None,
+        temporal: Response | None,
+        fn_stack: contextlib.AsyncExitStack | None,
+        req_stack: contextlib.AsyncExitStack | None,
+    ) -> Any:
+        results: list[Any] = [None] * len(self.steps)
+        result: Any = None
+        for step in self.steps:
+            kwargs: dict[str, Any] = {}
+            for arg in step.args:
+                src = arg.source
+                if src == FIELD:
+                    kwargs[arg.name] = values[arg.ref]
+                elif src == DEP:
+                    kwargs[arg.name] = results[arg.ref]
+                elif src == REQUEST:
+                    kwargs[arg.name] = request
+                elif src == BACKGROUND:
+                    kwargs[arg.name] = background
+                elif src == RESPONSE:
+                    kwargs[arg.name] = temporal
+                else:
+                    raise TypeError(f"{arg.name!r} cannot be injected into an HTTP route")
+            kind = step.kind
+            if kind == "async":
+                result = await step.call(**kwargs)
+            elif kind == "sync":
+                result = await run_sync(step.call, **kwargs)
+            else:
+                assert fn_stack is not None and req_stack is not None
+                stack = fn_stack if step.scope == "function" else req_stack
+                if kind == "agen":
+                    cm = contextlib.asynccontextmanager(step.call)(**kwargs)
+                    result = await stack.enter_async_context(cm)
+                else:
+                    result = await _enter_sync(stack, step.call, kwargs)
+            results[step.index] = result
+        return result
+
+    def _extract_params(self, scope: Scope, values: dict[str, Any]) -> None:
+        raw: dict[str, Any] = {}
+        query: dict[str, list[str]] | None = None
+        headers: dict[str, list[str]] | None = None
+        cookies: dict[str, str] | None = None
+        if self.need_query:
+            query = _parse_query(scope.get("query_string", b""))
+        if self.need_headers:
+            headers = {}
+            for k, v in scope.get("headers", ()):
+                headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+        if self.need_cookies:
+            cookie_headers = [
+                v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"cookie"
+            ]
+            cookies = parse_cookies(cookie_headers)
+        path_params = scope.get("path_params", {})
+        for ident, location, alias, is_seq in self.sources:
+            if location == "path":
+                if alias in path_params:
+                    raw[ident] = path_params[alias]
+                continue
+            if location == "cookie":
+                assert cookies is not None
+                if alias in cookies:
+                    raw[ident] = cookies[alias]
+                continue
+            source = query if location == "query" else headers
+            assert source is not None
+            found = source.get(alias if location == "query" else alias.lower())
+            if found:
+                raw[ident] = found if is_seq else found[0]
+        assert self.params_model is not None
+        try:
+            model = self.params_model.model_validate(raw)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                convert_errors(exc.errors(include_url=False), rename=self.rename)
+            ) from None
+        data = model.__dict__
+        for key, ident in self.field_ident.items():
+            values[key] = data[ident]
+
+    async def _read_json(self, request: Request, values: dict[str, Any]) -> None:
+        body = await request.body()
+        if not body:
+            if self.body_required:
+                raise RequestValidationError(
+                    [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
+                )
+            if self.body_model is None:
+                values[self.body_keys[0]] = self.body_default
+                return
+            body = b"{}"
+        else:
+            ctype = request.headers.get("content-type", "")
+            if not _is_json(ctype):
+                raise HTTPError(
+                    415,
+                    "The body must be JSON: send it with Content-Type: application/json"
+                    + (f" (got {ctype[:60]!r})" if ctype else ""),
+                )
+            _json.check(body)
+        try:
+            parsed = self.body_adapter.validate_json(body)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            for e in errors:
+                if e["type"] == "json_invalid":
+                    reason = _json.json_invalid_reason(str(e.get("msg", "")))
+                    raise _json.MalformedJSON(reason) from None
+            if self.body_model is None:
+                items = convert_errors(errors, prefix=["body"])
+            else:
+                items = convert_errors(errors, rename=self.body_rename)
+                for item in items:
+                    if item["loc"] and item["loc"][0] != "body":
+                        item["loc"] = ["body", *item["loc"]]
+            raise RequestValidationError(items) from None
+        if self.body_model is None:
+            values[self.body_keys[0]] = parsed
+        else:
+            data = parsed.__dict__
+            for key, ident in self.body_idents.items():
+                values[key] = data[ident]
+
+    async def _read_form(self, request: Request, values: dict[str, Any]) -> None:
+        max_file = self.max_body
+        form = await request.form(max_file_size=max_file)
+        if self.form_adapter is not None and self.form_model_field is not None:
+            raw = {k: (v if len(vs := form.getlist(k)) == 1 else vs) for k, v in form.items()}
+            try:
+                values[self.form_model_field.key] = self.form_adapter.validate_python(raw)
+            except ValidationError as exc:
+                raise RequestValidationError(
+                    convert_errors(exc.errors(include_url=False), prefix=["body"])
+                ) from None
+            return
+        errors: list[dict[str, Any]] = []
+        if self.form_model is not None:
+            raw = {}
+            for f in self.form_values:
+                got = form.getlist(f.alias)
+                got = [g for g in got if not isinstance(g, UploadFile)]
+                if got:
+                    raw[f.alias] = got if f.is_sequence else got[0]
+            try:
+                model = self.form_model.model_validate(raw)
+                data = model.__dict__
+                for key, ident in self.form_idents.items():
+                    values[key] = data[ident]
+            except ValidationError as exc:
+                errors += convert_errors(exc.errors(include_url=False), prefix=["body"])
+        for f in self.file_specs:
+            files = [v for v in form.getlist(f.alias) if isinstance(v, UploadFile)]
+            if not files:
+                if f.required:
+                    errors.append(
+                        {"loc": ["body", f.alias], "msg": "File required", "type": "missing"}
+                    )
+                else:
+                    values[f.key] = f.default if f.default is not PydanticUndefined else None
+                continue
+            base = strip_optional(split_annotated(f.annotation)[0])
+            wants_bytes = base is bytes or (
+                f.is_sequence and bytes in getattr(base, "__args__", ())
+            )
+            if wants_bytes:
+                contents = [await u.read() for u in files]
+                values[f.key] = contents if f.is_sequence else contents[0]
+            else:
+                values[f.key] = files if f.is_sequence else files[0]
+        if errors:
+            raise RequestValidationError(errors)
+
+
+async def _close_request_scope(stack: contextlib.AsyncExitStack, error: Exception | None) -> None:
+    """Run request-scoped teardown after the response was sent; log what goes wrong there."""
+    try:
+        if error is None:
+            await stack.aclose()
+        else:
+            await stack.__aexit__(type(error), error, error.__traceback__)
+    except Exception as exc:
+        if exc is not error:
+            logger.exception("Error in dependency teardown after the response was sent")
+
+
+async def _no_receive() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
+
+
+def _annotated(annotation: Any, info: Any) -> Any:
+    from typing import Annotated
+
+    return Annotated[annotation, info]
+
+
+def _merge(response: Response, temporal: Response) -> None:
+    for k, v in temporal.raw_headers:
+        if k not in (b"content-length", b"content-type"):
+            response.raw_headers.append((k, v))
+    if temporal._cookies:
+        if response._cookies is None:
+            response._cookies = []
+        response._cookies.extend(temporal._cookies)
+    if temporal.status_code != 200:
+        response.status_code = temporal.status_code
+
+
+def _is_json(ctype: str) -> bool:
+    mt = ctype.split(";", 1)[0].strip().lower()
+    return mt == "application/json" or (mt.startswith("application/") and mt.endswith("+json"))
+
+
+def _parse_query(qs: bytes) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if not qs:
+        return out
+    try:
+        pairs = parse_qsl(qs.decode("latin-1"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "The query string is not valid UTF-8") from None
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+async def _enter_sync(
+    stack: contextlib.AsyncExitStack, call: Callable[..., Any], kwargs: dict[str, Any]
+) -> Any:
+    cm = contextlib.contextmanager(call)(**kwargs)
+    value = await run_sync(cm.__enter__)
+
+    async def exit_(exc_type: Any, exc: Any, tb: Any) -> bool:
+        return bool(await run_sync(cm.__exit__, exc_type, exc, tb))
+
+    stack.push_async_exit(exit_)
+    return value

@@ -1,0 +1,548 @@
+"""The application: ASGI entry point, dispatch, lifespan, middleware, errors and mounts."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from keel._concurrency import run_sync
+from keel._types import ASGIApp, Message, Receive, Scope, Send
+from keel.datastructures import State
+from keel.di import DependencyOverrides, Depends
+from keel.errors import (
+    PROBLEM_JSON,
+    HTTPError,
+    problem_body,
+    traceback_html,
+    traceback_problem,
+)
+from keel.middleware import Middleware
+from keel.requests import DEFAULT_MAX_BODY, Request
+from keel.responses import HTMLResponse, RedirectResponse, Response
+from keel.routing import Mount, Route, Router
+
+__all__ = ["App"]
+
+logger = logging.getLogger("keel.error")
+
+E = TypeVar("E", bound=BaseException)
+Handler = Callable[[Request, Any], Awaitable[Response] | Response]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Table:
+    """The compiled route table: static paths in a dict, templated ones in a list."""
+
+    def __init__(self) -> None:
+        self.static: dict[str, dict[str, Route]] = {}
+        self.dynamic: list[tuple[Any, dict[str, Route]]] = []
+        self.websocket_static: dict[str, Any] = {}
+        self.websocket_dynamic: list[tuple[Any, Any]] = []
+        self.mounts: list[Mount] = []
+
+
+def problem_response(
+    status: int, problem: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    """A response carrying an RFC 9457 problem object."""
+    return Response(problem_body(problem), status, headers, media_type=PROBLEM_JSON)
+
+
+class App(Router):
+    """A keel application (an ASGI callable).
+
+    Args:
+        debug: Show tracebacks for unhandled errors (never in production).
+        middleware: ASGI middleware, outermost first: ``Middleware(cls, **options)`` or classes.
+        lifespan: An async context manager factory ``lifespan(app)`` run around serving.
+        on_startup: Callables run at startup (also ``@app.on_startup``).
+        on_shutdown: Callables run at shutdown (also ``@app.on_shutdown``).
+        max_body_size: Default request body limit in bytes (1 MiB); ``None`` for none.
+        max_form_fields: Most fields accepted in a form body.
+        redirect_slashes: Redirect ``/path/`` to ``/path`` (and back) when only the other exists.
+        title: API title (OpenAPI).
+        version: API version (OpenAPI).
+        description: API description (OpenAPI).
+        openapi_url: Where the OpenAPI document is served (``None`` to disable).
+        docs_url: Swagger UI page (``None`` to disable).
+        redoc_url: ReDoc page (``None`` to disable).
+        servers: OpenAPI ``servers`` list.
+        dependencies: Dependencies run before every route's handler.
+    """
+
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        middleware: Sequence[Any] = (),
+        lifespan: Callable[[App], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+        on_startup: Sequence[Callable[[], Any]] = (),
+        on_shutdown: Sequence[Callable[[], Any]] = (),
+        max_body_size: int | None = DEFAULT_MAX_BODY,
+        max_form_fields: int = 1000,
+        redirect_slashes: bool = True,
+        title: str = "keel",
+        version: str = "0.1.0",
+        description: str | None = None,
+        openapi_url: str | None = "/openapi.json",
+        docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
+        servers: Sequence[dict[str, Any]] | None = None,
+        dependencies: Sequence[Depends] = (),
+    ) -> None:
+        super().__init__(dependencies=dependencies)
+        self.debug = debug
+        self.state = State()
+        self.max_body_size = max_body_size
+        self.max_form_fields = max_form_fields
+        self.redirect_slashes = redirect_slashes
+        self.title = title
+        self.version = version
+        self.description = description
+        self.openapi_url = openapi_url
+        self.docs_url = docs_url
+        self.redoc_url = redoc_url
+        self.servers = list(servers or [])
+        self.lifespan_context = lifespan
+        self.startup_handlers: list[Callable[[], Any]] = list(on_startup)
+        self.shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown)
+        self.user_middleware: list[Middleware] = [Middleware.coerce(m) for m in middleware]
+        self.exception_handlers: dict[type[BaseException], Handler] = {}
+        self.dependency_overrides = DependencyOverrides()
+        self._handler_cache: dict[type[BaseException], Handler | None] = {}
+        self._stack: ASGIApp | None = None
+        self._table: _Table | None = None
+        self._compiled_version = -1
+        self.extensions: dict[str, Any] = {}
+        self._builtins_installed = False
+
+    # -- registration ------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self._table = None
+
+    def on_startup(self, fn: F) -> F:
+        """Decorator: run ``fn`` (async or sync) when the server starts."""
+        self.startup_handlers.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: F) -> F:
+        """Decorator: run ``fn`` (async or sync) when the server stops."""
+        self.shutdown_handlers.append(fn)
+        return fn
+
+    def exception_handler(
+        self, exc_class: type[BaseException] | int
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: handle exceptions of ``exc_class`` (or an HTTP status) with ``fn``.
+
+        The handler is called as ``handler(request, exc)`` and returns a ``Response``.
+        """
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_exception_handler(exc_class, fn)
+            return fn
+
+        return decorator
+
+    def add_exception_handler(
+        self, exc_class: type[BaseException] | int, handler: Callable[..., Any]
+    ) -> None:
+        """Register ``handler(request, exc)`` for ``exc_class`` (or an HTTP error status)."""
+        key: Any = exc_class
+        if isinstance(exc_class, int):
+            key = ("status", exc_class)
+        self.exception_handlers[key] = handler
+        self._handler_cache.clear()
+
+    def add_middleware(self, cls: Callable[..., ASGIApp], *args: Any, **options: Any) -> None:
+        """Wrap the app in ``cls(app, *args, **options)``; the last added runs first."""
+        if self._stack is not None:
+            raise RuntimeError("Middleware cannot be added after the application has started")
+        self.user_middleware.insert(0, Middleware(cls, *args, **options))
+
+    def mount(
+        self, path: str, app: Any, *, name: str | None = None, wsgi: bool | None = None
+    ) -> None:
+        """Serve ``app`` under ``path``.
+
+        ``app`` is an ASGI application, or a WSGI one (Flask, Django…), which is detected (or
+        forced with ``wsgi=True``) and run through a2wsgi in a thread pool.
+        """
+        if wsgi is None:
+            wsgi = _looks_wsgi(app)
+        if wsgi:
+            from a2wsgi import WSGIMiddleware
+
+            app = WSGIMiddleware(app)
+        self.mounts.append(Mount(path, app, name))
+        self._changed()
+
+    # -- compilation -------------------------------------------------------------------------
+
+    def _compile(self) -> _Table:
+        from keel._analysis import compile_plan
+        from keel._endpoint import Endpoint
+
+        table = _Table()
+        self._install_builtin_routes()
+        for route in self.routes:
+            plan = compile_plan(
+                route.endpoint, route.param_types, self.dependency_overrides, route.dependencies
+            )
+            route.compiled = Endpoint(route, plan, self)
+            if route.regex is None:
+                methods = table.static.setdefault(route.path, {})
+            else:
+                same = [ms for rx, ms in table.dynamic if rx.pattern == route.regex.pattern]
+                if same:
+                    methods = same[0]
+                else:
+                    methods = {}
+                    table.dynamic.append((route.regex, methods))
+            for m in route.methods:
+                if m in methods:
+                    raise ValueError(
+                        f"Two routes for {m} {route.path}: {methods[m].name!r} and {route.name!r}"
+                    )
+                methods[m] = route
+            if "GET" in route.methods and "HEAD" not in methods:
+                methods.setdefault("HEAD", route)
+        for ws in self.websocket_routes:
+            ws.compile(self)
+            if ws.regex is None:
+                table.websocket_static[ws.path] = ws
+            else:
+                table.websocket_dynamic.append((ws.regex, ws))
+        table.mounts = sorted(self.mounts, key=lambda m: len(m.path), reverse=True)
+        self._compiled_version = self.dependency_overrides.version
+        self._table = table
+        return table
+
+    def _install_builtin_routes(self) -> None:
+        if self._builtins_installed:
+            return
+        self._builtins_installed = True
+        if self.openapi_url or self.docs_url or self.redoc_url:
+            try:
+                openapi = importlib.import_module("keel.openapi")
+            except ImportError:  # the generator is not available in this build
+                return
+            openapi.install_docs_routes(self)
+
+    def build(self) -> None:
+        """Compile routes, dependency plans and the middleware stack (done at startup)."""
+        self._compile()
+        stack: ASGIApp = self._dispatch
+        for mw in reversed(self.user_middleware):
+            stack = mw.build(stack)
+        if self.user_middleware:
+            stack = _ServerErrors(stack, self)
+        self._stack = stack
+
+    # -- ASGI --------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point."""
+        scope["app"] = self
+        stack = self._stack
+        if stack is None:
+            self.build()
+            stack = self._stack
+            assert stack is not None
+        await stack(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        table = self._table
+        if table is None or self._compiled_version != self.dependency_overrides.version:
+            table = self._compile()
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(table, scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(table, scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, table: _Table, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        methods = table.static.get(path)
+        if methods is None:
+            for regex, candidate in table.dynamic:
+                m = regex.match(path)
+                if m is not None:
+                    methods = candidate
+                    scope["path_params"] = m.groupdict()
+                    break
+        if methods is not None:
+            route = methods.get(scope["method"])
+            if route is not None:
+                scope["route"] = route
+                endpoint = route.compiled
+                assert endpoint is not None
+                await endpoint(scope, receive, send)
+                return
+            await self._method_not_allowed(methods, scope, receive, send)
+            return
+        for mount in table.mounts:
+            if path == mount.path or path.startswith(mount.path + "/"):
+                child = dict(scope)
+                child["root_path"] = root + mount.path
+                child.pop("app", None)
+                await mount.app(child, receive, send)
+                return
+        if self.redirect_slashes and path != "/" and scope["method"] in ("GET", "HEAD"):
+            other = path[:-1] if path.endswith("/") else path + "/"
+            if other in table.static or any(r.match(other) for r, _ in table.dynamic):
+                target = root + other
+                qs = scope.get("query_string", b"")
+                if qs:
+                    target += "?" + qs.decode("latin-1")
+                await RedirectResponse(target, 307)(scope, receive, send)
+                return
+        await self._error(404, f"No route for {_short(path)}", scope, receive, send)
+
+    async def _method_not_allowed(
+        self, methods: dict[str, Route], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        allowed = sorted({*methods, "OPTIONS"})
+        allow = ", ".join(allowed)
+        if scope["method"] == "OPTIONS":
+            await Response(b"", 204, {"allow": allow})(scope, receive, send)
+            return
+        await self._error(
+            405,
+            f"Method {scope['method']} is not allowed here; allowed: {allow}",
+            scope,
+            receive,
+            send,
+            {"allow": allow},
+        )
+
+    async def _error(
+        self,
+        status: int,
+        detail: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        exc = HTTPError(status, detail, headers)
+        response = await self.handle_exception(Request(scope, receive), exc)
+        await response(scope, receive, send)
+
+    async def _websocket(self, table: _Table, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        route = table.websocket_static.get(path)
+        if route is None:
+            for regex, candidate in table.websocket_dynamic:
+                m = regex.match(path)
+                if m is not None:
+                    scope["path_params"] = m.groupdict()
+                    route = candidate
+                    break
+        if route is not None:
+            await route.handle(scope, receive, send)
+            return
+        for mount in table.mounts:
+            if path == mount.path or path.startswith(mount.path + "/"):
+                child = dict(scope)
+                child["root_path"] = root + mount.path
+                await mount.app(child, receive, send)
+                return
+        # No websocket route: refuse before accepting (the server answers HTTP 403).
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.close", "code": 1008, "reason": "No such endpoint"})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        stack = contextlib.AsyncExitStack()
+        try:
+            await stack.__aenter__()
+            if self.lifespan_context is not None:
+                await stack.enter_async_context(self.lifespan_context(self))
+            for fn in self.startup_handlers:
+                await _call(fn)
+        except BaseException as exc:
+            logger.exception("Application startup failed")
+            await send(
+                {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
+            )
+            with contextlib.suppress(BaseException):
+                await stack.aclose()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        try:
+            for fn in self.shutdown_handlers:
+                await _call(fn)
+            await stack.aclose()
+        except BaseException as exc:
+            logger.exception("Application shutdown failed")
+            await send(
+                {"type": "lifespan.shutdown.failed", "message": f"{type(exc).__name__}: {exc}"}
+            )
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[App]:
+        """Run startup and shutdown around a block, without a server (used by test clients)."""
+        stack = contextlib.AsyncExitStack()
+        async with stack:
+            if self.lifespan_context is not None:
+                await stack.enter_async_context(self.lifespan_context(self))
+            for fn in self.startup_handlers:
+                await _call(fn)
+            try:
+                yield self
+            finally:
+                for fn in self.shutdown_handlers:
+                    await _call(fn)
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _lookup_handler(self, exc: BaseException) -> Handler | None:
+        cls = type(exc)
+        if isinstance(exc, HTTPError):
+            by_status: Handler | None = self.exception_handlers.get(
+                ("status", exc.status)  # type: ignore[call-overload]
+            )
+            if by_status is not None:
+                return by_status
+        try:
+            return self._handler_cache[cls]
+        except KeyError:
+            pass
+        found = None
+        for klass in cls.__mro__:
+            if klass in self.exception_handlers:
+                found = self.exception_handlers[klass]
+                break
+        self._handler_cache[cls] = found
+        return found
+
+    async def handle_exception(self, request: Request, exc: BaseException) -> Response:
+        """Turn ``exc`` into a response with the registered handler or the default one."""
+        handler = self._lookup_handler(exc)
+        if handler is not None:
+            try:
+                if inspect.iscoroutinefunction(handler):
+                    result = await handler(request, exc)
+                else:
+                    result = await run_sync(handler, request, exc)
+                if isinstance(result, Response):
+                    return result
+                raise TypeError(
+                    f"Exception handler {handler!r} returned {result!r}, not a Response"
+                )
+            except HTTPError as inner:
+                if inner is not exc:
+                    return self._default_response(request, inner)
+                exc = inner
+            except Exception as inner:
+                logger.exception("Exception handler failed")
+                exc = inner
+        return self._default_response(request, exc)
+
+    def _default_response(self, request: Request, exc: BaseException) -> Response:
+        if isinstance(exc, HTTPError):
+            return problem_response(exc.status, exc.to_problem(), exc.headers)
+        logger.error("Unhandled error in %s %s", request.method, request.path, exc_info=exc)
+        if self.debug:
+            accept = request.headers.get("accept", "")
+            if "text/html" in accept:
+                return HTMLResponse(traceback_html(exc, request.method, request.path), 500)
+            return problem_response(500, traceback_problem(exc))
+        return problem_response(
+            500,
+            {
+                "type": "about:blank",
+                "title": "Internal Server Error",
+                "status": 500,
+                "detail": "The server failed to handle this request.",
+            },
+        )
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name`` with ``params`` filled in."""
+        return super().url_path_for(name, **params)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document of this app (needs the OpenAPI generator, ``keel.openapi``)."""
+        openapi = importlib.import_module("keel.openapi")
+        document: dict[str, Any] = openapi.get_openapi_document(self)
+        return document
+
+
+class _ServerErrors:
+    """Outermost guard when user middleware is present: unhandled errors become 500s."""
+
+    def __init__(self, app: ASGIApp, owner: App) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = await self.owner.handle_exception(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
+async def _call(fn: Callable[[], Any]) -> None:
+    if inspect.iscoroutinefunction(fn):
+        await fn()
+    else:
+        result = await run_sync(fn)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _looks_wsgi(app: Any) -> bool:
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(
+        getattr(app, "__call__", None)  # noqa: B004
+    ):
+        return False
+    if hasattr(app, "wsgi_app"):
+        return True
+    try:
+        params = list(inspect.signature(app).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return len(params) == 2
+
+
+def _short(path: str) -> str:
+    from keel.errors import safe_text
+
+    return safe_text(path, 100)

@@ -1,0 +1,177 @@
+"""Parameter markers (``Path``, ``Query``, ``Header``, ``Cookie``, ``Body``, ``Form``, ``File``).
+
+Use them as ``Annotated[int, Query(ge=1)]`` or as a default, ``limit: int = Query(10, ge=1)``.
+Constraints are pydantic's ``Field`` constraints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import PydanticUndefined
+
+__all__ = ["Body", "Cookie", "File", "Form", "Header", "Param", "Path", "Query"]
+
+_FIELD_KEYS = (
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "multiple_of",
+    "min_length",
+    "max_length",
+    "pattern",
+    "strict",
+    "allow_inf_nan",
+    "max_digits",
+    "decimal_places",
+    "title",
+    "description",
+    "examples",
+    "json_schema_extra",
+)
+
+
+class Param:
+    """Base class of the parameter markers; says where a value comes from.
+
+    Args:
+        default: The default value (``...`` or omitted means required).
+        default_factory: Called to make the default.
+        alias: The external name (query key, header name, form field…).
+        deprecated: Mark the parameter deprecated in the OpenAPI document.
+        include_in_schema: ``False`` hides it from the OpenAPI document.
+        **constraints: ``gt``, ``ge``, ``lt``, ``le``, ``multiple_of``, ``min_length``,
+            ``max_length``, ``pattern``, ``strict``, ``title``, ``description``, ``examples``…
+    """
+
+    location = "query"
+    __slots__ = (
+        "default",
+        "default_factory",
+        "alias",
+        "deprecated",
+        "include_in_schema",
+        "constraints",
+        "extra",
+    )
+
+    def __init__(
+        self,
+        default: Any = PydanticUndefined,
+        *,
+        default_factory: Any = None,
+        alias: str | None = None,
+        deprecated: bool | None = None,
+        include_in_schema: bool = True,
+        **constraints: Any,
+    ) -> None:
+        if default is ...:
+            default = PydanticUndefined
+        self.default = default
+        self.default_factory = default_factory
+        self.alias = alias
+        self.deprecated = deprecated
+        self.include_in_schema = include_in_schema
+        unknown = set(constraints) - set(_FIELD_KEYS) - {"regex", "example"}
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got unknown option(s): {', '.join(sorted(unknown))}"
+            )
+        if "regex" in constraints:  # FastAPI's older spelling
+            constraints["pattern"] = constraints.pop("regex")
+        if "example" in constraints:
+            constraints["examples"] = [constraints.pop("example")]
+        self.constraints = constraints
+        self.extra: dict[str, Any] = {}
+
+    @property
+    def has_default(self) -> bool:
+        """Whether a default (or default factory) was given."""
+        return self.default is not PydanticUndefined or self.default_factory is not None
+
+    def field_kwargs(self, default: Any = PydanticUndefined) -> dict[str, Any]:
+        """Keyword arguments for a pydantic ``Field`` with the constraints and default."""
+        kwargs = dict(self.constraints)
+        if self.default_factory is not None:
+            kwargs["default_factory"] = self.default_factory
+        else:
+            d = self.default if self.default is not PydanticUndefined else default
+            kwargs["default"] = d
+        if self.deprecated:
+            kwargs["deprecated"] = True
+        return kwargs
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.constraints or ''})"
+
+
+class Path(Param):
+    """A path parameter (``/items/{item_id}``); always required."""
+
+    location = "path"
+    __slots__ = ()
+
+
+class Query(Param):
+    """A query-string parameter."""
+
+    location = "query"
+    __slots__ = ()
+
+
+class Header(Param):
+    """A request header; ``x_token`` reads ``x-token`` unless ``convert_underscores=False``."""
+
+    location = "header"
+    __slots__ = ("convert_underscores",)
+
+    def __init__(
+        self, default: Any = PydanticUndefined, *, convert_underscores: bool = True, **kw: Any
+    ) -> None:
+        super().__init__(default, **kw)
+        self.convert_underscores = convert_underscores
+
+
+class Cookie(Param):
+    """A request cookie."""
+
+    location = "cookie"
+    __slots__ = ()
+
+
+class Body(Param):
+    """(Part of) the JSON body.
+
+    With one body parameter the whole body is that value; ``embed=True`` (or several body
+    parameters) expects an object keyed by parameter name instead.
+    """
+
+    location = "body"
+    __slots__ = ("embed", "media_type")
+
+    def __init__(
+        self,
+        default: Any = PydanticUndefined,
+        *,
+        embed: bool = False,
+        media_type: str = "application/json",
+        **kw: Any,
+    ) -> None:
+        super().__init__(default, **kw)
+        self.embed = embed
+        self.media_type = media_type
+
+
+class Form(Param):
+    """A field of an url-encoded or multipart form body (or, on a model, all of them)."""
+
+    location = "form"
+    __slots__ = ()
+
+
+class File(Form):
+    """An uploaded file of a multipart form; annotate as ``UploadFile`` or ``bytes``."""
+
+    location = "file"
+    __slots__ = ()

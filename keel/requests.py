@@ -1,0 +1,322 @@
+"""The incoming request and uploaded files."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from keel import _json
+from keel._concurrency import run_sync
+from keel._types import Receive, Scope
+from keel.datastructures import URL, FormData, Headers, QueryParams, State
+from keel.errors import HTTPError
+
+if TYPE_CHECKING:
+    from keel.app import App
+
+__all__ = ["ClientDisconnect", "Request", "UploadFile"]
+
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+class ClientDisconnect(Exception):
+    """The client went away while the body was being read."""
+
+
+class PayloadTooLarge(HTTPError):
+    """The body is over the limit (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            f"The request body is larger than the limit of {limit} bytes.",
+            extra={"limit": limit},
+        )
+
+
+class UploadFile:
+    """An uploaded file, kept in memory up to 1 MiB and spooled to disk beyond.
+
+    Attributes:
+        filename: The name the client gave (never trust it as a path).
+        content_type: The part's declared content type.
+        size: Bytes received.
+        headers: The part's headers.
+    """
+
+    spool_max = 1024 * 1024
+
+    def __init__(
+        self,
+        filename: str | None,
+        content_type: str = "application/octet-stream",
+        headers: Headers | None = None,
+    ) -> None:
+        self.filename = filename
+        self.content_type = content_type
+        self.headers = headers or Headers()
+        self.size = 0
+        self.file: Any = tempfile.SpooledTemporaryFile(max_size=self.spool_max)  # noqa: SIM115
+
+    @property
+    def _in_memory(self) -> bool:
+        return not getattr(self.file, "_rolled", True)
+
+    async def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        self.size += len(data)
+        if self._in_memory:
+            self.file.write(data)
+        else:
+            await run_sync(self.file.write, data)
+
+    async def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all by default)."""
+        if self._in_memory:
+            return bytes(self.file.read(size))
+        return bytes(await run_sync(self.file.read, size))
+
+    async def seek(self, offset: int) -> None:
+        """Move to ``offset``."""
+        if self._in_memory:
+            self.file.seek(offset)
+        else:
+            await run_sync(self.file.seek, offset)
+
+    async def close(self) -> None:
+        """Release the file."""
+        if self._in_memory:
+            self.file.close()
+        else:
+            await run_sync(self.file.close)
+
+    def __repr__(self) -> str:
+        return f"UploadFile(filename={self.filename!r}, size={self.size})"
+
+
+class Request:
+    """An HTTP request: a thin, lazy view over the ASGI scope and body.
+
+    Read the body with ``await request.body()``, ``await request.json()``,
+    ``await request.form()`` or ``async for chunk in request.stream()``.
+    """
+
+    __slots__ = (
+        "scope",
+        "_receive",
+        "_body",
+        "_json",
+        "_form",
+        "_headers",
+        "_query",
+        "_cookies",
+        "_stream_consumed",
+        "max_body_size",
+    )
+
+    def __init__(
+        self, scope: Scope, receive: Receive | None = None, max_body_size: int | None = None
+    ) -> None:
+        self.scope = scope
+        self._receive = receive or _no_body
+        self._body: bytes | None = None
+        self._json: Any = _UNSET
+        self._form: FormData | None = None
+        self._headers: Headers | None = None
+        self._query: QueryParams | None = None
+        self._cookies: dict[str, str] | None = None
+        self._stream_consumed = False
+        if max_body_size is None:
+            app = scope.get("app")
+            max_body_size = getattr(app, "max_body_size", DEFAULT_MAX_BODY)
+        self.max_body_size: int | None = max_body_size
+
+    @property
+    def app(self) -> App:
+        """The :class:`keel.App` handling this request."""
+        return self.scope["app"]  # type: ignore[no-any-return]
+
+    @property
+    def method(self) -> str:
+        """The HTTP method, upper case."""
+        return self.scope["method"]  # type: ignore[no-any-return]
+
+    @property
+    def path(self) -> str:
+        """The decoded request path."""
+        return self.scope["path"]  # type: ignore[no-any-return]
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        """Converted path parameters of the matched route."""
+        return self.scope.get("path_params", {})  # type: ignore[no-any-return]
+
+    @property
+    def headers(self) -> Headers:
+        """Request headers (case-insensitive)."""
+        if self._headers is None:
+            self._headers = Headers(self.scope.get("headers", ()))
+        return self._headers
+
+    @property
+    def query_params(self) -> QueryParams:
+        """Parsed query string."""
+        if self._query is None:
+            self._query = QueryParams(self.scope.get("query_string", b""))
+        return self._query
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Request cookies by name (malformed cookie pairs are skipped)."""
+        if self._cookies is None:
+            self._cookies = parse_cookies(self.headers.getlist("cookie"))
+        return self._cookies
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the client, when the server knows it."""
+        c = self.scope.get("client")
+        return (c[0], c[1]) if c else None
+
+    @property
+    def state(self) -> State:
+        """Per-request free namespace (shared with middleware through the scope)."""
+        st = self.scope.get("state")
+        if not isinstance(st, State):
+            st = State(**st) if isinstance(st, dict) else State()
+            self.scope["state"] = st
+        return st
+
+    @property
+    def base_url(self) -> URL:
+        """Scheme, host and root path, with a trailing slash."""
+        return URL(f"{self._origin()}{self.scope.get('root_path', '')}/")
+
+    @property
+    def url(self) -> URL:
+        """The full request URL."""
+        qs = self.scope.get("query_string", b"")
+        raw_path = self.scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else self.scope["path"]
+        url = f"{self._origin()}{path}"
+        if qs:
+            url += "?" + qs.decode("latin-1")
+        return URL(url)
+
+    def _origin(self) -> str:
+        scheme = self.scope.get("scheme", "http")
+        host = self.headers.get("host")
+        if not host:
+            server = self.scope.get("server")
+            if server:
+                default = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
+                host = server[0] if server[1] == default else f"{server[0]}:{server[1]}"
+            else:
+                host = "localhost"
+        return f"{scheme}://{host}"
+
+    def url_for(self, name: str, /, **params: Any) -> URL:
+        """The absolute URL of the route called ``name``."""
+        path = self.app.url_path_for(name, **params)
+        return URL(f"{self._origin()}{self.scope.get('root_path', '')}{path}")
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield body chunks as they arrive, enforcing the body size limit."""
+        if self._body is not None:
+            yield self._body
+            return
+        if self._stream_consumed:
+            raise RuntimeError("The request body stream was already consumed")
+        self._stream_consumed = True
+        limit = self.max_body_size
+        declared = self.headers.get("content-length")
+        if limit is not None and declared is not None:
+            try:
+                if int(declared) > limit:
+                    raise PayloadTooLarge(limit)
+            except ValueError:
+                raise HTTPError(400, "Invalid Content-Length header") from None
+        received = 0
+        while True:
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "http.request":
+                chunk = message.get("body", b"")
+                if chunk:
+                    received += len(chunk)
+                    if limit is not None and received > limit:
+                        raise PayloadTooLarge(limit)
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+            elif kind == "http.disconnect":
+                raise ClientDisconnect()
+
+    async def body(self) -> bytes:
+        """The whole body (read once, then cached)."""
+        if self._body is None:
+            chunks = [c async for c in self.stream()]
+            self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return self._body
+
+    async def json(self) -> Any:
+        """The body parsed as strict JSON (400 problem when malformed)."""
+        if self._json is _UNSET:
+            self._json = _json.loads(await self.body())
+        return self._json
+
+    async def form(
+        self, *, max_fields: int | None = None, max_file_size: int | None = None
+    ) -> FormData:
+        """The body parsed as url-encoded or multipart form data, with limits.
+
+        Args:
+            max_fields: Most fields accepted (default: the app's ``max_form_fields``).
+            max_file_size: Most bytes per uploaded file (default: the body limit).
+        """
+        if self._form is None:
+            from keel._forms import parse_form
+
+            app = self.scope.get("app")
+            fields = int(max_fields or getattr(app, "max_form_fields", None) or 1000)
+            self._form = await parse_form(self, fields, max_file_size)
+        return self._form
+
+    def __repr__(self) -> str:
+        return f"Request({self.scope.get('method')} {self.scope.get('path')!r})"
+
+
+class _Unset:
+    pass
+
+
+_UNSET: Any = _Unset()
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def parse_cookies(values: list[str]) -> dict[str, str]:
+    """Parse ``Cookie`` header values leniently; first occurrence of a name wins."""
+    out: dict[str, str] = {}
+    for header in values:
+        for chunk in header.split(";"):
+            if "=" in chunk:
+                key, _, val = chunk.partition("=")
+            else:
+                key, val = "", chunk
+            key, val = key.strip(), val.strip()
+            if not key and not val:
+                continue
+            if len(val) >= 2 and val[0] == val[-1] == '"':
+                jar: SimpleCookie = SimpleCookie()
+                try:
+                    jar.load(f"{key or 'x'}={val}")
+                    val = next(iter(jar.values())).value
+                except Exception:
+                    val = val[1:-1]
+            out.setdefault(key, val)
+    return out

@@ -1,0 +1,491 @@
+"""Response classes: bytes, JSON, HTML, text, redirects, streams and files."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import mimetypes
+import os
+import stat as stat_mod
+from collections.abc import AsyncIterable, Iterable, Mapping
+from http.cookies import SimpleCookie
+from typing import Any, Literal
+from urllib.parse import quote
+
+import pydantic_core
+
+from keel._concurrency import iterate_in_threadpool, run_sync
+from keel._types import Receive, Scope, Send
+from keel.background import BackgroundTask
+
+__all__ = [
+    "FileResponse",
+    "HTMLResponse",
+    "JSONResponse",
+    "MutableHeaders",
+    "PlainTextResponse",
+    "RedirectResponse",
+    "Response",
+    "StreamingResponse",
+]
+
+
+class MutableHeaders:
+    """Case-insensitive, editable response headers backed by the raw ASGI list."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+
+    def __getitem__(self, key: str) -> str:
+        name = key.lower().encode("latin-1")
+        for k, v in self.raw:
+            if k == name:
+                return v.decode("latin-1")
+        raise KeyError(key)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The first value of ``key`` or ``default``."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        name = key.lower().encode("latin-1")
+        return any(k == name for k, _ in self.raw)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        name = key.lower().encode("latin-1")
+        encoded = _header_value(value)
+        self.raw[:] = [(k, v) for k, v in self.raw if k != name]
+        self.raw.append((name, encoded))
+
+    def __delitem__(self, key: str) -> None:
+        name = key.lower().encode("latin-1")
+        self.raw[:] = [(k, v) for k, v in self.raw if k != name]
+
+    def setdefault(self, key: str, value: str) -> str:
+        """Set ``key`` unless present; return the value now in place."""
+        current = self.get(key)
+        if current is None:
+            self[key] = value
+            return value
+        return current
+
+    def append(self, key: str, value: str) -> None:
+        """Add a header line, keeping existing ones with the same name."""
+        self.raw.append((key.lower().encode("latin-1"), _header_value(value)))
+
+    def getlist(self, key: str) -> list[str]:
+        """All values of ``key``."""
+        name = key.lower().encode("latin-1")
+        return [v.decode("latin-1") for k, v in self.raw if k == name]
+
+    def items(self) -> list[tuple[str, str]]:
+        """All header lines as ``(name, value)`` strings."""
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw]
+
+    def __repr__(self) -> str:
+        return f"MutableHeaders({self.items()!r})"
+
+
+def _header_value(value: str) -> bytes:
+    if "\r" in value or "\n" in value:
+        raise ValueError("header values must not contain CR or LF")
+    return value.encode("latin-1")
+
+
+class Response:
+    """A complete HTTP response with a bytes body.
+
+    Args:
+        content: ``bytes`` or ``str`` body (``None`` for empty).
+        status: HTTP status code (``status_code=`` is accepted too).
+        headers: Extra headers.
+        media_type: The ``Content-Type`` (``charset`` added for text types).
+        background: A callable run after the response has been sent.
+    """
+
+    media_type: str | None = None
+    charset = "utf-8"
+
+    def __init__(
+        self,
+        content: Any = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+        *,
+        status_code: int | None = None,
+    ) -> None:
+        self.status_code = status_code if status_code is not None else status
+        if media_type is not None:
+            self.media_type = media_type
+        self.background = background
+        self.body = self.render(content)
+        self._cookies: list[tuple[str, str, dict[str, Any]]] | None = None
+        self._init_headers(headers)
+
+    def render(self, content: Any) -> bytes:
+        """Turn ``content`` into the body bytes."""
+        if content is None:
+            return b""
+        if isinstance(content, bytes | bytearray | memoryview):
+            return bytes(content)
+        return str(content).encode(self.charset)
+
+    def _content_type(self) -> bytes | None:
+        mt = self.media_type
+        if mt is None:
+            return None
+        if (mt.startswith("text/") or mt.endswith("javascript")) and "charset=" not in mt:
+            mt = f"{mt}; charset={self.charset}"
+        return mt.encode("latin-1")
+
+    def _init_headers(self, headers: Mapping[str, str] | None) -> None:
+        raw: list[tuple[bytes, bytes]] = []
+        has_ct = has_cl = False
+        if headers:
+            for k, v in headers.items():
+                name = k.lower().encode("latin-1")
+                if name == b"content-type":
+                    has_ct = True
+                elif name == b"content-length":
+                    has_cl = True
+                raw.append((name, _header_value(v)))
+        body = getattr(self, "body", None)
+        if (
+            body is not None
+            and not has_cl
+            and not (self.status_code < 200 or self.status_code in (204, 304))
+        ):
+            raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        if not has_ct:
+            ct = self._content_type()
+            if ct is not None:
+                raw.append((b"content-type", ct))
+        self.raw_headers = raw
+
+    @property
+    def status(self) -> int:
+        """The status code."""
+        return self.status_code
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self.status_code = value
+
+    @property
+    def headers(self) -> MutableHeaders:
+        """Editable response headers."""
+        return MutableHeaders(self.raw_headers)
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: int | str | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool | None = None,
+        httponly: bool = True,
+        samesite: Literal["lax", "strict", "none"] | None = "lax",
+    ) -> None:
+        """Set a cookie with safe defaults.
+
+        ``httponly`` and ``samesite="lax"`` are on unless turned off; ``secure=None`` marks the
+        cookie ``Secure`` whenever the request came over HTTPS.
+        """
+        if self._cookies is None:
+            self._cookies = []
+        self._cookies.append(
+            (
+                key,
+                value,
+                {
+                    "max_age": max_age,
+                    "expires": expires,
+                    "path": path,
+                    "domain": domain,
+                    "secure": secure,
+                    "httponly": httponly,
+                    "samesite": samesite,
+                },
+            )
+        )
+
+    def delete_cookie(
+        self, key: str, *, path: str = "/", domain: str | None = None, secure: bool | None = None
+    ) -> None:
+        """Ask the client to drop cookie ``key``."""
+        self.set_cookie(key, "", max_age=0, expires=0, path=path, domain=domain, secure=secure)
+
+    def _cookie_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        out = []
+        https = scope.get("scheme") in ("https", "wss")
+        for key, value, opts in self._cookies or ():
+            jar: SimpleCookie = SimpleCookie()
+            jar[key] = value
+            morsel = jar[key]
+            if opts["max_age"] is not None:
+                morsel["max-age"] = opts["max_age"]
+            if opts["expires"] is not None:
+                exp = opts["expires"]
+                morsel["expires"] = (
+                    email.utils.formatdate(exp, usegmt=True) if isinstance(exp, int) else exp
+                )
+            if opts["path"] is not None:
+                morsel["path"] = opts["path"]
+            if opts["domain"] is not None:
+                morsel["domain"] = opts["domain"]
+            secure = opts["secure"]
+            if secure or (secure is None and (https or opts["samesite"] == "none")):
+                morsel["secure"] = True
+            if opts["httponly"]:
+                morsel["httponly"] = True
+            if opts["samesite"] is not None:
+                morsel["samesite"] = opts["samesite"].capitalize()
+            out.append((b"set-cookie", morsel.OutputString().encode("latin-1")))
+        return out
+
+    def _start(self, scope: Scope) -> dict[str, Any]:
+        headers = self.raw_headers
+        if self._cookies:
+            headers = headers + self._cookie_headers(scope)
+        return {"type": "http.response.start", "status": self.status_code, "headers": headers}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the response as an ASGI application."""
+        await send(self._start(scope))
+        if scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            await send({"type": "http.response.body", "body": self.body})
+        if self.background is not None:
+            await self.background()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status_code})"
+
+
+class HTMLResponse(Response):
+    """A ``text/html`` response."""
+
+    media_type = "text/html"
+
+
+class PlainTextResponse(Response):
+    """A ``text/plain`` response."""
+
+    media_type = "text/plain"
+
+
+class JSONResponse(Response):
+    """A JSON response; ``content`` may be any value pydantic can serialize."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Serialize ``content`` to JSON bytes."""
+        return pydantic_core.to_json(content)
+
+
+_SAFE_URL_CHARS = ":/%#?=@[]!$&'()*+,;~"
+
+
+class RedirectResponse(Response):
+    """A redirect to ``url`` (307 by default, keeping the method).
+
+    Characters that are not allowed in a URL (including CR and LF) are percent-encoded, so a
+    user-supplied target can never split headers. Check untrusted targets with
+    :func:`keel.responses.is_safe_url` first to avoid open redirects.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        status: int = 307,
+        headers: Mapping[str, str] | None = None,
+        background: BackgroundTask | None = None,
+        *,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(b"", status, headers, background=background, status_code=status_code)
+        self.headers["location"] = quote(str(url), safe=_SAFE_URL_CHARS)
+
+
+def is_safe_url(
+    url: str, allowed_hosts: Iterable[str] = (), *, require_https: bool = False
+) -> bool:
+    """Whether ``url`` is a safe redirect target: a local path or one of ``allowed_hosts``.
+
+    Rejects ``//evil``, ``https:evil``, ``user@evil``, ``javascript:``, backslash tricks and
+    control characters.
+    """
+    from urllib.parse import urlsplit
+
+    if not url or any(ord(c) < 32 or c == "\x7f" for c in url):
+        return False
+    url = url.strip()
+    if "\\" in url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if not parts.scheme and not parts.netloc:
+        # A relative URL: fine unless it smuggles a scheme or authority.
+        return not url.startswith(("//", "/\\")) and ":" not in url.split("/", 1)[0]
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    if require_https and parts.scheme != "https":
+        return False
+    if "@" in parts.netloc:
+        return False
+    host = (parts.hostname or "").lower()
+    return host in {h.lower() for h in allowed_hosts}
+
+
+class StreamingResponse(Response):
+    """A response whose body comes from an (async or sync) iterator of ``bytes``/``str``.
+
+    The iterator stops being consumed when the client disconnects.
+    """
+
+    def __init__(
+        self,
+        content: AsyncIterable[Any] | Iterable[Any],
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+        *,
+        status_code: int | None = None,
+    ) -> None:
+        self.status_code = status_code if status_code is not None else status
+        if media_type is not None:
+            self.media_type = media_type
+        self.background = background
+        self._cookies = None
+        self.content = content
+        self._init_headers(headers)
+
+    async def _chunks(self) -> AsyncIterable[bytes]:
+        content = self.content
+        source = content if isinstance(content, AsyncIterable) else iterate_in_threadpool(content)
+        async for chunk in source:
+            yield chunk if isinstance(chunk, bytes) else str(chunk).encode(self.charset)
+
+    async def _stream(self, scope: Scope, send: Send) -> None:
+        await send(self._start(scope))
+        if scope.get("method") != "HEAD":
+            async for chunk in self._chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream the body, stopping early if the client goes away."""
+        stream = asyncio.ensure_future(self._stream(scope, send))
+        watch = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            await asyncio.wait((stream, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (stream, watch):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(stream, watch, return_exceptions=True)
+        if stream.done() and not stream.cancelled() and stream.exception() is not None:
+            raise stream.exception()  # type: ignore[misc]
+        if self.background is not None and not stream.cancelled():
+            await self.background()
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class FileResponse(Response):
+    """Send a file from disk in chunks, with ``Last-Modified``, ``ETag`` and a guessed type.
+
+    Args:
+        path: The file to send.
+        filename: If given, sent as an attachment with this name.
+    """
+
+    chunk_size = 64 * 1024
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+        filename: str | None = None,
+        stat_result: os.stat_result | None = None,
+        *,
+        status_code: int | None = None,
+        content_disposition_type: str = "attachment",
+    ) -> None:
+        self.status_code = status_code if status_code is not None else status
+        self.path = os.fspath(path)
+        self.filename = filename
+        self.background = background
+        self._cookies = None
+        if media_type is None:
+            guessed, _ = mimetypes.guess_type(filename or self.path)
+            media_type = guessed or "application/octet-stream"
+        self.media_type = media_type
+        self._init_headers(headers)
+        if filename is not None:
+            ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "")
+            value = f'{content_disposition_type}; filename="{ascii_name}"'
+            if ascii_name != filename:
+                value += f"; filename*=utf-8''{quote(filename)}"
+            self.headers.setdefault("content-disposition", value)
+        self.stat_result = stat_result
+        if stat_result is not None:
+            self._set_stat_headers(stat_result)
+
+    def _set_stat_headers(self, st: os.stat_result) -> None:
+        h = self.headers
+        h["content-length"] = str(st.st_size)
+        h.setdefault("last-modified", email.utils.formatdate(st.st_mtime, usegmt=True))
+        etag = hashlib.md5(f"{st.st_mtime}-{st.st_size}".encode(), usedforsecurity=False)
+        h.setdefault("etag", f'"{etag.hexdigest()}"')
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the file; a missing file raises ``FileNotFoundError``."""
+        if self.stat_result is None:
+            st = await run_sync(os.stat, self.path)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise FileNotFoundError(self.path)
+            self.stat_result = st
+            self._set_stat_headers(st)
+        await send(self._start(scope))
+        if scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            f = await run_sync(open, self.path, "rb")
+            try:
+                while True:
+                    chunk = await run_sync(f.read, self.chunk_size)
+                    more = len(chunk) == self.chunk_size
+                    await send({"type": "http.response.body", "body": chunk, "more_body": more})
+                    if not more:
+                        break
+            finally:
+                await run_sync(f.close)
+        if self.background is not None:
+            await self.background()
