@@ -314,7 +314,12 @@ class Router:
         """Add every route of ``router`` (and its nested routers) under ``prefix``."""
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"Include prefixes start with '/' and do not end with '/': {prefix!r}")
-        outer = Router(self.prefix + prefix, tags=tags, dependencies=dependencies)
+        outer = Router(
+            self.prefix + prefix,
+            tags=[*self.tags, *tags],
+            dependencies=[*self.dependencies, *dependencies],
+            responses=self.default_responses,
+        )
         for r in router.routes:
             opts: dict[str, Any] = {
                 "status": r.status,
