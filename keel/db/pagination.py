@@ -1,7 +1,5 @@
 """Limit/offset and keyset (cursor) pagination: ``Page[T]``, ``CursorPage[T]``."""
 
-from __future__ import annotations
-
 import base64
 import binascii
 from collections.abc import Callable, Sequence

@@ -1,0 +1,41 @@
+"""The per-request session dependency: ``session: Session`` in a handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel import Depends, Request
+from keel.db.database import Database
+
+__all__ = ["Session", "database_of", "get_session"]
+
+
+def database_of(app: object) -> Database:
+    """The ``Database`` attached to ``app`` by ``Database.init_app``."""
+    database = getattr(getattr(app, "state", None), "database", None)
+    if not isinstance(database, Database):
+        raise RuntimeError("no keel.db Database on this app: create one and call db.init_app(app)")
+    return database
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Yield a session for one request: commit after the handler, roll back if it raised.
+
+    The commit happens before the response is sent, so a failing commit (a
+    unique violation, say) becomes the error response instead of a lost write.
+    """
+    database = database_of(request.app)
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+"""An ``AsyncSession`` for the request; declare ``session: Session`` in a handler."""
