@@ -90,6 +90,8 @@ def classify_integrity_error(exc: IntegrityError, metadata: MetaData | None = No
             fields = (str(getattr(driver, "column_name", "")),)
         elif constraint and metadata is not None:
             fields = _constraint_columns(metadata, constraint)
+        if kind == "check" and constraint:
+            constraint = _short_check_name(metadata, constraint)
         referenced = kind == "foreign_key" and "still referenced" in detail
         if kind == "foreign_key" and referenced is False and verb == "DELETE":
             referenced = True
@@ -106,7 +108,7 @@ def classify_integrity_error(exc: IntegrityError, metadata: MetaData | None = No
         names = tuple(part.strip().rsplit(".", 1)[-1] for part in rest.split(",") if part.strip())
         return Violation(kind, names)
     if kind == "check":
-        return Violation(kind, constraint=rest or None)
+        return Violation(kind, constraint=_short_check_name(metadata, rest) or None)
     if verb == "DELETE":
         return Violation(kind, referenced=True)
     fields = ()
@@ -116,6 +118,15 @@ def classify_integrity_error(exc: IntegrityError, metadata: MetaData | None = No
         if len(fks) == 1:
             fields = fks[0]
     return Violation(kind, fields)
+
+
+def _short_check_name(metadata: MetaData | None, name: str) -> str:
+    """``ck_books_pages_positive`` -> ``pages_positive`` (the name given in the model)."""
+    for table in (metadata.tables.values() if metadata is not None else ()):
+        prefix = f"ck_{table.name}_"
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
 
 
 def _find_table(metadata: MetaData | None, name: str | None) -> Table | None:
@@ -195,8 +206,10 @@ def _integrity_error(violation: Violation) -> HTTPError:
     if violation.kind == "not_null":
         return HTTPError(422, f"{names or 'A field'} must not be null.", extra=extra)
     if violation.kind == "check":
-        name = f" {violation.constraint}" if violation.constraint else ""
-        return HTTPError(422, f"A value breaks the{name} constraint.", extra=extra)
+        if violation.constraint:
+            extra["rule"] = violation.constraint
+            return HTTPError(422, f"A value breaks the rule {violation.constraint}.", extra=extra)
+        return HTTPError(422, "A value breaks a rule of the database.", extra=extra)
     return HTTPError(409, "The change conflicts with the stored data.", title="Conflict")
 
 

@@ -46,7 +46,7 @@ class Author(IntPK, Timestamps, Model):
     name: Mapped[str] = mapped_column(String(50), unique=True, comment="Full name")
     email: Mapped[str | None] = mapped_column(String(100), unique=True)
     bio: Mapped[str | None] = mapped_column(Text)
-    books: Mapped[list[Book]] = relationship(back_populates="author")
+    books: Mapped[list[Book]] = relationship(back_populates="author", passive_deletes="all")
 
 
 class Book(IntPK, Model):
@@ -136,6 +136,7 @@ def make_app(url: str, **options: object) -> App:
     async def create_book(data: BookCreate, session: Session) -> BookRead:
         book = Book(**data.model_dump(exclude_unset=True))
         session.add(book)
+        await session.flush()
         return book
 
     @app.post("/books/deferred", status_code=202)
