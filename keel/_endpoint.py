@@ -205,6 +205,9 @@ class Endpoint:
                 request = Request(scope, receive, self.max_body)
             response = await self.app.handle_exception(request, exc)
             await response(scope, receive, send)
+        finally:
+            if request is not None and request._form is not None:
+                await request._form.close()
 
     async def _send_value(
         self, scope: Scope, send: Send, value: Any, temporal: Response | None

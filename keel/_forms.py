@@ -32,7 +32,11 @@ async def parse_form(request: Request, max_fields: int, max_file_size: int | Non
         except UnicodeDecodeError:
             raise FormError(400, "The form body is not valid UTF-8") from None
         try:
-            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields)
+            pairs = parse_qsl(
+                text, keep_blank_values=True, max_num_fields=max_fields, errors="strict"
+            )
+        except UnicodeDecodeError:
+            raise FormError(400, "The form body is not valid UTF-8") from None
         except ValueError:
             raise FormError(
                 413,

@@ -84,12 +84,11 @@ def loads(body: bytes) -> Any:
     """Parse ``body`` strictly and return the Python value."""
     if not body:
         raise MalformedJSON("the body is empty")
+    _python_check(body)
     try:
-        value = pydantic_core.from_json(body, allow_inf_nan=False)
+        return pydantic_core.from_json(body, allow_inf_nan=False)
     except ValueError as exc:
         raise MalformedJSON(_reason(str(exc))) from None
-    _python_check(body)
-    return value
 
 
 def _reason(message: str) -> str:

@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import datetime
+import enum
+from typing import Annotated, Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from keel import App, Body, Cookie, Header, Path, Query
+from keel.testing import TestClient
+
+
+class Sort(str, enum.Enum):
+    asc = "asc"
+    desc = "desc"
+
+
+class Item(BaseModel):
+    name: str = Field(max_length=20)
+    price: float = Field(gt=0)
+    tags: list[str] = []
+
+
+class User(BaseModel):
+    username: str
+    password: str
+
+
+def make_app() -> App:
+    app = App()
+
+    @app.get("/search")
+    def search(
+        q: str,
+        limit: Annotated[int, Query(ge=1, le=100)] = 10,
+        sort: Sort = Sort.asc,
+        ids: Annotated[list[int] | None, Query()] = None,
+        since: datetime.date | None = None,
+        flag: bool = False,
+        kind: Literal["a", "b"] = "a",
+        page_size: int = Query(20, alias="page-size", le=50),
+    ) -> dict[str, object]:
+        return {
+            "q": q,
+            "limit": limit,
+            "sort": sort.value,
+            "ids": ids,
+            "since": since.isoformat() if since else None,
+            "flag": flag,
+            "kind": kind,
+            "page_size": page_size,
+        }
+
+    @app.get("/headers")
+    def headers(
+        x_token: Annotated[str, Header()],
+        user_agent: Annotated[str | None, Header()] = None,
+        x_multi: Annotated[list[str] | None, Header()] = None,
+        session: Annotated[str | None, Cookie()] = None,
+    ) -> dict[str, object]:
+        return {"x_token": x_token, "ua": user_agent, "multi": x_multi, "session": session}
+
+    @app.get("/bounded/{n}")
+    def bounded(n: Annotated[int, Path(ge=1, le=10)]) -> dict[str, int]:
+        return {"n": n}
+
+    @app.post("/items")
+    def create(item: Item) -> Item:
+        return item
+
+    @app.post("/embedded")
+    def embedded(item: Item, user: User, importance: Annotated[int, Body()]) -> dict[str, object]:
+        return {"item": item.name, "user": user.username, "importance": importance}
+
+    @app.post("/embed-one")
+    def embed_one(item: Annotated[Item, Body(embed=True)]) -> dict[str, str]:
+        return {"name": item.name}
+
+    @app.post("/optional-body")
+    def optional_body(item: Item | None = None) -> dict[str, object]:
+        return {"item": item.name if item else None}
+
+    @app.post("/list-body")
+    def list_body(items: list[Item]) -> dict[str, int]:
+        return {"count": len(items)}
+
+    @app.get("/float")
+    def float_q(x: float) -> dict[str, float]:
+        return {"x": x}
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(make_app())
+
+
+def test_query_params(client: TestClient) -> None:
+    r = client.get(
+        "/search",
+        params={"q": "x", "limit": "5", "sort": "desc", "ids": ["1", "2"], "since": "2024-01-02"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "q": "x",
+        "limit": 5,
+        "sort": "desc",
+        "ids": [1, 2],
+        "since": "2024-01-02",
+        "flag": False,
+        "kind": "a",
+        "page_size": 20,
+    }
+    assert client.get("/search?q=x&flag=true&page-size=7").json()["page_size"] == 7
+    assert client.get("/search?q=x&flag=yes").json()["flag"] is True
+
+
+def test_query_errors_name_their_location(client: TestClient) -> None:
+    r = client.get("/search")
+    assert r.status_code == 422
+    body = r.json()
+    assert body["errors"] == [{"loc": ["query", "q"], "msg": "Field required", "type": "missing"}]
+    r = client.get("/search?q=x&limit=0&sort=up&ids=a&kind=c&page-size=99")
+    assert r.status_code == 422
+    locs = [e["loc"] for e in r.json()["errors"]]
+    assert ["query", "limit"] in locs
+    assert ["query", "sort"] in locs
+    assert ["query", "ids", 0] in locs
+    assert ["query", "kind"] in locs
+    assert ["query", "page-size"] in locs
+
+
+def test_nan_and_infinity_are_rejected_in_query(client: TestClient) -> None:
+    for value in ("nan", "NaN", "inf", "-Infinity"):
+        r = client.get(f"/float?x={value}")
+        assert r.status_code == 422, value
+    assert client.get("/float?x=1.5").json() == {"x": 1.5}
+
+
+def test_invalid_utf8_query_is_400(client: TestClient) -> None:
+    r = client.get("/search?q=%ff%fe")
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_headers_and_cookies(client: TestClient) -> None:
+    r = client.get(
+        "/headers",
+        headers=[
+            ("X-TOKEN", "abc"),
+            ("x-multi", "1"),
+            ("X-Multi", "2"),
+            ("User-Agent", "t"),
+            ("Cookie", "session=s1"),
+        ],
+    )
+    assert r.json() == {"x_token": "abc", "ua": "t", "multi": ["1", "2"], "session": "s1"}
+    r = client.get("/headers")
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["header", "x-token"]
+
+
+def test_duplicate_headers_first_wins_for_scalars(client: TestClient) -> None:
+    r = client.get("/headers", headers=[("x-token", "one"), ("X-Token", "two")])
+    assert r.json()["x_token"] == "one"
+
+
+def test_malformed_cookie_header_is_tolerated(client: TestClient) -> None:
+    r = client.get("/headers", headers={"x-token": "a", "cookie": 'a=1; ;;=; session="q\\"x"; b'})
+    assert r.status_code == 200
+    assert r.json()["session"] == 'q"x'
+
+
+def test_path_constraints(client: TestClient) -> None:
+    assert client.get("/bounded/3").json() == {"n": 3}
+    r = client.get("/bounded/11")
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["path", "n"]
+
+
+def test_json_body(client: TestClient) -> None:
+    r = client.post("/items", json={"name": "a", "price": 1, "tags": ["x"]})
+    assert r.json() == {"name": "a", "price": 1.0, "tags": ["x"]}
+    r = client.post("/items", json={"name": "a" * 30, "price": -1})
+    assert r.status_code == 422
+    locs = [e["loc"] for e in r.json()["errors"]]
+    assert locs == [["body", "name"], ["body", "price"]]
+
+
+def test_missing_body(client: TestClient) -> None:
+    r = client.post("/items")
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["body"]
+    assert client.post("/optional-body").json() == {"item": None}
+
+
+def test_embedded_bodies(client: TestClient) -> None:
+    payload = {
+        "item": {"name": "a", "price": 2},
+        "user": {"username": "u", "password": "p"},
+        "importance": 5,
+    }
+    assert client.post("/embedded", json=payload).json() == {
+        "item": "a",
+        "user": "u",
+        "importance": 5,
+    }
+    r = client.post("/embedded", json={"item": {"name": "a", "price": 2}})
+    locs = sorted(e["loc"] for e in r.json()["errors"])
+    assert locs == [["body", "importance"], ["body", "user"]]
+    assert client.post("/embed-one", json={"item": {"name": "z", "price": 1}}).json() == {
+        "name": "z"
+    }
+
+
+def test_list_body(client: TestClient) -> None:
+    items = [{"name": "a", "price": 1}, {"name": "b", "price": 2}]
+    assert client.post("/list-body", json=items).json() == {"count": 2}
+    r = client.post("/list-body", json=[{"name": "a"}])
+    assert r.json()["errors"][0]["loc"] == ["body", 0, "price"]
+
+
+def test_future_annotations_and_plain_annotations_both_work() -> None:
+    # this module uses `from __future__ import annotations`; tests/test_di.py does not.
+    app = make_app()
+    app.build()
+    assert app.routes[0].compiled is not None

@@ -1,0 +1,378 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import pytest
+from pydantic import BaseModel
+
+from keel import App, File, Form, Request, UploadFile
+from keel.testing import TestClient
+
+
+class Login(BaseModel):
+    username: str
+    password: str
+    age: int = 0
+
+
+class Doc(BaseModel):
+    data: Any = None
+    n: int = 0
+    x: float = 0.0
+    s: str = ""
+
+
+def make_app() -> App:
+    app = App(max_body_size=1024)
+
+    @app.post("/login")
+    async def login(body: Login) -> dict[str, str]:
+        return {"user": body.username}
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/raw")
+    async def raw(request: Request) -> dict[str, Any]:
+        return {"json": await request.json()}
+
+    @app.post("/bytes")
+    async def raw_bytes(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    @app.post("/big", max_body_size=10_000)
+    async def big(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    @app.post("/stream")
+    async def stream(request: Request) -> dict[str, int]:
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+        return {"size": total}
+
+    @app.post("/form")
+    async def form(
+        name: Annotated[str, Form()], tags: Annotated[list[str], Form()] = []
+    ) -> dict[str, Any]:
+        return {"name": name, "tags": tags}
+
+    @app.post("/login-form")
+    async def login_form(data: Annotated[Login, Form()]) -> dict[str, Any]:
+        return {"user": data.username, "age": data.age}
+
+    @app.post("/upload", max_body_size=64 * 1024)
+    async def upload(
+        file: UploadFile, note: Annotated[str, Form()] = "", extra: list[UploadFile] = []
+    ) -> dict[str, Any]:
+        content = await file.read()
+        return {
+            "filename": file.filename,
+            "type": file.content_type,
+            "size": len(content),
+            "note": note,
+            "extra": [f.filename for f in extra],
+        }
+
+    @app.post("/upload-bytes")
+    async def upload_bytes(data: Annotated[bytes, File()]) -> dict[str, int]:
+        return {"size": len(data)}
+
+    @app.get("/info")
+    async def info(request: Request) -> dict[str, Any]:
+        return {
+            "method": request.method,
+            "path": request.path,
+            "url": str(request.url),
+            "query": dict(request.query_params),
+            "client": list(request.client or ()),
+            "host": request.headers["HOST"],
+        }
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(make_app())
+
+
+def problem(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = r.json()
+    assert body["status"] == status
+    assert {"type", "title", "status"} <= set(body)
+    return body
+
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{", "Malformed JSON"),
+        (b'{"data": [1, 2}', "Malformed JSON"),
+        (b'{"s": "\xff\xfe"}', "invalid UTF-8"),
+        (b'{"s": "\\ud800"}', "Malformed JSON"),
+        (b'{"x": NaN}', "NaN"),
+        (b'{"x": Infinity}', "Infinity"),
+        (b'{"x": -Infinity}', "Infinity"),
+        (b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "too deep"),
+        (b'{"n": ' + b"9" * 100_000 + b"}", "Malformed JSON"),
+        (b'{"n": 1, "n": 2}', "duplicate key"),
+        (b'{"data": {"a": 1, "a": 1}}', "duplicate key"),
+    ],
+)
+def test_hostile_json_is_400(payload: bytes, reason: str) -> None:
+    app = App(max_body_size=None)
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/raw")
+    async def raw(request: Request) -> dict[str, bool]:
+        await request.json()
+        return {"ok": True}
+
+    client = TestClient(app)
+    for path in ("/doc", "/raw"):
+        body = problem(client.post(path, content=payload, headers=JSON), 400)
+        assert reason in body["detail"], body
+
+
+def test_wrong_type_is_422_without_echoing_secrets(client: TestClient) -> None:
+    secret = "hunter2-" + "x" * 100
+    r = client.post("/login", json={"password": secret})
+    body = problem(r, 422)
+    assert secret not in r.text
+    assert "hunter2" not in r.text
+    assert body["errors"][0]["loc"] == ["body", "username"]
+    # a wrong-typed secret field is not echoed either
+    r = client.post("/login", json={"username": "u", "password": 12, "age": "old"})
+    assert "12" not in str([e.get("input") for e in r.json()["errors"] if "password" in e["loc"]])
+    age = next(e for e in r.json()["errors"] if e["loc"] == ["body", "age"])
+    assert age["input"] == "old"
+
+
+def test_long_values_are_truncated_in_errors(client: TestClient) -> None:
+    r = client.post("/login", json={"username": "u", "password": "p", "age": "z" * 900})
+    err = r.json()["errors"][0]
+    assert len(err["input"]) < 60
+    assert len(r.content) < 1000
+
+
+def test_wrong_content_type_is_415(client: TestClient) -> None:
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        r = client.post("/login", content=b'{"username":"u","password":"p"}', headers={"content-type": ctype})
+        problem(r, 415)
+    r = client.post("/login", content=b'{"username":"u","password":"p"}', headers={"content-type": ""})
+    problem(r, 415)
+    r = client.post(
+        "/login",
+        content=b'{"username":"u","password":"p"}',
+        headers={"content-type": "application/vnd.api+json; charset=utf-8"},
+    )
+    assert r.status_code == 200
+
+
+def test_body_over_limit_is_413(client: TestClient) -> None:
+    body = problem(client.post("/bytes", content=b"x" * 2000), 413)
+    assert body["limit"] == 1024
+    problem(client.post("/login", content=b'{"username": "' + b"a" * 2000 + b'"}', headers=JSON), 413)
+    assert client.post("/big", content=b"x" * 5000).json() == {"size": 5000}
+    problem(client.post("/big", content=b"x" * 20_000), 413)
+
+
+def test_chunked_body_over_limit_is_refused_while_streaming() -> None:
+    """The limit is enforced on the stream: the app stops reading once it is crossed."""
+    app = make_app()
+    consumed = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal consumed
+        consumed += 1
+        return {"type": "http.request", "body": b"x" * 100, "more_body": consumed < 100_000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/stream",
+        "headers": [(b"transfer-encoding", b"chunked")],
+        "query_string": b"",
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert consumed <= 11  # 1 KiB limit / 100-byte chunks: stopped right after crossing it
+
+
+def test_declared_content_length_over_limit_is_refused_before_reading() -> None:
+    app = make_app()
+    consumed = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal consumed
+        consumed += 1
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/bytes",
+        "headers": [(b"content-length", b"50000000")],
+        "query_string": b"",
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert consumed == 0
+
+
+def test_invalid_content_length_is_400() -> None:
+    app = make_app()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/bytes",
+        "headers": [(b"content-length", b"abc")],
+        "query_string": b"",
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+
+
+def test_stream(client: TestClient) -> None:
+    assert client.post("/stream", content=b"abc" * 10).json() == {"size": 30}
+
+
+def test_request_json(client: TestClient) -> None:
+    assert client.post("/raw", json={"a": [1, 2]}).json() == {"json": {"a": [1, 2]}}
+
+
+def test_urlencoded_form(client: TestClient) -> None:
+    r = client.post("/form", data={"name": "n", "tags": ["a", "b"]})
+    assert r.json() == {"name": "n", "tags": ["a", "b"]}
+    body = problem(client.post("/form", data={"tags": "a"}), 422)
+    assert body["errors"][0]["loc"] == ["body", "name"]
+
+
+def test_form_model(client: TestClient) -> None:
+    r = client.post("/login-form", data={"username": "u", "password": "p", "age": "3"})
+    assert r.json() == {"user": "u", "age": 3}
+    body = problem(client.post("/login-form", data={"username": "u"}), 422)
+    assert body["errors"][0]["loc"] == ["body", "password"]
+
+
+def test_form_with_json_body_is_415(client: TestClient) -> None:
+    problem(client.post("/form", json={"name": "n"}), 415)
+
+
+def test_too_many_form_fields_is_413() -> None:
+    app = App(max_form_fields=10)
+
+    @app.post("/form")
+    async def form(name: Annotated[str, Form()]) -> dict[str, str]:
+        return {"name": name}
+
+    client = TestClient(app)
+    data = "&".join(f"f{i}=1" for i in range(50)) + "&name=x"
+    problem(
+        client.post(
+            "/form", content=data, headers={"content-type": "application/x-www-form-urlencoded"}
+        ),
+        413,
+    )
+    files = {f"f{i}": (None, "1") for i in range(50)}
+    problem(client.post("/form", files=files), 413)
+
+
+def test_form_invalid_utf8_is_400(client: TestClient) -> None:
+    r = client.post(
+        "/form", content=b"name=%ff%fe", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    problem(r, 400)
+
+
+def test_multipart_upload(client: TestClient) -> None:
+    r = client.post(
+        "/upload",
+        files=[
+            ("file", ("a.txt", b"hello", "text/plain")),
+            ("extra", ("b.bin", b"1", "application/octet-stream")),
+            ("extra", ("c.bin", b"2", "application/octet-stream")),
+        ],
+        data={"note": "hi"},
+    )
+    assert r.json() == {
+        "filename": "a.txt",
+        "type": "text/plain",
+        "size": 5,
+        "note": "hi",
+        "extra": ["b.bin", "c.bin"],
+    }
+    assert client.post("/upload-bytes", files={"data": ("d", b"abc")}).json() == {"size": 3}
+
+
+def test_missing_file_is_422(client: TestClient) -> None:
+    body = problem(client.post("/upload", files={"other": ("a", b"x")}), 422)
+    assert body["errors"][0]["loc"] == ["body", "file"]
+    # a plain field where a file is expected
+    body = problem(client.post("/upload", files={"file": (None, "just text")}), 422)
+
+
+def test_upload_over_limit_is_413(client: TestClient) -> None:
+    problem(client.post("/upload", files={"file": ("a", b"x" * 70_000)}), 413)
+
+
+def test_malformed_multipart_is_400(client: TestClient) -> None:
+    problem(
+        client.post(
+            "/upload",
+            content=b"--xx\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--xx--\r\n",
+            headers={"content-type": "multipart/form-data; boundary=xx"},
+        ),
+        400,
+    )
+    problem(
+        client.post("/upload", content=b"garbage", headers={"content-type": "multipart/form-data"}),
+        400,
+    )
+    problem(
+        client.post(
+            "/upload",
+            content=b"not multipart at all",
+            headers={"content-type": "multipart/form-data; boundary=zz"},
+        ),
+        400,
+    )
+
+
+def test_request_properties(client: TestClient) -> None:
+    r = client.get("/info?a=1&a=2&b=")
+    assert r.json() == {
+        "method": "GET",
+        "path": "/info",
+        "url": "http://testserver/info?a=1&a=2&b=",
+        "query": {"a": "1", "b": ""},
+        "client": ["testclient", 50000],
+        "host": "testserver",
+    }
