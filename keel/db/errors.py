@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import MetaData, Table
 from sqlalchemy.exc import (
     DataError,
+    DBAPIError,
     IntegrityError,
-    MultipleResultsFound,
     NoResultFound,
     OperationalError,
 )
@@ -71,7 +71,7 @@ class Violation:
     referenced: bool = False
 
 
-def classify_integrity_error(exc: IntegrityError, metadata: MetaData | None = None) -> Violation:
+def classify_integrity_error(exc: DBAPIError, metadata: MetaData | None = None) -> Violation:
     """Tell which constraint an ``IntegrityError`` violated, on PostgreSQL or SQLite."""
     driver = getattr(exc, "driver_exception", None) or exc.orig
     statement = _STATEMENT.match(exc.statement or "")
@@ -164,7 +164,9 @@ def http_error_for(exc: BaseException, metadata: MetaData | None = None) -> HTTP
         exc: the exception a handler or the session's commit raised.
         metadata: the models' metadata, used to name the columns of a constraint.
     """
-    if isinstance(exc, IntegrityError):
+    state = _sqlstate(exc)
+    if isinstance(exc, IntegrityError) or (state or "").startswith("23"):
+        assert isinstance(exc, DBAPIError)
         return _integrity_error(classify_integrity_error(exc, metadata))
     if isinstance(exc, StaleDataError):
         return HTTPError(
@@ -174,17 +176,30 @@ def http_error_for(exc: BaseException, metadata: MetaData | None = None) -> HTTP
         )
     if isinstance(exc, NoResultFound):
         return HTTPError(404, "The requested resource does not exist.")
-    if isinstance(exc, DataError):
+    if isinstance(exc, DataError) or (state or "").startswith("22"):
         return HTTPError(422, "A value is invalid or out of range for the database.")
-    if isinstance(exc, OperationalError):
+    if state in ("40001", "40P01"):  # serialization failure, deadlock
+        return HTTPError(
+            409,
+            "The change collided with a concurrent one; retry.",
+            title="Conflict",
+            headers={"Retry-After": "0"},
+        )
+    if isinstance(exc, OperationalError) or (state or "")[:2] in ("08", "53", "57"):
         return HTTPError(
             503,
             "The database is unavailable or busy; retry shortly.",
             headers={"Retry-After": "1"},
         )
-    if isinstance(exc, MultipleResultsFound):
-        return None
     return None
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    if not isinstance(exc, DBAPIError):
+        return None
+    driver = getattr(exc, "driver_exception", None)
+    state = getattr(driver, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return str(state) if state else None
 
 
 def _integrity_error(violation: Violation) -> HTTPError:
@@ -230,11 +245,16 @@ def register_exception_handlers(app: App) -> None:
         database = getattr(request.app.state, "database", None)
         metadata = getattr(database, "metadata", None)
         error = http_error_for(exc, metadata)
-        if error is None:  # pragma: no cover - only the registered types arrive here
-            raise exc
-        if error.status >= 500:
-            logger.warning("database error answered with %s: %r", error.status, exc)
+        if error is None and getattr(request.app, "debug", False):
+            raise exc  # the core's debug page shows the traceback
+        if error is None:
+            logger.error("Database error in %s %s", request.method, request.path, exc_info=exc)
+            error = HTTPError(
+                500, "The server failed to handle this request.", title="Internal Server Error"
+            )
+        elif error.status >= 500:
+            logger.warning("Database error answered with %s: %r", error.status, exc)
         return problem_response(error)
 
-    for exc_type in (IntegrityError, StaleDataError, NoResultFound, DataError, OperationalError):
+    for exc_type in (DBAPIError, StaleDataError, NoResultFound):
         app.exception_handler(exc_type)(handle)
