@@ -55,7 +55,8 @@ async def get_or_404(
         session: the session.
         model: the model class.
         ident: the primary key value (a tuple for a composite key).
-        options: loader options, e.g. ``[selectinload(Author.books)]``.
+        options: loader options, e.g. ``[selectinload(Author.books)]`` (applied even
+            when the object is already in the session).
         with_for_update: lock the row (``SELECT ... FOR UPDATE`` on PostgreSQL).
 
     Raises:
@@ -68,7 +69,7 @@ async def get_or_404(
         ident,
         options=options,
         with_for_update=with_for_update or None,
-        populate_existing=with_for_update,
+        populate_existing=with_for_update or bool(options),
     )
     if obj is None:
         raise not_found(model, ident)
