@@ -205,6 +205,8 @@ class Endpoint:
                 request = Request(scope, receive, self.max_body)
             response = await self.app.handle_exception(request, exc)
             await response(scope, receive, send)
+            if self.app.is_unhandled(exc):
+                raise  # after the 500 went out: the server logs it, test clients re-raise
         finally:
             if request is not None and request._form is not None:
                 await request._form.close()
@@ -280,6 +282,8 @@ class Endpoint:
             await self._send(response, None, scope, receive, send, None, background)
         finally:
             await _close_request_scope(req_stack, error)
+        if error is not None and self.app.is_unhandled(error):
+            raise error
 
     def _prebuilt(self, scope: Scope, result: Any, temporal: Response | None) -> Response:
         if self.response_class is not None:

@@ -461,10 +461,13 @@ class App(Router):
                 exc = inner
         return self._default_response(request, exc)
 
+    def is_unhandled(self, exc: BaseException) -> bool:
+        """Whether ``exc`` got the default 500 (no handler; not an ``HTTPError``)."""
+        return not isinstance(exc, HTTPError) and self._lookup_handler(exc) is None
+
     def _default_response(self, request: Request, exc: BaseException) -> Response:
         if isinstance(exc, HTTPError):
             return problem_response(exc.status, exc.to_problem(), exc.headers)
-        logger.error("Unhandled error in %s %s", request.method, request.path, exc_info=exc)
         if self.debug:
             accept = request.headers.get("accept", "")
             if "text/html" in accept:
@@ -517,6 +520,8 @@ class _ServerErrors:
                 raise
             response = await self.owner.handle_exception(Request(scope, receive), exc)
             await response(scope, receive, send)
+            if self.owner.is_unhandled(exc):
+                raise
 
 
 async def _call(fn: Callable[[], Any]) -> None:

@@ -106,6 +106,7 @@ def run(target: str, host: str, port: int, reload: bool, log_level: str) -> None
         port=port,
         reload=reload,
         log_level=log_level,
+        server_header=False,
         app_dir=os.getcwd(),
         **_uvicorn_options("httptools"),
     )

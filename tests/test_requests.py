@@ -168,9 +168,13 @@ def test_long_values_are_truncated_in_errors(client: TestClient) -> None:
 
 def test_wrong_content_type_is_415(client: TestClient) -> None:
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
-        r = client.post("/login", content=b'{"username":"u","password":"p"}', headers={"content-type": ctype})
+        r = client.post(
+            "/login", content=b'{"username":"u","password":"p"}', headers={"content-type": ctype}
+        )
         problem(r, 415)
-    r = client.post("/login", content=b'{"username":"u","password":"p"}', headers={"content-type": ""})
+    r = client.post(
+        "/login", content=b'{"username":"u","password":"p"}', headers={"content-type": ""}
+    )
     problem(r, 415)
     r = client.post(
         "/login",
@@ -183,7 +187,9 @@ def test_wrong_content_type_is_415(client: TestClient) -> None:
 def test_body_over_limit_is_413(client: TestClient) -> None:
     body = problem(client.post("/bytes", content=b"x" * 2000), 413)
     assert body["limit"] == 1024
-    problem(client.post("/login", content=b'{"username": "' + b"a" * 2000 + b'"}', headers=JSON), 413)
+    problem(
+        client.post("/login", content=b'{"username": "' + b"a" * 2000 + b'"}', headers=JSON), 413
+    )
     assert client.post("/big", content=b"x" * 5000).json() == {"size": 5000}
     problem(client.post("/big", content=b"x" * 20_000), 413)
 
@@ -307,7 +313,9 @@ def test_too_many_form_fields_is_413() -> None:
 
 def test_form_invalid_utf8_is_400(client: TestClient) -> None:
     r = client.post(
-        "/form", content=b"name=%ff%fe", headers={"content-type": "application/x-www-form-urlencoded"}
+        "/form",
+        content=b"name=%ff%fe",
+        headers={"content-type": "application/x-www-form-urlencoded"},
     )
     problem(r, 400)
 

@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import pytest
+
+from keel import App, HTTPError, Request, RequestValidationError
+from keel._types import ASGIApp, Receive, Scope, Send
+from keel.middleware import Middleware
+from keel.responses import JSONResponse, PlainTextResponse
+from keel.testing import TestClient
+
+
+def test_lifespan_startup_shutdown_and_state() -> None:
+    events: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[None]:
+        events.append("lifespan-start")
+        app.state.db = "connected"
+        yield
+        events.append("lifespan-stop")
+
+    app = App(lifespan=lifespan)
+
+    @app.on_startup
+    async def start() -> None:
+        events.append("startup")
+
+    @app.on_shutdown
+    def stop() -> None:
+        events.append("shutdown")
+
+    @app.get("/")
+    async def index(request: Request) -> dict[str, str]:
+        return {"db": request.app.state.db}
+
+    with TestClient(app) as client:
+        assert events == ["lifespan-start", "startup"]
+        assert client.get("/").json() == {"db": "connected"}
+    assert events == ["lifespan-start", "startup", "shutdown", "lifespan-stop"]
+
+
+def test_startup_failure_is_reported() -> None:
+    app = App()
+
+    @app.on_startup
+    async def boom() -> None:
+        raise RuntimeError("no database")
+
+    with pytest.raises(RuntimeError, match="no database"), TestClient(app):
+        pass
+
+
+def test_missing_state_attribute_has_a_clear_error() -> None:
+    app = App()
+    with pytest.raises(AttributeError, match="set it first"):
+        _ = app.state.nothing
+
+
+class HeaderMiddleware:
+    def __init__(self, app: ASGIApp, name: str, value: str) -> None:
+        self.app = app
+        self.name = name.encode()
+        self.value = value.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def wrapped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], (self.name, self.value)]
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+def test_middleware_order() -> None:
+    app = App(middleware=[Middleware(HeaderMiddleware, name="x-outer", value="1")])
+    app.add_middleware(HeaderMiddleware, name="x-added", value="2")
+
+    @app.get("/")
+    async def index() -> dict[str, bool]:
+        return {"ok": True}
+
+    r = TestClient(app).get("/")
+    assert r.headers["x-outer"] == "1"
+    assert r.headers["x-added"] == "2"
+
+
+def test_errors_inside_middleware_become_500_problems() -> None:
+    class Broken:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                raise RuntimeError("middleware bug")
+            await self.app(scope, receive, send)
+
+    app = App(middleware=[Broken])
+    r = TestClient(app, raise_server_exceptions=False).get("/")
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "middleware bug" not in r.text
+
+
+def test_custom_exception_handlers() -> None:
+    app = App()
+
+    class OutOfStock(Exception):
+        pass
+
+    @app.exception_handler(OutOfStock)
+    async def out_of_stock(request: Request, exc: OutOfStock) -> JSONResponse:
+        return JSONResponse({"error": "out of stock"}, status=409)
+
+    @app.exception_handler(404)
+    def not_found(request: Request, exc: HTTPError) -> PlainTextResponse:
+        return PlainTextResponse("nothing here", status=404)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"count": len(exc.errors)}, status=400)
+
+    @app.get("/buy")
+    async def buy(n: int) -> None:
+        raise OutOfStock()
+
+    client = TestClient(app)
+    assert client.get("/buy?n=1").json() == {"error": "out of stock"}
+    assert client.get("/missing").text == "nothing here"
+    r = client.get("/buy?n=x")
+    assert (r.status_code, r.json()) == (400, {"count": 1})
+
+
+def test_http_error_headers_and_extras() -> None:
+    app = App()
+
+    @app.get("/")
+    async def index() -> None:
+        raise HTTPError(
+            401,
+            "log in first",
+            headers={"WWW-Authenticate": "Bearer"},
+            type="https://example.com/probs/auth",
+            extra={"hint": "token"},
+        )
+
+    r = TestClient(app).get("/")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json() == {
+        "type": "https://example.com/probs/auth",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "log in first",
+        "hint": "token",
+    }
+
+
+def test_unhandled_error_hides_internals() -> None:
+    app = App()
+
+    @app.get("/")
+    async def index() -> None:
+        raise ValueError("database password is hunter2")
+
+    r = TestClient(app, raise_server_exceptions=False).get("/")
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "hunter2" not in r.text
+    assert r.json()["title"] == "Internal Server Error"
+
+
+def test_debug_mode_shows_traceback_page_and_problem() -> None:
+    app = App(debug=True)
+
+    @app.get("/")
+    async def index() -> None:
+        raise ValueError("<b>bad</b> value")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    html = client.get("/", headers={"accept": "text/html"})
+    assert html.status_code == 500
+    assert html.headers["content-type"].startswith("text/html")
+    assert "ValueError" in html.text and "&lt;b&gt;bad&lt;/b&gt;" in html.text
+    api = client.get("/", headers={"accept": "application/json"})
+    assert api.headers["content-type"] == "application/problem+json"
+    assert "ValueError" in api.json()["detail"]
+    assert any("raise ValueError" in line for line in api.json()["traceback"])
+
+
+def test_raise_server_exceptions() -> None:
+    app = App()
+
+    @app.get("/")
+    async def index() -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        TestClient(app).get("/")
+
+
+def test_mount_asgi_sub_app() -> None:
+    sub = App()
+
+    @sub.get("/hello")
+    async def hello(request: Request) -> dict[str, str]:
+        return {"root": request.scope["root_path"], "url": request.app.url_path_for("hello")}
+
+    app = App()
+    app.mount("/sub", sub)
+    r = TestClient(app).get("/sub/hello")
+    assert r.json() == {"root": "/sub", "url": "/hello"}
+    assert TestClient(app).get("/sub/nothing").status_code == 404
+
+
+def test_mount_wsgi_app() -> None:
+    def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        body = f"{environ['SCRIPT_NAME']}|{environ['PATH_INFO']}".encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+    app = App()
+    app.mount("/legacy", wsgi_app)
+    r = TestClient(app).get("/legacy/page")
+    assert r.status_code == 200
+    assert r.text == "/legacy|/page"
+
+
+def test_http_error_validates_status() -> None:
+    with pytest.raises(ValueError, match="4xx or 5xx"):
+        HTTPError(200)
+    with pytest.raises(TypeError, match="needs a status"):
+        HTTPError()
