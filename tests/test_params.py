@@ -11,7 +11,7 @@ from keel import App, Body, Cookie, Header, Path, Query
 from keel.testing import TestClient
 
 
-class Sort(str, enum.Enum):
+class Sort(str, enum.Enum):  # noqa: UP042  (the FastAPI idiom)
     asc = "asc"
     desc = "desc"
 
