@@ -844,28 +844,29 @@ def describe(row: Row) -> str:
 def measure_import(
     module: str, cpus: Cpus, logdir: Path, runs: int = 5
 ) -> tuple[float | None, int | None, str]:
-    """Best-of-`runs` wall time and peak RSS (KiB) of `python -c "import <module>"`."""
-    code = f"import {module}" if module else "pass"
+    """Best-of-`runs` wall time and peak RSS (KiB) of `python -c "import <module>"`.
+
+    The peak is the child's own VmHWM, read as its last act: getrusage()/wait4() would report
+    the runner's RSS instead, since Linux carries the forked parent's high-water mark across
+    exec."""
+    code = "import sys\n" + (f"import {module}\n" if module else "")
+    code += "sys.stdout.write([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     best_time, best_rss = float("inf"), sys.maxsize
-    errfile = logdir / "import.err"
     for _ in range(runs):
-        with errfile.open("wb") as err:
-            start = time.perf_counter()
-            proc = subprocess.Popen(
-                [*cpus.prefix(cpus.server), str(VPY), "-c", code],
-                cwd=logdir,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-            _, status, usage = os.wait4(proc.pid, 0)
-            elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [*cpus.prefix(cpus.server), str(VPY), "-c", code],
+            cwd=logdir,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
+        elapsed = time.perf_counter() - start
         if proc.returncode != 0:
-            lines = errfile.read_text(errors="replace").strip().splitlines()
+            lines = proc.stderr.strip().splitlines()
             return None, None, f"failed: {lines[-1] if lines else proc.returncode}"
         best_time = min(best_time, elapsed)
-        best_rss = min(best_rss, usage.ru_maxrss)
+        best_rss = min(best_rss, int(proc.stdout.split()[1]))
     return best_time, best_rss, ""
 
 
