@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData, event
@@ -40,6 +40,11 @@ class DatabaseSettings(BaseSettings):
             connection is replaced instead of failing a request; on by default
             except for SQLite.
         migrations: the migrations folder (``KEEL_DATABASE_MIGRATIONS``).
+        sqlite_begin: how SQLite transactions start: ``immediate`` (default) takes
+            the write lock at once, so concurrent writers queue (up to the busy
+            timeout) instead of failing with "database is locked" when a
+            transaction that read first tries to write; ``deferred`` lets
+            read-only transactions run in parallel.
         check_migrations: at startup, refuse to serve when the database is not
             at the latest migration or the models have changes no migration
             covers; by default on when the app is not in debug mode and the
@@ -57,6 +62,7 @@ class DatabaseSettings(BaseSettings):
     pool_pre_ping: bool | None = None
     migrations: str = "migrations"
     check_migrations: bool | None = None
+    sqlite_begin: Literal["immediate", "deferred"] = "immediate"
 
 
 class Database:
@@ -161,7 +167,12 @@ class Database:
             Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(engine, wal=not memory, foreign_keys=sqlite_foreign_keys)
+            _configure_sqlite(
+                engine,
+                wal=not memory,
+                foreign_keys=sqlite_foreign_keys,
+                begin=f"BEGIN {self.settings.sqlite_begin.upper()}",
+            )
         return engine
 
     async def connect(self) -> None:
@@ -243,7 +254,7 @@ def _is_memory(url: URL) -> bool:
     return database in ("", ":memory:") or "mode=memory" in database or ":memory:" in database
 
 
-def _configure_sqlite(engine: AsyncEngine, *, wal: bool, foreign_keys: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, wal: bool, foreign_keys: bool, begin: str) -> None:
     """Foreign keys on, WAL journal, and real transactions (BEGIN emitted by SQLAlchemy)."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -260,4 +271,4 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool, foreign_keys: bool) -> 
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(begin)

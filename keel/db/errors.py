@@ -122,7 +122,7 @@ def classify_integrity_error(exc: DBAPIError, metadata: MetaData | None = None) 
 
 def _short_check_name(metadata: MetaData | None, name: str) -> str:
     """``ck_books_pages_positive`` -> ``pages_positive`` (the name given in the model)."""
-    for table in (metadata.tables.values() if metadata is not None else ()):
+    for table in metadata.tables.values() if metadata is not None else ():
         prefix = f"ck_{table.name}_"
         if name.startswith(prefix):
             return name[len(prefix) :]
