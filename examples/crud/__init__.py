@@ -1,0 +1,1 @@
+"""A CRUD API over authors and their books: keel.db end to end."""
