@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -211,16 +209,8 @@ class Endpoint:
             if request is not None and request._form is not None:
                 await request._form.close()
 
-    async def _send_value(
-        self, scope: Scope, send: Send, value: Any, temporal: Response | None
-    ) -> None:
-        rc = self.response_class
-        if rc is not None:
-            response = rc(value, self.status)
-            if temporal is not None:
-                _merge(response, temporal)
-            await response(scope, _no_receive, send)
-            return
+    def _render(self, scope: Scope, value: Any, temporal: Response | None) -> _Ready:
+        """Serialize a non-``Response`` return value into status, headers and body."""
         if self.empty_body:
             body = b""
             headers: list[tuple[bytes, bytes]] = []
@@ -231,13 +221,22 @@ class Endpoint:
         if temporal is not None:
             if temporal.status_code != 200:
                 status = temporal.status_code
-            headers = headers + [h for h in temporal.raw_headers if h[0] != b"content-length"]
+            headers += [h for h in temporal.raw_headers if h[0] != b"content-length"]
             if temporal._cookies:
                 headers += temporal._cookie_headers(scope)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        if scope["method"] == "HEAD":
-            body = b""
-        await send({"type": "http.response.body", "body": body})
+        return _Ready(status, headers, body)
+
+    async def _send_value(
+        self, scope: Scope, send: Send, value: Any, temporal: Response | None
+    ) -> None:
+        rc = self.response_class
+        if rc is not None:
+            response = rc(value, self.status)
+            if temporal is not None:
+                _merge(response, temporal)
+            await response(scope, _no_receive, send)
+            return
+        await self._render(scope, value, temporal).send(scope, send)
 
     async def _run(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         values: dict[str, Any] = {}
@@ -247,77 +246,76 @@ class Endpoint:
             await self._read_json(request, values)
         elif self.body_mode == "form":
             await self._read_form(request, values)
-        background = BackgroundTasks() if self.plan.uses_background else None
-        temporal = Response() if self.plan.uses_response else None
-        if not self.plan.has_generators:
+        plan = self.plan
+        background = BackgroundTasks() if plan.uses_background else None
+        temporal = Response() if plan.uses_response else None
+        if not plan.has_generators:
             result = await self._call_steps(request, values, background, temporal, None, None)
-            response = self._to_response(scope, result, temporal)
-            await self._send(response, result, scope, receive, send, temporal, background)
+            if isinstance(result, Response):
+                if temporal is not None:
+                    _merge(result, temporal)
+                await self._send_response(result, scope, receive, send, background)
+            else:
+                await self._send_value(scope, send, result, temporal)
+                if background is not None and background.tasks:
+                    await background()
             return
-        fn_stack = contextlib.AsyncExitStack()
-        req_stack = contextlib.AsyncExitStack()
+        fn_exits: list[tuple[Any, bool]] = []
+        req_exits: list[tuple[Any, bool]] = []
         error: Exception | None = None
+        ready: Response | _Ready
         try:
             try:
                 result = await self._call_steps(
-                    request, values, background, temporal, fn_stack, req_stack
+                    request, values, background, temporal, fn_exits, req_exits
                 )
                 # Serialize while function-scoped resources are still open.
-                response = self._to_response(scope, result, temporal) or self._prebuilt(
-                    scope, result, temporal
-                )
+                if isinstance(result, Response):
+                    if temporal is not None:
+                        _merge(result, temporal)
+                    ready = result
+                elif self.response_class is not None:
+                    ready = self.response_class(result, self.status)
+                    if temporal is not None:
+                        _merge(ready, temporal)
+                else:
+                    ready = self._render(scope, result, temporal)
             except BaseException as exc:
-                if not await fn_stack.__aexit__(type(exc), exc, exc.__traceback__):
-                    raise
-                raise RuntimeError(
-                    "A dependency swallowed an exception raised by the handler; re-raise it "
-                    "after `yield`"
-                ) from exc
-            await fn_stack.aclose()
+                still = await _unwind(fn_exits, exc)
+                if still is None:
+                    raise RuntimeError(
+                        "A dependency swallowed an exception raised by the handler; re-raise "
+                        "it after `yield`"
+                    ) from exc
+                raise still from None if still is exc else exc
+            if fn_exits:
+                failed = await _unwind(fn_exits, None)
+                if failed is not None:
+                    raise failed
         except Exception as exc:
             error = exc
-            response = await self.app.handle_exception(request, exc)
+            ready = await self.app.handle_exception(request, exc)
             background = None
         try:
-            await self._send(response, None, scope, receive, send, None, background)
+            if isinstance(ready, _Ready):
+                await ready.send(scope, send)
+                if background is not None and background.tasks:
+                    await background()
+            else:
+                await self._send_response(ready, scope, receive, send, background)
         finally:
-            await _close_request_scope(req_stack, error)
+            await _close_request_scope(req_exits, error)
         if error is not None and self.app.is_unhandled(error):
             raise error
 
-    def _prebuilt(self, scope: Scope, result: Any, temporal: Response | None) -> Response:
-        if self.response_class is not None:
-            response = self.response_class(result, self.status)
-        elif self.empty_body:
-            response = Response(b"", self.status)
-        else:
-            response = Response(self.serializer(result), self.status, media_type="application/json")
-        if temporal is not None:
-            _merge(response, temporal)
-        return response
-
-    def _to_response(self, scope: Scope, result: Any, temporal: Response | None) -> Response | None:
-        if isinstance(result, Response):
-            if temporal is not None:
-                _merge(result, temporal)
-            return result
-        return None
-
-    async def _send(
+    async def _send_response(
         self,
-        response: Response | None,
-        result: Any,
+        response: Response,
         scope: Scope,
         receive: Receive,
         send: Send,
-        temporal: Response | None,
         background: BackgroundTasks | None,
     ) -> None:
-        if response is None:
-            await self._send_value(scope, send, result, temporal)
-            if background is not None and background.tasks:
-                await background()
-            return
         if background is not None and background.tasks:
             if response.background is None:
                 response.background = background
@@ -331,8 +329,8 @@ class Endpoint:
         values: dict[str, Any],
         background: BackgroundTasks | None,
         temporal: Response | None,
-        fn_stack: contextlib.AsyncExitStack | None,
-        req_stack: contextlib.AsyncExitStack | None,
+        fn_exits: list[tuple[Any, bool]] | None,
+        req_exits: list[tuple[Any, bool]] | None,
     ) -> Any:
         results: list[Any] = [None] * len(self.steps)
         result: Any = None
@@ -358,13 +356,21 @@ class Endpoint:
             elif kind == "sync":
                 result = await run_sync(step.call, **kwargs)
             else:
-                assert fn_stack is not None and req_stack is not None
-                stack = fn_stack if step.scope == "function" else req_stack
+                assert fn_exits is not None and req_exits is not None
+                exits = fn_exits if step.scope == "function" else req_exits
                 if kind == "agen":
-                    cm = contextlib.asynccontextmanager(step.call)(**kwargs)
-                    result = await stack.enter_async_context(cm)
+                    gen = step.call(**kwargs)
+                    try:
+                        result = await gen.__anext__()
+                    except StopAsyncIteration:
+                        raise RuntimeError(f"Dependency {step.call!r} did not yield") from None
+                    exits.append((gen, True))
                 else:
-                    result = await _enter_sync(stack, step.call, kwargs)
+                    gen = await run_sync(step.call, **kwargs)
+                    result = await run_sync(_sync_next, gen)
+                    if result is _STOP:
+                        raise RuntimeError(f"Dependency {step.call!r} did not yield")
+                    exits.append((gen, False))
             results[step.index] = result
         return result
 
@@ -504,16 +510,85 @@ class Endpoint:
             raise RequestValidationError(errors)
 
 
-async def _close_request_scope(stack: contextlib.AsyncExitStack, error: Exception | None) -> None:
+async def _close_request_scope(exits: list[tuple[Any, bool]], error: Exception | None) -> None:
     """Run request-scoped teardown after the response was sent; log what goes wrong there."""
+    if not exits:
+        return
     try:
-        if error is None:
-            await stack.aclose()
-        else:
-            await stack.__aexit__(type(error), error, error.__traceback__)
-    except Exception as exc:
-        if exc is not error:
-            logger.exception("Error in dependency teardown after the response was sent")
+        failed = await _unwind(exits, error)
+    except BaseException:  # pragma: no cover - _unwind returns rather than raises
+        logger.exception("Error in dependency teardown after the response was sent")
+        return
+    if failed is not None and failed is not error:
+        logger.error("Error in dependency teardown after the response was sent", exc_info=failed)
+
+
+class _Ready:
+    """A serialized JSON (or empty) response waiting to be sent."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def send(self, scope: Scope, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        body = b"" if scope["method"] == "HEAD" else self.body
+        await send({"type": "http.response.body", "body": body})
+
+
+_STOP: Any = object()
+
+
+def _sync_next(gen: Any) -> Any:
+    try:
+        return next(gen)
+    except StopIteration:
+        return _STOP
+
+
+def _sync_throw(gen: Any, exc: BaseException) -> Any:
+    try:
+        return gen.throw(exc)
+    except StopIteration:
+        return _STOP
+
+
+async def _unwind(exits: list[tuple[Any, bool]], exc: BaseException | None) -> BaseException | None:
+    """Finish generator dependencies in reverse order, like nested ``with`` blocks.
+
+    ``exc`` is thrown in at ``yield``; a generator may swallow it (then ``None`` goes on
+    outward) or raise another. Returns the exception still propagating, if any.
+    """
+    while exits:
+        gen, is_async = exits.pop()
+        try:
+            if exc is None:
+                if is_async:
+                    try:
+                        await gen.__anext__()
+                    except StopAsyncIteration:
+                        continue
+                elif await run_sync(_sync_next, gen) is _STOP:
+                    continue
+                raise RuntimeError(f"Dependency generator {gen!r} yielded more than once")
+            if is_async:
+                try:
+                    await gen.athrow(exc)
+                except StopAsyncIteration:
+                    exc = None
+                    continue
+            elif await run_sync(_sync_throw, gen, exc) is _STOP:
+                exc = None
+                continue
+            raise RuntimeError(f"Dependency generator {gen!r} yielded more than once")
+        except BaseException as raised:
+            if raised is not exc and exc is not None and raised.__context__ is None:
+                raised.__context__ = exc
+            exc = raised
+    return exc
 
 
 async def _no_receive() -> dict[str, Any]:
@@ -548,22 +623,27 @@ def _parse_query(qs: bytes) -> dict[str, list[str]]:
     if not qs:
         return out
     try:
-        pairs = parse_qsl(qs.decode("latin-1"), keep_blank_values=True, errors="strict")
+        text = qs.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "The query string is not valid UTF-8") from None
+    if "%" not in text and "+" not in text:
+        # Nothing to decode: split by hand (several times faster than parse_qsl).
+        for part in text.split("&"):
+            if part:
+                k, _, v = part.partition("=")
+                out.setdefault(k, []).append(v)
+        return out
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise HTTPError(400, "The query string is not valid UTF-8") from None
     for k, v in pairs:
         out.setdefault(k, []).append(v)
     return out
-
-
-async def _enter_sync(
-    stack: contextlib.AsyncExitStack, call: Callable[..., Any], kwargs: dict[str, Any]
-) -> Any:
-    cm = contextlib.contextmanager(call)(**kwargs)
-    value = await run_sync(cm.__enter__)
-
-    async def exit_(exc_type: Any, exc: Any, tb: Any) -> bool:
-        return bool(await run_sync(cm.__exit__, exc_type, exc, tb))
-
-    stack.push_async_exit(exit_)
-    return value
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "The query string is not valid UTF-8") from None
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return out

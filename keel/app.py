@@ -378,15 +378,12 @@ class App(Router):
             for fn in self.startup_handlers:
                 await _call(fn)
         except BaseException as exc:
-            logger.exception("Application startup failed")
+            with contextlib.suppress(BaseException):
+                await stack.aclose()
             await send(
                 {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
             )
-            with contextlib.suppress(BaseException):
-                await stack.aclose()
-            if not isinstance(exc, Exception):
-                raise
-            return
+            raise  # the server logs it and exits; test clients re-raise it
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
         try:

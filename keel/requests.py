@@ -229,18 +229,16 @@ class Request:
             return
         if self._stream_consumed:
             raise RuntimeError("The request body stream was already consumed")
+        self._declared_ok()
+        async for chunk in self._stream([]):
+            yield chunk
+
+    async def _stream(self, pending: list[Any]) -> AsyncIterator[bytes]:
         self._stream_consumed = True
         limit = self.max_body_size
-        declared = self.headers.get("content-length")
-        if limit is not None and declared is not None:
-            try:
-                if int(declared) > limit:
-                    raise PayloadTooLarge(limit)
-            except ValueError:
-                raise HTTPError(400, "Invalid Content-Length header") from None
         received = 0
         while True:
-            message = await self._receive()
+            message = pending.pop() if pending else await self._receive()
             kind = message["type"]
             if kind == "http.request":
                 chunk = message.get("body", b"")
@@ -257,9 +255,41 @@ class Request:
     async def body(self) -> bytes:
         """The whole body (read once, then cached)."""
         if self._body is None:
-            chunks = [c async for c in self.stream()]
-            self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if self._stream_consumed:
+                raise RuntimeError("The request body stream was already consumed")
+            message = await self._receive() if self._declared_ok() else None
+            if (
+                message is not None
+                and message["type"] == "http.request"
+                and not message.get("more_body", False)
+            ):
+                # The common case: the whole body in one message.
+                self._stream_consumed = True
+                body = message.get("body", b"")
+                limit = self.max_body_size
+                if limit is not None and len(body) > limit:
+                    raise PayloadTooLarge(limit)
+                self._body = body
+            else:
+                chunks = [] if message is None else [message]
+                self._body = b"".join([c async for c in self._stream(chunks)])
         return self._body
+
+    def _declared_ok(self) -> bool:
+        """Check ``Content-Length`` against the limit before reading anything."""
+        limit = self.max_body_size
+        if limit is None:
+            return True
+        for name, value in self.scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    raise HTTPError(400, "Invalid Content-Length header") from None
+                if declared > limit:
+                    raise PayloadTooLarge(limit)
+                break
+        return True
 
     async def json(self) -> Any:
         """The body parsed as strict JSON (400 problem when malformed)."""

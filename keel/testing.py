@@ -31,16 +31,21 @@ class _Lifespan:
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.outbox: asyncio.Queue[Message] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
+        self.failed_startup = False
 
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
         try:
             await self.app(scope, self.inbox.get, self._send)
-        except BaseException as exc:  # an app without lifespan support raises here
-            await self.outbox.put({"type": "error", "exc": exc})
+        except BaseException as exc:
+            if not self.failed_startup:
+                # an app without lifespan support raises here
+                await self.outbox.put({"type": "error", "exc": exc})
             raise
 
     async def _send(self, message: Message) -> None:
+        if message["type"] == "lifespan.startup.failed":
+            self.failed_startup = True
         await self.outbox.put(message)
 
     async def startup(self) -> None:
@@ -48,6 +53,12 @@ class _Lifespan:
         await self.inbox.put({"type": "lifespan.startup"})
         message = await self.outbox.get()
         if message["type"] == "lifespan.startup.failed":
+            # Re-raise the app's own exception, as Starlette's test client does.
+            await asyncio.wait([self.task], timeout=5)
+            if self.task.done() and not self.task.cancelled():
+                error = self.task.exception()
+                if error is not None:
+                    raise error
             raise RuntimeError(f"Application startup failed: {message.get('message', '')}")
         if message["type"] == "error":
             raise message["exc"]

@@ -227,3 +227,11 @@ def test_future_annotations_and_plain_annotations_both_work() -> None:
     app = make_app()
     app.build()
     assert app.routes[0].compiled is not None
+
+
+def test_query_decoding(client: TestClient) -> None:
+    assert client.get("/search?q=caf%C3%A9+au+lait").json()["q"] == "café au lait"
+    assert client.get("/search", params={"q": "é"}).json()["q"] == "é"
+    # raw (unencoded) UTF-8 bytes in the query string are accepted too
+    assert client.get("/search?q=" + "é").json()["q"] == "é"
+    assert client.get("/search?q=a&&limit=3&flag").json()["limit"] == 3
