@@ -640,10 +640,3 @@ def _parse_query(qs: bytes) -> dict[str, list[str]]:
     for k, v in pairs:
         out.setdefault(k, []).append(v)
     return out
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        raise HTTPError(400, "The query string is not valid UTF-8") from None
-    for k, v in pairs:
-        out.setdefault(k, []).append(v)
-    return out
