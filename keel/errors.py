@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import traceback
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -198,6 +196,8 @@ def _fallback(value: Any) -> Any:
 
 def traceback_problem(exc: BaseException) -> dict[str, Any]:
     """A 500 problem object carrying the traceback (debug mode only)."""
+    import traceback
+
     return {
         "type": "about:blank",
         "title": "Internal Server Error",
@@ -209,6 +209,9 @@ def traceback_problem(exc: BaseException) -> dict[str, Any]:
 
 def traceback_html(exc: BaseException, method: str, path: str) -> str:
     """A readable HTML traceback page (debug mode only)."""
+    import html
+    import traceback
+
     frames = traceback.extract_tb(exc.__traceback__)
     rows = []
     for fr in frames:

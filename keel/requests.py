@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -58,6 +57,8 @@ class UploadFile:
         self.content_type = content_type
         self.headers = headers or Headers()
         self.size = 0
+        import tempfile
+
         self.file: Any = tempfile.SpooledTemporaryFile(max_size=self.spool_max)  # noqa: SIM115
 
     @property

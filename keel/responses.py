@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
-import hashlib
-import mimetypes
 import os
 import stat as stat_mod
 from collections.abc import AsyncIterable, Iterable, Mapping
@@ -238,6 +234,8 @@ class Response:
             if opts["max_age"] is not None:
                 morsel["max-age"] = opts["max_age"]
             if opts["expires"] is not None:
+                import email.utils
+
                 exp = opts["expires"]
                 morsel["expires"] = (
                     email.utils.formatdate(exp, usegmt=True) if isinstance(exp, int) else exp
@@ -393,6 +391,8 @@ class StreamingResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Stream the body, stopping early if the client goes away."""
+        import asyncio
+
         stream = asyncio.ensure_future(self._stream(scope, send))
         watch = asyncio.ensure_future(_wait_disconnect(receive))
         try:
@@ -444,6 +444,8 @@ class FileResponse(Response):
         self.background = background
         self._cookies = None
         if media_type is None:
+            import mimetypes
+
             guessed, _ = mimetypes.guess_type(filename or self.path)
             media_type = guessed or "application/octet-stream"
         self.media_type = media_type
@@ -459,6 +461,9 @@ class FileResponse(Response):
             self._set_stat_headers(stat_result)
 
     def _set_stat_headers(self, st: os.stat_result) -> None:
+        import email.utils
+        import hashlib
+
         h = self.headers
         h["content-length"] = str(st.st_size)
         h.setdefault("last-modified", email.utils.formatdate(st.st_mtime, usegmt=True))
