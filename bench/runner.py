@@ -800,7 +800,10 @@ def bench_target(
                 why = verify(server.port, row.scenario, reference)
                 if why:
                     row.problem = f"mismatch: {why}"
-                    say(f"   {row.scenario:<10} MISMATCH {why}")
+                    if why.startswith("status 5"):
+                        time.sleep(0.2)
+                        row.problem += f"\nserver log:\n{server.log_tail(12)}"
+                    say(f"   {row.scenario:<10} MISMATCH {row.problem.removeprefix('mismatch: ')}")
                     continue
                 try:
                     with RssSampler(server.proc.pid) as sampler:
@@ -966,7 +969,8 @@ def results_table(run: Run) -> tuple[str, list[str]]:
         if row.result is None:
             kind = row.problem.split(":")[0] if row.problem else "not run"
             cells += ["—", "—", "—", "—", "—", "", "", kind]
-            notes.append(f"- {t.label} {row.scenario}: {row.problem}")
+            problem = row.problem.replace("\n", "\n      ")
+            notes.append(f"- {t.label} {row.scenario}: {problem}")
         else:
             r = row.result
             vs_raw = ratio(run, (t.framework, t.server), ("raw", t.server), row.scenario)
