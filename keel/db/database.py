@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -112,6 +113,7 @@ class Database:
         self.engine_options = dict(engine_options or {})
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
@@ -177,8 +179,14 @@ class Database:
 
     async def connect(self) -> None:
         """Create the engine and session factory (done at app startup; idempotent)."""
+        loop = asyncio.get_running_loop()
         if self._engine is not None:
-            return
+            if self._loop is loop:
+                return
+            # Connections belong to the event loop that opened them (a second test
+            # client, say): forget them without touching them and start afresh.
+            self._engine.sync_engine.dispose(close=False)
+        self._loop = loop
         self._engine = self.create_engine()
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
 
@@ -244,7 +252,11 @@ class Database:
             if check:
                 from keel.db.migrations import check_database
 
-                await check_database(self)
+                try:
+                    await check_database(self)
+                except BaseException:
+                    await self.disconnect()
+                    raise
 
         return startup
 

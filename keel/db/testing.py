@@ -91,6 +91,9 @@ class SharedSession:
         """Stands in for ``get_session``: the shared session, committed or rolled back."""
         session = self.session
         assert session is not None, "the shared session is closed"
+        if session.in_transaction():
+            # What the test wrote so far becomes visible and survives a failing request.
+            await session.commit()
         try:
             yield session
         except BaseException:
