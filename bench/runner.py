@@ -27,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -962,6 +963,7 @@ def ratio(run: Run, a: tuple[str, str], b: tuple[str, str], scenario: str) -> fl
 def results_table(run: Run) -> tuple[str, list[str]]:
     body: list[list[str]] = []
     notes: list[str] = []
+    problems: dict[tuple[str, str], list[str]] = {}
     order = {scenario: i for i, scenario in enumerate(SCENARIOS)}
     for row in sorted(run.rows, key=lambda r: order[r.scenario]):
         t = row.target
@@ -969,8 +971,7 @@ def results_table(run: Run) -> tuple[str, list[str]]:
         if row.result is None:
             kind = row.problem.split(":")[0] if row.problem else "not run"
             cells += ["—", "—", "—", "—", "—", "", "", kind]
-            problem = row.problem.replace("\n", "\n      ")
-            notes.append(f"- {t.label} {row.scenario}: {problem}")
+            problems.setdefault((t.label, row.problem or "not run"), []).append(row.scenario)
         else:
             r = row.result
             vs_raw = ratio(run, (t.framework, t.server), ("raw", t.server), row.scenario)
@@ -1002,6 +1003,12 @@ def results_table(run: Run) -> tuple[str, list[str]]:
         "vs FastAPI",
         "note",
     ]
+    for (label, problem), scenarios in problems.items():
+        first, _, rest = problem.partition("\n")
+        note = f"- {label} ({', '.join(scenarios)}): {first}"
+        if rest:
+            note += "\n\n  ```\n" + textwrap.indent(rest, "  ") + "\n  ```"
+        notes.append(note)
     return md_table(headers, body, right={3, 4, 5, 6, 7, 8, 9}), notes
 
 
@@ -1112,15 +1119,18 @@ def collect_meta(started: dt.datetime, wrk: str) -> Meta:
     wrk_version = ""
     if wrk:
         text = subprocess.run([wrk, "--version"], capture_output=True, text=True)
-        wrk_version = (
-            (text.stdout + text.stderr).strip().splitlines()[0]
-            if text.stdout or text.stderr
-            else ""
-        )
+        match = re.match(r"(wrk \S+)", (text.stdout + text.stderr).strip())
+        wrk_version = match.group(1) if match else ""
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    return Meta(started, info["python"], info["versions"], wrk_version, commit or "unknown")
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "keel"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    commit = (commit or "unknown") + (" (keel/ has uncommitted changes)" if dirty else "")
+    return Meta(started, info["python"], info["versions"], wrk_version, commit)
 
 
 def cpu_model() -> str:
