@@ -72,7 +72,7 @@ class Serializer:
     def __call__(self, value: Any) -> bytes:
         adapter = self.adapter
         if adapter is None:
-            return to_json(value)
+            return to_json(value, inf_nan_mode="null")
         if self.exact is not None and type(value) is self.exact:
             return adapter.dump_json(value)
         try:

@@ -183,7 +183,7 @@ def convert_errors(
 def problem_body(problem: Mapping[str, Any]) -> bytes:
     """Serialize a problem object to JSON bytes, never failing on odd values."""
     try:
-        return pydantic_core.to_json(problem, fallback=_fallback)
+        return pydantic_core.to_json(problem, fallback=_fallback, inf_nan_mode="null")
     except Exception:  # pragma: no cover - last resort, the fallback should cover it
         return pydantic_core.to_json(
             {k: problem[k] for k in ("type", "title", "status") if k in problem}

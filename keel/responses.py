@@ -293,7 +293,7 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         """Serialize ``content`` to JSON bytes."""
-        return pydantic_core.to_json(content)
+        return pydantic_core.to_json(content, inf_nan_mode="null")
 
 
 _SAFE_URL_CHARS = ":/%#?=@[]!$&'()*+,;~"

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
 from typing import Annotated, Literal
 
 import pytest
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
 from keel import App, Body, Cookie, Header, Path, Query
 from keel.testing import TestClient
@@ -235,3 +237,41 @@ def test_query_decoding(client: TestClient) -> None:
     # raw (unencoded) UTF-8 bytes in the query string are accepted too
     assert client.get("/search?q=" + "é").json()["q"] == "é"
     assert client.get("/search?q=a&&limit=3").json()["limit"] == 3
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int = 0
+
+
+class Movie(TypedDict):
+    title: str
+    year: int
+
+
+def test_dataclass_typeddict_and_scalar_bodies() -> None:
+    app = App()
+
+    @app.post("/point")
+    async def point(p: Point) -> Point:
+        return p
+
+    @app.post("/movie")
+    async def movie(m: Movie) -> Movie:
+        return m
+
+    @app.post("/scalar")
+    async def scalar(n: Annotated[int, Body()]) -> int:
+        return n
+
+    client = TestClient(app)
+    assert client.post("/point", json={"x": 1}).json() == {"x": 1, "y": 0}
+    assert client.post("/point", json={"x": "a"}).json()["errors"][0]["loc"] == ["body", "x"]
+    assert client.post("/movie", json={"title": "t", "year": 1, "extra": 1}).json() == {
+        "title": "t",
+        "year": 1,
+    }
+    assert client.post("/movie", json={"title": "t"}).status_code == 422
+    assert client.post("/scalar", json=5).json() == 5
+    assert client.post("/scalar", json="x").json()["errors"][0]["loc"] == ["body"]

@@ -257,3 +257,41 @@ def test_streaming_stops_when_client_disconnects() -> None:
         asyncio.wait_for(response({"type": "http", "method": "GET"}, receive, send), timeout=5)
     )
     assert produced < 100
+
+
+def test_output_is_always_valid_json() -> None:
+    import dataclasses
+    import datetime
+    import decimal
+    import json
+    import uuid
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    app = App()
+
+    @app.get("/values")
+    async def values() -> dict[str, object]:
+        return {
+            "t": datetime.datetime(2024, 1, 2, 3, 4, 5),
+            "u": uuid.UUID(int=1),
+            "d": decimal.Decimal("1.5"),
+            "nan": float("nan"),
+            "p": Point(1),
+        }
+
+    @app.get("/untyped")
+    async def untyped():  # type: ignore[no-untyped-def]
+        return {"inf": float("inf"), "p": Point(2)}
+
+    @app.get("/json")
+    async def json_response() -> JSONResponse:
+        return JSONResponse({"nan": float("nan")})
+
+    client = TestClient(app)
+    for path in ("/values", "/untyped", "/json"):
+        json.loads(client.get(path).text, parse_constant=lambda c: pytest.fail(f"{path}: {c}"))
+    assert client.get("/values").json()["t"] == "2024-01-02T03:04:05"
+    assert client.get("/untyped").json() == {"inf": None, "p": {"x": 2}}
