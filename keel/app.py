@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -40,9 +41,39 @@ class _Table:
     def __init__(self) -> None:
         self.static: dict[str, dict[str, Route]] = {}
         self.dynamic: list[tuple[Any, dict[str, Route]]] = []
+        # Templated routes indexed by their first path segment (when it is literal), each
+        # list keeping registration order together with the routes that start with a
+        # parameter; `dynamic_rest` holds only the latter.
+        self.by_segment: dict[str, list[tuple[Any, dict[str, Route]]]] = {}
+        self.dynamic_rest: list[tuple[Any, dict[str, Route]]] = []
         self.websocket_static: dict[str, Any] = {}
         self.websocket_dynamic: list[tuple[Any, Any]] = []
         self.mounts: list[Mount] = []
+
+    def index(self) -> None:
+        """Build the first-segment index of templated routes."""
+        firsts: list[str | None] = []
+        for regex, _ in self.dynamic:
+            literal = regex.pattern[1:].split("(?P<", 1)[0]
+            seg = literal.lstrip("/").split("/", 1)
+            first = seg[0].replace("\\", "") if len(seg) > 1 else None
+            firsts.append(first if first and re.escape(first) == seg[0] else None)
+        self.dynamic_rest = [d for d, f in zip(self.dynamic, firsts, strict=True) if f is None]
+        self.by_segment = {}
+        for name in {f for f in firsts if f is not None}:
+            self.by_segment[name] = [
+                d for d, f in zip(self.dynamic, firsts, strict=True) if f is None or f == name
+            ]
+
+    def candidates(self, path: str) -> list[tuple[Any, dict[str, Route]]]:
+        """The templated routes that may match ``path``, in registration order."""
+        end = path.find("/", 1)
+        first = path[1:end] if end > 0 else None
+        if first is not None:
+            found = self.by_segment.get(first)
+            if found is not None:
+                return found
+        return self.dynamic_rest
 
 
 def problem_response(
@@ -218,6 +249,7 @@ class App(Router):
                 table.websocket_static[ws.path] = ws
             else:
                 table.websocket_dynamic.append((ws.regex, ws))
+        table.index()
         table.mounts = sorted(self.mounts, key=lambda m: len(m.path), reverse=True)
         self._compiled_version = self.dependency_overrides.version
         self._table = table
@@ -232,7 +264,10 @@ class App(Router):
                 openapi = importlib.import_module("keel.openapi")
             except ImportError:  # the generator is not available in this build
                 return
+            before = len(self.routes)
             openapi.install_docs_routes(self)
+            # Built-in routes go first so that a catch-all user route cannot shadow them.
+            self.routes[:] = self.routes[before:] + self.routes[:before]
 
     def build(self) -> None:
         """Compile routes, dependency plans and the middleware stack (done at startup)."""
@@ -275,7 +310,7 @@ class App(Router):
             path = path[len(root) :] or "/"
         methods = table.static.get(path)
         if methods is None:
-            for regex, candidate in table.dynamic:
+            for regex, candidate in table.candidates(path):
                 m = regex.match(path)
                 if m is not None:
                     methods = candidate

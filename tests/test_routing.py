@@ -237,3 +237,46 @@ def test_websocket_without_route_is_refused() -> None:
 
     asyncio.run(app({"type": "websocket", "path": "/ws", "headers": []}, receive, send))
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": "No such endpoint"}]
+
+
+def test_route_order_and_segment_index() -> None:
+    app = App()
+
+    @app.get("/users/me")
+    async def me() -> str:
+        return "me"
+
+    @app.get("/users/{uid}")
+    async def user(uid: int) -> str:
+        return f"user {uid}"
+
+    @app.get("/a.b/{c}")
+    async def dotted(c: str) -> str:
+        return f"dotted {c}"
+
+    @app.get("/{kind}/{uid}")
+    async def anything(kind: str, uid: str) -> str:
+        return f"{kind} {uid}"
+
+    @app.get("/later/{c}")
+    async def later(c: str) -> str:
+        return f"LATER {c}"
+
+    @app.get("/users/{uid}/posts/{pid}")
+    async def post(uid: int, pid: int) -> str:
+        return f"post {uid} {pid}"
+
+    @app.get("/x{n:int}")
+    async def glued(n: int) -> str:
+        return f"glued {n}"
+
+    client = TestClient(app)
+    assert client.get("/users/me").json() == "me"
+    assert client.get("/users/3").json() == "user 3"
+    assert client.get("/users/abc").status_code == 422  # first match wins, as in Starlette
+    assert client.get("/things/3").json() == "things 3"
+    assert client.get("/a.b/z").json() == "dotted z"
+    assert client.get("/aXb/z").json() == "aXb z"
+    assert client.get("/users/1/posts/2").json() == "post 1 2"
+    assert client.get("/x12").json() == "glued 12"
+    assert client.get("/later/1").json() == "later 1"  # shadowed: /{kind}/{uid} came first
