@@ -94,6 +94,8 @@ class App(Router):
         on_shutdown: Callables run at shutdown (also ``@app.on_shutdown``).
         max_body_size: Default request body limit in bytes (1 MiB); ``None`` for none.
         max_form_fields: Most fields accepted in a form body.
+        body_timeout: Seconds a client gets to send the whole body (408 after); ``None``
+            waits forever.
         redirect_slashes: Redirect ``/path/`` to ``/path`` (and back) when only the other exists.
         title: API title (OpenAPI).
         version: API version (OpenAPI).
@@ -115,6 +117,7 @@ class App(Router):
         on_shutdown: Sequence[Callable[[], Any]] = (),
         max_body_size: int | None = DEFAULT_MAX_BODY,
         max_form_fields: int = 1000,
+        body_timeout: float | None = 30.0,
         redirect_slashes: bool = True,
         title: str = "keel",
         version: str = "0.1.0",
@@ -130,6 +133,7 @@ class App(Router):
         self.state = State()
         self.max_body_size = max_body_size
         self.max_form_fields = max_form_fields
+        self.body_timeout = body_timeout
         self.redirect_slashes = redirect_slashes
         self.title = title
         self.version = version

@@ -114,6 +114,7 @@ class Request:
         "_query",
         "_cookies",
         "_stream_consumed",
+        "_deadline",
         "max_body_size",
     )
 
@@ -129,6 +130,7 @@ class Request:
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
         self._stream_consumed = False
+        self._deadline: float | None = None
         if max_body_size is None:
             app = scope.get("app")
             max_body_size = getattr(app, "max_body_size", DEFAULT_MAX_BODY)
@@ -239,7 +241,7 @@ class Request:
         limit = self.max_body_size
         received = 0
         while True:
-            message = pending.pop() if pending else await self._receive()
+            message = pending.pop() if pending else await self._next_message()
             kind = message["type"]
             if kind == "http.request":
                 chunk = message.get("body", b"")
@@ -258,7 +260,7 @@ class Request:
         if self._body is None:
             if self._stream_consumed:
                 raise RuntimeError("The request body stream was already consumed")
-            message = await self._receive() if self._declared_ok() else None
+            message = await self._next_message() if self._declared_ok() else None
             if (
                 message is not None
                 and message["type"] == "http.request"
@@ -275,6 +277,26 @@ class Request:
                 chunks = [] if message is None else [message]
                 self._body = b"".join([c async for c in self._stream(chunks)])
         return self._body
+
+    async def _next_message(self) -> Any:
+        """Receive the next body message within the app's ``body_timeout`` (408 if late)."""
+        timeout = getattr(self.scope.get("app"), "body_timeout", None)
+        if timeout is None:
+            return await self._receive()
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._deadline is None:
+            self._deadline = loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                return await self._receive()
+        except TimeoutError:
+            raise HTTPError(
+                408,
+                f"The request body was not received within {timeout:g} seconds",
+                headers={"connection": "close"},
+            ) from None
 
     def _declared_ok(self) -> bool:
         """Check ``Content-Length`` against the limit before reading anything."""

@@ -384,3 +384,36 @@ def test_request_properties(client: TestClient) -> None:
         "client": ["testclient", 50000],
         "host": "testserver",
     }
+
+
+def test_a_body_that_never_arrives_is_408() -> None:
+    app = App(body_timeout=0.2)
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, bool]:
+        return {"ok": True}
+
+    sent: list[dict[str, Any]] = []
+    calls = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # one byte, then silence
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/doc",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=5))
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
