@@ -171,6 +171,7 @@ class Options:
     threads: int
     timeout: int
     gthread_threads: int
+    rounds: int
     quick: bool
     skip_setup: bool
     results: Path | None
@@ -219,6 +220,12 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--gthread-threads", type=int, default=4, help="threads of gunicorn's gthread worker (4)"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measured wrk runs per scenario; the median (by req/s) is reported (1)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="smoke test: 1 s warm-up and 1 s load per scenario; no RESULTS.md unless --results",
@@ -233,8 +240,10 @@ def parse_args(argv: Sequence[str]) -> Options:
     args = parser.parse_args(argv)
     duration = args.duration if args.duration is not None else (1 if args.quick else 10)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
-    if duration < 1 or warmup < 0 or args.connections < 1 or args.threads < 1:
-        parser.error("--duration must be >= 1, --warmup >= 0, --connections/--threads >= 1")
+    if duration < 1 or warmup < 0 or min(args.connections, args.threads, args.rounds) < 1:
+        parser.error(
+            "--duration must be >= 1, --warmup >= 0, --connections/--threads/--rounds >= 1"
+        )
     if args.threads > args.connections:
         parser.error("--threads must not exceed --connections")
     results: Path | None = args.results
@@ -252,6 +261,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         threads=args.threads,
         timeout=args.timeout,
         gthread_threads=args.gthread_threads,
+        rounds=args.rounds,
         quick=args.quick,
         skip_setup=args.skip_setup,
         results=results,
@@ -810,9 +820,12 @@ def bench_target(
                     with RssSampler(server.proc.pid) as sampler:
                         if opts.warmup:
                             run_wrk(wrk, server.port, row.scenario, opts.warmup, opts, cpus)
-                        row.result = run_wrk(
-                            wrk, server.port, row.scenario, opts.duration, opts, cpus
-                        )
+                        results = [
+                            run_wrk(wrk, server.port, row.scenario, opts.duration, opts, cpus)
+                            for _ in range(opts.rounds)
+                        ]
+                    results.sort(key=lambda r: r.rps)
+                    row.result = results[len(results) // 2]
                     row.rss_kib = sampler.peak_kib
                 except (BenchError, subprocess.TimeoutExpired) as exc:
                     row.problem = f"failed: {exc}"
@@ -1154,7 +1167,9 @@ def render(run: Run, opts: Options, cpus: Cpus, meta: Meta) -> str:
         "- versions: "
         + ", ".join(f"{name} {version or 'missing'}" for name, version in meta.versions.items()),
         f"- load: {meta.wrk_version or 'wrk'}, {opts.threads} threads, {opts.connections} "
-        f"connections, {opts.warmup} s warm-up then {opts.duration} s per scenario, "
+        f"connections, {opts.warmup} s warm-up then {opts.duration} s per scenario"
+        + (f" (median of {opts.rounds} runs)" if opts.rounds > 1 else "")
+        + ", "
         f"timeout {opts.timeout} s; one server worker each (gunicorn gthread: "
         f"{opts.gthread_threads} threads)",
         "- peak RSS: the largest summed RSS of the server's process tree (master + worker "
