@@ -291,6 +291,7 @@ def test_output_is_always_valid_json() -> None:
         return JSONResponse({"nan": float("nan")})
 
     client = TestClient(app)
+
     def reject(constant: str) -> None:
         pytest.fail(f"invalid JSON constant {constant}")
 
