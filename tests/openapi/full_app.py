@@ -46,7 +46,7 @@ app = App(
 )
 
 
-class Color(str, enum.Enum):
+class Color(enum.StrEnum):
     red = "red"
     green = "green"
 
@@ -294,7 +294,9 @@ async def with_bearer(
 
 
 @secure.get("/basic")
-async def with_basic(credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> dict[str, str]:
+async def with_basic(
+    credentials: Annotated[HTTPBasicCredentials, Depends(basic)],
+) -> dict[str, str]:
     """HTTP basic."""
     return {"username": credentials.username}
 
