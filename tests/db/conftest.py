@@ -9,59 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from db_test_support import (
+    PG_ADMIN,
+    _admin,
+    create_pg_database,
+    drop_pg_database,
+    pg_url,
+    unavailable,
+)
 
-# The user-facing plugin, loaded the way a project's conftest would load it
-# (`pytest_plugins` is only allowed in the top-level conftest).
+# The user-facing plugin's fixtures (`pytest_plugins = ["keel.db.testing"]` is only
+# allowed in a top-level conftest, which this suite does not own).
 from keel.db.testing import _keel_db_shared, db_client, db_create_all, db_session  # noqa: F401
 
-PG_ADMIN = os.environ.get("KEEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def services_required() -> bool:
-    """Whether missing services fail the run (CI) instead of skipping tests."""
-    return os.environ.get("KEEL_REQUIRE_SERVICES") == "1"
-
-
-def unavailable(reason: str) -> None:
-    """Skip, or fail when services are required."""
-    if services_required():
-        pytest.fail(f"{reason} (KEEL_REQUIRE_SERVICES=1)", pytrace=False)
-    pytest.skip(reason)
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def pg_url(name: str) -> str:
-    """The SQLAlchemy URL of database ``name`` on the test server."""
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{name}"
-
-
-def create_pg_database() -> str:
-    """Create an empty, uniquely named database and return its name."""
-    name = f"keel_db_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    return name
-
-
-def drop_pg_database(name: str) -> None:
-    """Drop a test database, closing any connection left to it."""
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -123,8 +88,3 @@ def _clean_database_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("KEEL_DATABASE_") or key == "KEEL_APP":
             monkeypatch.delenv(key)
-
-
-def run(coro: Any) -> Any:
-    """Run a coroutine to completion (for setup outside an app)."""
-    return asyncio.run(coro)

@@ -1,0 +1,51 @@
+"""Helpers of the keel.db tests: PostgreSQL test databases, skip-or-fail on missing services."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+
+PG_ADMIN = os.environ.get("KEEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def services_required() -> bool:
+    """Whether missing services fail the run (CI) instead of skipping tests."""
+    return os.environ.get("KEEL_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail when services are required."""
+    if services_required():
+        pytest.fail(f"{reason} (KEEL_REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def pg_url(name: str) -> str:
+    """The SQLAlchemy URL of database ``name`` on the test server."""
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+def create_pg_database() -> str:
+    """Create an empty, uniquely named database and return its name."""
+    name = f"keel_db_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a test database, closing any connection left to it."""
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
