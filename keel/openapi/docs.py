@@ -275,6 +275,29 @@ def _oauth2_redirect_html(assets_url: str) -> str:
     )
 
 
+def _csp(*, cdn: str = "", connect: str = "'self'", redoc: bool = False) -> str:
+    """The pages' Content-Security-Policy: local (or CDN) assets only, no inline script.
+
+    It also keeps ReDoc from loading its sidebar logo from the vendor's CDN.
+    """
+    extra = f" {cdn}" if cdn else ""
+    parts = [
+        "default-src 'self'",
+        f"script-src 'self'{extra}",
+        f"style-src 'self' 'unsafe-inline'{extra}",
+        f"img-src 'self' data:{extra}",
+        "font-src 'self' data:",
+        f"connect-src {connect}",
+        "frame-ancestors 'self'",
+    ]
+    if redoc:
+        parts.append("worker-src 'self' blob:")
+    return "; ".join(parts)
+
+
+_CDN_ORIGIN = "https://cdn.jsdelivr.net"
+
+
 def _root(request: Request) -> str:
     root = request.scope.get("root_path", "")
     return str(root).rstrip("/") if root else ""
@@ -317,7 +340,9 @@ def _add_swagger_routes(app: App, docs_url: str, openapi_url: str) -> None:
             parameters=getattr(app, "swagger_ui_parameters", None),
             init_oauth=getattr(app, "swagger_ui_init_oauth", None),
         )
-        return HTMLResponse(page)
+        # "Try it out" may call any server the document lists, so connect-src stays open.
+        cdn = "" if swagger_ui_dir() is not None else _CDN_ORIGIN
+        return HTMLResponse(page, headers={"content-security-policy": _csp(cdn=cdn, connect="*")})
 
     async def swagger_ui_redirect(request: Request) -> HTMLResponse:
         return HTMLResponse(_oauth2_redirect_html(f"{_root(request)}{base}/assets"))
@@ -342,7 +367,8 @@ def _add_redoc_routes(app: App, redoc_url: str, openapi_url: str) -> None:
             assets_url=f"{root}{base}/assets",
             options=getattr(app, "redoc_options", None),
         )
-        return HTMLResponse(page)
+        cdn = "" if redoc_js_path() is not None else _CDN_ORIGIN
+        return HTMLResponse(page, headers={"content-security-policy": _csp(cdn=cdn, redoc=True)})
 
     async def redoc_asset(request: Request, name: str) -> Response:
         return _asset_response(request, name, allowed)

@@ -1,0 +1,146 @@
+"""Swagger UI and ReDoc in a real browser (Debian's chromium) against a real uvicorn server.
+
+Every request the pages make is checked: anything not for the test server is blocked and
+fails the test, so the docs work with no network. Skipped when /usr/bin/chromium is absent,
+unless KEEL_REQUIRE_SERVICES=1 (CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tests.openapi import full_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 20_000
+
+if not CHROMIUM.exists():
+    if os.environ.get("KEEL_REQUIRE_SERVICES") == "1":
+        pytest.fail("/usr/bin/chromium is missing (apt-get install chromium)", pytrace=False)
+    pytest.skip("/usr/bin/chromium is missing: apt-get install chromium", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The full test app served by uvicorn on a free 127.0.0.1 port."""
+    port = _free_port()
+    config = uvicorn.Config(
+        full_app.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True, name="uvicorn-docs")
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    """A page whose requests may only reach the test server (others fail the test)."""
+    context = browser.new_context()
+    blocked: list[str] = []
+    errors: list[str] = []
+
+    def guard(route: Any) -> None:
+        if route.request.url.startswith(server + "/"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield page
+    context.close()
+    assert blocked == [], f"the page tried to reach the network: {blocked}"
+    # ReDoc's sidebar logo lives on the vendor's CDN; the page's CSP refuses it.
+    errors = [e for e in errors if "logo-mini.svg" not in e]
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def _try_it_out(page: Any, block_id: str) -> Any:
+    block = page.locator(f"#{block_id}")
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    block.get_by_role("button", name="Execute").click()
+    return block.locator(".live-responses-table")
+
+
+def test_swagger_ui_try_it_out(page: Any, server: str) -> None:
+    page.goto(f"{server}/docs")
+    page.locator(".information-container .title").get_by_text("Full test API").wait_for()
+    live = _try_it_out(page, "operations-responses-list_items")
+    status = live.locator(".response .response-col_status").first
+    sync_api.expect(status).to_have_text("200")
+    sync_api.expect(live.locator(".response-col_description pre").first).to_contain_text(
+        '"label": "a (1.00)"'
+    )
+
+
+def test_swagger_ui_authorize_then_call_a_secured_operation(page: Any, server: str) -> None:
+    page.goto(f"{server}/docs")
+    page.locator("button.authorize").first.click()
+    dialog = page.locator(".dialog-ux")
+    bearer = dialog.locator(".auth-container").filter(has_text="HTTPBearer")
+    bearer.locator("input").fill("secret-token")
+    bearer.get_by_role("button", name="Apply credentials").click()
+    sync_api.expect(bearer.get_by_role("button", name="Remove authorization")).to_be_visible()
+    dialog.get_by_role("button", name="Close").first.click()
+    live = _try_it_out(page, "operations-security-with_bearer")
+    sync_api.expect(live.locator(".response .response-col_status").first).to_have_text("200")
+    sync_api.expect(live.locator(".response-col_description pre").first).to_contain_text(
+        '"scheme": "Bearer"'
+    )
+
+
+def test_redoc_lists_the_operations(page: Any, server: str) -> None:
+    page.goto(f"{server}/redoc")
+    page.get_by_role("heading", name="Full test API").first.wait_for()
+    menu = page.locator("[role=menuitem], .menu-content li")
+    sync_api.expect(menu.filter(has_text="Read Params").first).to_be_visible()
+    sync_api.expect(menu.filter(has_text="Create Item").first).to_be_visible()
+    sync_api.expect(page.get_by_text("/params/{item_id}/{slug}").first).to_be_attached()

@@ -1,0 +1,221 @@
+"""The /openapi.json, /docs and /redoc routes and the assets they serve."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+from typing import Any
+
+import pytest
+
+from keel import App
+from keel.openapi import docs
+from keel.testing import TestClient
+
+IDENTITY = {"accept-encoding": "identity"}
+
+
+def make_app(**options: Any) -> App:
+    app = App(title="Pages </script>", **options)
+
+    @app.get("/items/{item_id}")
+    async def get_item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    return app
+
+
+def asgi_get(
+    app: App, path: str, headers: dict[str, str] | None = None, root_path: str = ""
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw ASGI GET (to control root_path and see compressed bodies as sent)."""
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": root_path + path,
+        "root_path": root_path,
+        "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    start = messages[0]
+    body = b"".join(m.get("body", b"") for m in messages[1:])
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+
+def test_openapi_json_route() -> None:
+    app = make_app()
+    with TestClient(app) as client:
+        response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == app.openapi()
+    assert "/openapi.json" not in response.json()["paths"]
+
+
+def test_root_path_sets_servers_and_page_urls() -> None:
+    app = make_app()
+    status, _, body = asgi_get(app, "/openapi.json", root_path="/api")
+    assert status == 200
+    assert json.loads(body)["servers"] == [{"url": "/api"}]
+    assert "servers" not in app.openapi()  # the cached document is not changed
+    _, _, page = asgi_get(app, "/docs", root_path="/api")
+    assert b'"url":"/api/openapi.json"' in page
+    assert b'src="/api/docs/assets/swagger-ui-bundle.js?v=' in page
+
+
+def test_swagger_ui_page_runs_no_inline_script() -> None:
+    app = make_app()
+    with TestClient(app) as client:
+        response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self';" in csp
+    assert "connect-src *" in csp
+    page = response.text
+    assert "<title>Pages &lt;/script&gt; - Swagger UI</title>" in page
+    for tag in re.findall(r"<script[^>]*>", page):
+        assert "src=" in tag or 'type="application/json"' in tag
+    config = re.search(r'id="keel-docs-config" type="application/json">(.*?)</script>', page)
+    assert config is not None
+    assert json.loads(config.group(1)) == {
+        "url": "/openapi.json",
+        "oauth2RedirectUrl": "/docs/oauth2-redirect",
+    }
+
+
+def test_config_block_escapes_html() -> None:
+    page = docs.swagger_ui_html(
+        openapi_url="/o.json",
+        title="t",
+        assets_url="/a",
+        parameters={"x": "</script><script>alert(1)</script>"},
+        init_oauth={"clientId": "c"},
+    )
+    assert "</script><script>alert" not in page
+    block = re.search(r'type="application/json">(.*?)</script>', page)
+    assert block is not None
+    config = json.loads(block.group(1))
+    assert config["parameters"]["x"] == "</script><script>alert(1)</script>"
+    assert config["initOAuth"] == {"clientId": "c"}
+
+
+def test_swagger_assets_are_served_locally() -> None:
+    app = make_app()
+    with TestClient(app) as client:
+        page = client.get("/docs").text
+        urls = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page)
+        assert {u.split("?")[0].rsplit("/", 1)[1] for u in urls} == {
+            "swagger-ui.css",
+            "favicon-32x32.png",
+            "swagger-ui-bundle.js",
+            "keel-swagger.js",
+        }
+        for url in urls:
+            response = client.get(url, headers=IDENTITY)
+            assert response.status_code == 200, url
+            assert response.headers["cache-control"] == "public, max-age=86400"
+        js = client.get("/docs/assets/swagger-ui-bundle.js", headers=IDENTITY)
+        assert js.headers["content-type"].startswith("text/javascript")
+        assert b"SwaggerUIBundle" in js.content
+        etag = js.headers["etag"]
+        cached = client.get(
+            "/docs/assets/swagger-ui-bundle.js", headers={**IDENTITY, "if-none-match": etag}
+        )
+        assert cached.status_code == 304
+        assert cached.content == b""
+        redirect = client.get("/docs/oauth2-redirect")
+        assert "/docs/assets/oauth2-redirect.js?v=" in redirect.text
+        assert client.get("/docs/assets/oauth2-redirect.js", headers=IDENTITY).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["index.html", "..%2F..%2Fsecret", "swagger-ui.js", "x"])
+def test_unknown_assets_are_404_problems(name: str) -> None:
+    app = make_app()
+    with TestClient(app) as client:
+        response = client.get(f"/docs/assets/{name}", headers=IDENTITY)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_assets_are_gzipped_when_accepted() -> None:
+    app = make_app()
+    status, headers, body = asgi_get(
+        app, "/docs/assets/swagger-ui.css", {"accept-encoding": "gzip, br"}
+    )
+    assert status == 200
+    assert headers["content-encoding"] == "gzip"
+    assert headers["vary"] == "accept-encoding"
+    plain = asgi_get(app, "/docs/assets/swagger-ui.css")[2]
+    assert gzip.decompress(body) == plain
+    assert len(body) < len(plain)
+
+
+def test_redoc_page_and_assets() -> None:
+    app = make_app()
+    with TestClient(app) as client:
+        response = client.get("/redoc")
+        assert "img-src 'self' data:;" in response.headers["content-security-policy"]
+        page = response.text
+        assert "<title>Pages &lt;/script&gt; - ReDoc</title>" in page
+        urls = re.findall(r'src="(/redoc/assets/[^"]+)"', page)
+        assert [u.split("?")[0] for u in urls] == [
+            "/redoc/assets/redoc.standalone.js",
+            "/redoc/assets/keel-redoc.js",
+        ]
+        for url in urls:
+            assert client.get(url, headers=IDENTITY).status_code == 200
+        assert client.get("/redoc/assets/swagger-ui.css", headers=IDENTITY).status_code == 404
+
+
+def test_none_disables_urls() -> None:
+    app = make_app(docs_url=None, redoc_url="/reference")
+    with TestClient(app) as client:
+        assert client.get("/docs").status_code == 404
+        assert client.get("/redoc").status_code == 404
+        assert client.get("/reference").status_code == 200
+        assert client.get("/openapi.json").status_code == 200
+    hidden = make_app(openapi_url=None)
+    with TestClient(hidden) as client:
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            assert client.get(path).status_code == 404
+    assert hidden.openapi()["paths"]  # the document itself is still available
+
+
+def test_custom_urls_and_swagger_parameters() -> None:
+    app = make_app(openapi_url="/api/schema.json", docs_url="/api/docs/")
+    app.swagger_ui_parameters = {"docExpansion": "none"}  # type: ignore[attr-defined]
+    with TestClient(app) as client:
+        page = client.get("/api/docs/").text
+        assert '"url":"/api/schema.json"' in page
+        assert '"parameters":{"docExpansion":"none"}' in page
+        assert "/api/docs/assets/swagger-ui-bundle.js" in page
+        assert client.get("/api/schema.json").status_code == 200
+
+
+def test_cdn_fallback_when_packages_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(docs, "swagger_ui_dir", lambda: None)
+    monkeypatch.setattr(docs, "redoc_js_path", lambda: None)
+    page = docs.swagger_ui_html(openapi_url="/o", title="t", assets_url="/docs/assets")
+    assert f'src="{docs.SWAGGER_CDN}/swagger-ui-bundle.js"' in page
+    assert 'src="/docs/assets/keel-swagger.js?v=' in page
+    redoc = docs.redoc_html(openapi_url="/o", title="t", assets_url="/redoc/assets")
+    assert f'src="{docs.REDOC_CDN}"' in redoc
+
+
+def test_installed_packages_are_found() -> None:
+    folder = docs.swagger_ui_dir()
+    assert folder is not None
+    assert folder.name.startswith("swagger-ui-5")
+    assert docs.redoc_js_path() is not None
