@@ -1,0 +1,215 @@
+"""keel.security: each scheme accepts good credentials and answers 401 problems otherwise."""
+
+import asyncio
+import base64
+from typing import Annotated, Any
+
+import pytest
+
+from keel import App, Depends
+from keel.security import (
+    APIKeyCookie,
+    APIKeyHeader,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+    OAuth2,
+    OAuth2PasswordBearer,
+    OAuth2PasswordRequestForm,
+    OAuth2PasswordRequestFormStrict,
+    SecurityBase,
+)
+from keel.testing import TestClient
+
+bearer = HTTPBearer()
+optional_bearer = HTTPBearer(auto_error=False)
+basic = HTTPBasic(realm="tests")
+header_key = APIKeyHeader(name="X-API-Key")
+query_key = APIKeyQuery(name="api_key")
+cookie_key = APIKeyCookie(name="session", auto_error=False)
+oauth2 = OAuth2PasswordBearer(tokenUrl="/token", scopes={"read": "Read"})
+implicit = OAuth2(flows={"implicit": {"authorizationUrl": "/auth", "scopes": {}}})
+
+app = App()
+
+
+@app.get("/bearer")
+async def with_bearer(c: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> list[str]:
+    return [c.scheme, c.credentials]
+
+
+@app.get("/optional")
+async def with_optional(c: Annotated[Any, Depends(optional_bearer)]) -> str | None:
+    return c.credentials if c else None
+
+
+@app.get("/basic")
+async def with_basic(c: Annotated[HTTPBasicCredentials, Depends(basic)]) -> list[str]:
+    return [c.username, c.password]
+
+
+@app.get("/header")
+async def with_header(key: Annotated[str, Depends(header_key)]) -> str:
+    return key
+
+
+@app.get("/query")
+async def with_query(key: Annotated[str, Depends(query_key)]) -> str:
+    return key
+
+
+@app.get("/cookie")
+async def with_cookie(key: Annotated[str | None, Depends(cookie_key)]) -> str | None:
+    return key
+
+
+@app.get("/oauth2")
+async def with_oauth2(token: Annotated[str, Depends(oauth2)]) -> str:
+    return token
+
+
+@app.get("/implicit")
+async def with_implicit(token: Annotated[str, Depends(implicit)]) -> str:
+    return token
+
+
+@app.post("/token")
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
+    return {"username": form.username, "password": form.password, "scopes": form.scopes}
+
+
+@app.post("/strict")
+async def strict(form: Annotated[OAuth2PasswordRequestFormStrict, Depends()]) -> str:
+    return form.grant_type or ""
+
+
+@pytest.fixture(scope="module")
+def client() -> Any:
+    with TestClient(app) as c:
+        yield c
+
+
+def assert_401(response: Any, challenge: str) -> None:
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == challenge
+    problem = response.json()
+    assert problem["status"] == 401
+    assert problem["title"] == "Unauthorized"
+    assert problem["detail"]
+
+
+def basic_header(value: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(value.encode()).decode()}
+
+
+def test_bearer(client: Any) -> None:
+    ok = client.get("/bearer", headers={"Authorization": "Bearer abc.def"})
+    assert ok.json() == ["Bearer", "abc.def"]
+    assert client.get("/bearer", headers={"Authorization": "bearer x"}).status_code == 200
+    assert_401(client.get("/bearer"), "Bearer")
+    assert_401(client.get("/bearer", headers={"Authorization": "Basic abc"}), "Bearer")
+    assert_401(client.get("/bearer", headers={"Authorization": "Bearer"}), "Bearer")
+    assert_401(client.get("/bearer", headers={"Authorization": "Bearer   "}), "Bearer")
+
+
+def test_auto_error_false_returns_none(client: Any) -> None:
+    assert client.get("/optional").json() is None
+    assert client.get("/optional", headers={"Authorization": "Basic x"}).json() is None
+    assert client.get("/optional", headers={"Authorization": "Bearer t"}).json() == "t"
+    assert client.get("/cookie").json() is None
+    assert client.get("/cookie", headers={"Cookie": "session=s1"}).json() == "s1"
+
+
+def test_basic(client: Any) -> None:
+    challenge = 'Basic realm="tests", charset="UTF-8"'
+    assert client.get("/basic", auth=("ann", "pa:ss")).json() == ["ann", "pa:ss"]
+    assert client.get("/basic", headers=basic_header("zoë:ünï")).json() == ["zoë", "ünï"]
+    assert_401(client.get("/basic"), challenge)
+    assert_401(client.get("/basic", headers={"Authorization": "Basic !!!"}), challenge)
+    assert_401(client.get("/basic", headers=basic_header("no-colon")), challenge)
+    assert_401(client.get("/basic", headers={"Authorization": "Bearer abc"}), challenge)
+    bad_utf8 = {"Authorization": "Basic " + base64.b64encode(b"\xff:\xfe").decode()}
+    assert_401(client.get("/basic", headers=bad_utf8), challenge)
+
+
+def test_basic_realm_is_checked() -> None:
+    with pytest.raises(ValueError, match="realm"):
+        HTTPBasic(realm='a"b')
+
+
+def test_api_keys(client: Any) -> None:
+    assert client.get("/header", headers={"X-API-Key": "k1"}).json() == "k1"
+    assert client.get("/header", headers={"x-api-key": "k2"}).json() == "k2"
+    assert_401(client.get("/header"), 'APIKey in="header", name="X-API-Key"')
+    assert_401(
+        client.get("/header", headers={"X-API-Key": ""}), 'APIKey in="header", name="X-API-Key"'
+    )
+    assert client.get("/query?api_key=q1").json() == "q1"
+    assert_401(client.get("/query?other=1"), 'APIKey in="query", name="api_key"')
+
+
+def test_oauth2_password_bearer(client: Any) -> None:
+    assert client.get("/oauth2", headers={"Authorization": "Bearer tok"}).json() == "tok"
+    assert_401(client.get("/oauth2"), "Bearer")
+    assert_401(client.get("/oauth2", headers={"Authorization": "Basic tok"}), "Bearer")
+    assert client.get("/implicit", headers={"Authorization": "Bearer i"}).json() == "i"
+    assert oauth2.openapi_scheme == {
+        "type": "oauth2",
+        "flows": {"password": {"tokenUrl": "/token", "scopes": {"read": "Read"}}},
+    }
+    with pytest.raises(TypeError, match="token_url"):
+        OAuth2PasswordBearer()
+
+
+def test_password_request_form(client: Any) -> None:
+    data = {
+        "username": "ann",
+        "password": "secret",
+        "scope": "read  write",
+        "grant_type": "password",
+    }
+    assert client.post("/token", data=data).json() == {
+        "username": "ann",
+        "password": "secret",
+        "scopes": ["read", "write"],
+    }
+    bad = client.post("/token", data={**data, "grant_type": "client_credentials"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["loc"] == ["body", "grant_type"]
+    missing = client.post("/token", data={"username": "ann", "password": "hunter2"})
+    assert missing.status_code == 200
+    no_password = client.post("/token", data={"username": "ann"})
+    assert no_password.status_code == 422
+    assert "hunter2" not in no_password.text
+    assert client.post("/strict", data=data).json() == "password"
+    assert client.post("/strict", data={"username": "a", "password": "b"}).status_code == 422
+    assert "scopes=['read']" in repr(
+        OAuth2PasswordRequestForm(username="a", password="b", scope="read")
+    )
+
+
+def test_schemes_describe_themselves() -> None:
+    assert bearer.scheme_name == "HTTPBearer"
+    assert HTTPBearer(scheme_name="jwt", bearer_format="JWT").openapi_scheme == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    assert basic.openapi_scheme == {"type": "http", "scheme": "basic"}
+    assert APIKeyCookie(name="s", description="Session").openapi_scheme == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "s",
+        "description": "Session",
+    }
+    assert isinstance(query_key, SecurityBase)
+    assert "scheme_name='APIKeyQuery'" in repr(query_key)
+
+
+def test_base_class_has_no_credentials() -> None:
+    base = SecurityBase({"type": "http", "scheme": "digest"})
+    with pytest.raises(NotImplementedError):
+        asyncio.run(base(None))  # type: ignore[arg-type]
