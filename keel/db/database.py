@@ -41,11 +41,14 @@ class DatabaseSettings(BaseSettings):
             connection is replaced instead of failing a request; on by default
             except for SQLite.
         migrations: the migrations folder (``KEEL_DATABASE_MIGRATIONS``).
-        sqlite_begin: how SQLite transactions start: ``immediate`` (default) takes
-            the write lock at once, so concurrent writers queue (up to the busy
-            timeout) instead of failing with "database is locked" when a
-            transaction that read first tries to write; ``deferred`` lets
-            read-only transactions run in parallel.
+        sqlite_begin: how SQLite transactions start. ``auto`` (default): reads
+            run without a transaction (each sees the latest commit, like
+            PostgreSQL's READ COMMITTED) and the first write takes the write lock
+            (``BEGIN IMMEDIATE``), so concurrent writers queue for up to the busy
+            timeout instead of failing with "database is locked", and readers never
+            wait. ``immediate``: every transaction takes the write lock at once.
+            ``deferred``: SQLite's own default (a transaction that read first and
+            then writes may fail when another wrote meanwhile).
         check_migrations: at startup, refuse to serve when the database is not
             at the latest migration or the models have changes no migration
             covers; by default on when the app is not in debug mode and the
@@ -63,7 +66,7 @@ class DatabaseSettings(BaseSettings):
     pool_pre_ping: bool | None = None
     migrations: str = "migrations"
     check_migrations: bool | None = None
-    sqlite_begin: Literal["immediate", "deferred"] = "immediate"
+    sqlite_begin: Literal["auto", "immediate", "deferred"] = "auto"
 
 
 class Database:
@@ -173,7 +176,7 @@ class Database:
                 engine,
                 wal=not memory,
                 foreign_keys=sqlite_foreign_keys,
-                begin=f"BEGIN {self.settings.sqlite_begin.upper()}",
+                begin=self.settings.sqlite_begin,
             )
         return engine
 
@@ -281,6 +284,50 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool, foreign_keys: bool, beg
         finally:
             cursor.close()
 
+    if begin != "auto":
+        statement = f"BEGIN {begin.upper()}"
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(statement)
+
+        return
+
+    # auto: SQLAlchemy's transaction starts without a BEGIN; the first statement that
+    # writes emits BEGIN IMMEDIATE on the same cursor, so the rest of the transaction
+    # (flushes, savepoints, commit) is atomic.
     @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+    def on_begin_auto(conn: Any) -> None:
+        conn.info[_WRITING] = False
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def on_execute(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        if conn.info.get(_WRITING) is False and _is_write(statement):
+            cursor.execute("BEGIN IMMEDIATE")
+            conn.info[_WRITING] = True
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def on_end(conn: Any) -> None:
+        conn.info.pop(_WRITING, None)
+
+
+_WRITING = "keel_sqlite_writing"
+_WRITES = (
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "UPSERT",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "SAVEPOINT",
+    "WITH",
+)
+
+
+def _is_write(statement: str) -> bool:
+    return statement.lstrip()[:10].upper().startswith(_WRITES)

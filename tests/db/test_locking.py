@@ -75,11 +75,9 @@ def test_concurrent_increments_lose_no_update(backend: str, fresh_database_url: 
     app = make_app(fresh_database_url, pool_size=20)
     statuses, final = asyncio.run(_hammer(app, "increment", 50))
     assert sum(statuses.values()) == 50
-    allowed = {200, 409} if backend == "postgresql" else {200, 409, 503}
-    assert set(statuses) <= allowed, statuses
+    assert set(statuses) <= {200, 409}, statuses  # SQLite too: no "database is locked"
     assert final == statuses[200], (final, statuses)  # every 200 is in the total, nothing else
-    if backend == "postgresql":
-        assert statuses[409] > 0, "the writers never overlapped: the test proves nothing"
+    assert statuses[409] > 0, "the writers never overlapped: the test proves nothing"
 
 
 def test_select_for_update_serializes_writers(backend: str, fresh_database_url: str) -> None:
