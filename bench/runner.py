@@ -1112,9 +1112,10 @@ class Meta:
     versions: dict[str, str | None]
     wrk_version: str
     commit: str
+    load_before: float
 
 
-def collect_meta(started: dt.datetime, wrk: str) -> Meta:
+def collect_meta(started: dt.datetime, wrk: str, load_before: float) -> Meta:
     code = (
         "import importlib.metadata as m, json, sys\n"
         "def v(n):\n"
@@ -1143,7 +1144,7 @@ def collect_meta(started: dt.datetime, wrk: str) -> Meta:
         text=True,
     ).stdout.strip()
     commit = (commit or "unknown") + (" (keel/ has uncommitted changes)" if dirty else "")
-    return Meta(started, info["python"], info["versions"], wrk_version, commit)
+    return Meta(started, info["python"], info["versions"], wrk_version, commit, load_before)
 
 
 def cpu_model() -> str:
@@ -1156,13 +1157,17 @@ def cpu_model() -> str:
 
 def render(run: Run, opts: Options, cpus: Cpus, meta: Meta) -> str:
     lines = [f"## Run {meta.started:%Y-%m-%d %H:%M} UTC" + (" (quick)" if opts.quick else ""), ""]
+    if opts.quick:
+        lines += ["A `--quick` smoke test (1 s per scenario): not a measurement.", ""]
     pinning = (
         f"server on CPU {cpus.server}, wrk on CPU {cpus.client} (taskset)"
         if cpus.server is not None
         else "not pinned (fewer than 2 CPUs)"
     )
     lines += [
-        f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}; {pinning}",
+        f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}; {pinning}; "
+        f"load average {meta.load_before:.2f} before the run, {os.getloadavg()[0]:.2f} after "
+        "(other work on the machine shows up as noise)",
         f"- Python {meta.python}; keel commit {meta.commit}",
         "- versions: "
         + ", ".join(f"{name} {version or 'missing'}" for name, version in meta.versions.items()),
@@ -1225,6 +1230,7 @@ def main(argv: Sequence[str]) -> int:
     opts = parse_args(argv)
     signal.signal(signal.SIGTERM, on_sigterm)
     started = dt.datetime.now(dt.UTC)
+    load_before = os.getloadavg()[0]
     http_scenarios = [s for s in opts.scenarios if s in SCENARIOS]
     targets = [t for t in TARGETS if t.framework in opts.frameworks and t.server in opts.servers]
     run = Run()
@@ -1251,7 +1257,7 @@ def main(argv: Sequence[str]) -> int:
                         target, http_scenarios, reference, opts, cpus, wrk, logdir
                     )
                     run.rows += rows
-        meta = collect_meta(started, wrk)
+        meta = collect_meta(started, wrk, load_before)
     except KeyboardInterrupt:
         say("\ninterrupted: servers stopped")
         return 130
