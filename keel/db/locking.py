@@ -68,6 +68,8 @@ def expect_version(obj: Any, version: int | str | None) -> None:
         raise HTTPError(
             428, "Send the version you edited (If-Match) to avoid overwriting other changes."
         )
+    if str(version).strip() == "*":  # If-Match: * - any current version will do
+        return
     prop = mapper.get_property_by_column(column)
     current = getattr(obj, prop.key)
     if str(current) != str(version).strip('"W/'):
