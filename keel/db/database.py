@@ -102,6 +102,12 @@ class Database:
         engine_options: dict[str, Any] | None = None,
         **settings: Any,
     ) -> None:
+        unknown = set(settings) - set(DatabaseSettings.model_fields)
+        if unknown:
+            raise TypeError(
+                f"Database() got unknown setting(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(DatabaseSettings.model_fields)}"
+            )
         overrides = {k: v for k, v in settings.items() if v is not None}
         if url is not None:
             overrides["url"] = str(url) if isinstance(url, str) else url.render_as_string(False)

@@ -109,6 +109,10 @@ def make_app(url: str, **options: object) -> App:
             stmt = stmt.where(Author.name.contains(q))
         return await paginate(session, stmt, page)
 
+    @app.get("/authors-all")
+    async def all_authors(session: Session) -> list[AuthorRead]:
+        return list(await session.scalars(select(Author).order_by(Author.name)))
+
     @app.get("/authors-by-cursor")
     async def authors_by_cursor(
         session: Session, page: CursorPagination, desc: bool = False

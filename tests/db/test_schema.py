@@ -153,6 +153,7 @@ def test_returning_orm_objects(db_client: TestClient, db_session: TestSession) -
             "author_id": author.id,
         }
     ]
+    assert [a["name"] for a in db_client.get("/authors-all").json()] == ["Ursula"]
     listed = db_client.get("/authors").json()
     assert listed["items"][0] == AuthorRead.model_validate(author).model_dump(mode="json")
 

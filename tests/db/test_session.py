@@ -116,6 +116,11 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Database().url.database == "app"
 
 
+def test_unknown_setting_is_an_error() -> None:
+    with pytest.raises(TypeError, match="pool_sise"):
+        Database("sqlite+aiosqlite://", pool_sise=5)
+
+
 def test_default_url_is_sqlite_file() -> None:
     db = Database()
     assert db.is_sqlite
