@@ -176,6 +176,8 @@ def http_error_for(exc: BaseException, metadata: MetaData | None = None) -> HTTP
         )
     if isinstance(exc, NoResultFound):
         return HTTPError(404, "The requested resource does not exist.")
+    if isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc):
+        return HTTPError(422, "A number is out of range for the database.")
     if isinstance(exc, DataError) or (state or "").startswith("22"):
         return HTTPError(422, "A value is invalid or out of range for the database.")
     if state in ("40001", "40P01"):  # serialization failure, deadlock
@@ -256,5 +258,6 @@ def register_exception_handlers(app: App) -> None:
             logger.warning("Database error answered with %s: %r", error.status, exc)
         return problem_response(error)
 
-    for exc_type in (DBAPIError, StaleDataError, NoResultFound):
+    # OverflowError: sqlite3 refuses integers beyond 64 bits before the query runs.
+    for exc_type in (DBAPIError, StaleDataError, NoResultFound, OverflowError):
         app.exception_handler(exc_type)(handle)

@@ -86,6 +86,15 @@ def test_get_or_404(db_client: TestClient, ident: str) -> None:
     assert "Author" in str(body["detail"])
 
 
+def test_huge_key_without_get_or_404_is_422(db_client: TestClient, backend: str) -> None:
+    assert_problem(db_client.get(f"/authors-unchecked/{2**70}"), 422)  # beyond 64 bits
+    beyond_int32 = db_client.get(f"/authors-unchecked/{2**40}")
+    if backend == "postgresql":
+        assert_problem(beyond_int32, 422)
+    else:  # SQLite integers are 64-bit: no such row
+        assert beyond_int32.json() is None
+
+
 def test_classify_without_metadata() -> None:
     exc = IntegrityError("INSERT INTO x", {}, Exception("UNIQUE constraint failed: x.a, x.b"))
     assert classify_integrity_error(exc) == Violation("unique", ("a", "b"))
