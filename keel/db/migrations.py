@@ -2,16 +2,18 @@
 
 The migration scripts live in ``<migrations>/versions/`` of the project; the
 Alembic environment and script template ship inside keel. Every function here
-is synchronous (run it from the CLI, a script or a test, not inside a running
-event loop), except ``check_database`` which the app awaits at startup.
+is synchronous (called inside a running event loop, it does its work in a worker
+thread), except ``check_database`` which the app awaits at startup.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -41,6 +43,8 @@ __all__ = [
     "migrate",
     "run_env",
 ]
+
+T = TypeVar("T")
 
 _ENV_DIR = Path(__file__).with_name("_alembic")
 _FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s"
@@ -197,7 +201,17 @@ def _state(database: Database) -> MigrationState:
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    return _run(run)
+
+
+def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion, in a worker thread when a loop is already running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with ThreadPoolExecutor(1, thread_name_prefix="keel-migrations") as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 async def check_database(database: Database) -> None:
@@ -280,4 +294,4 @@ def run_env(context: EnvironmentContext) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(run_async())
+    _run(run_async)

@@ -194,6 +194,18 @@ def test_debug_mode_skips_the_startup_check(project: Project) -> None:
         pass
 
 
+def test_functions_work_inside_a_running_loop(project: Project) -> None:
+    ok(project.cli("init"))
+    database = __import__(project.module).db
+    assert m.make_migrations(database, "initial") is not None
+
+    async def inside() -> tuple[str, ...]:
+        m.migrate(database)
+        return m.current(database)
+
+    assert len(asyncio.run(inside())) == 1
+
+
 def test_errors_are_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
