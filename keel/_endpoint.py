@@ -116,17 +116,22 @@ class Endpoint:
 
     def _compile_params(self, params: list[FieldSpec]) -> None:
         self.params_model: type[BaseModel] | None = None
-        self.sources: list[tuple[str, str, str, bool]] = []
+        self.sources: list[tuple[str, str, str, bool, list[tuple[str, str, bool]] | None]] = []
         self.rename: dict[str | int, list[str | int]] = {}
         self.field_ident: dict[str, str] = {}
+        self.external: dict[str, dict[str, str]] = {}
         if not params:
             return
         fields: dict[str, Any] = {}
         for i, f in enumerate(params):
             ident = f"p{i}"
             fields[ident] = (f.annotation, f.field_info())
-            self.sources.append((ident, f.location, f.alias, f.is_sequence))
-            self.rename[ident] = [f.location, f.alias]
+            expand = _model_fields(f) if f.location != "path" else None
+            self.sources.append((ident, f.location, f.alias, f.is_sequence, expand))
+            # a parameter model (FastAPI's "query parameter models") reports its fields
+            self.rename[ident] = [f.location] if expand is not None else [f.location, f.alias]
+            if expand is not None:
+                self.external[ident] = {key: ext for key, ext, _ in expand}
             self.field_ident[f.key] = ident
         self.params_model = _model("RequestParams", fields)
         self.need_query = any(s[1] == "query" for s in self.sources)
@@ -391,7 +396,10 @@ class Endpoint:
             ]
             cookies = parse_cookies(cookie_headers)
         path_params = scope.get("path_params", {})
-        for ident, location, alias, is_seq in self.sources:
+        for ident, location, alias, is_seq, expand in self.sources:
+            if expand is not None:
+                raw[ident] = _gather(expand, location, query, headers, cookies)
+                continue
             if location == "path":
                 if alias in path_params:
                     raw[ident] = path_params[alias]
@@ -410,9 +418,14 @@ class Endpoint:
         try:
             model = self.params_model.model_validate(raw)
         except ValidationError as exc:
-            raise RequestValidationError(
-                convert_errors(exc.errors(include_url=False), rename=self.rename)
-            ) from None
+            errors = exc.errors(include_url=False)
+            if self.external:
+                for err in errors:
+                    loc = err["loc"]
+                    names = self.external.get(str(loc[0])) if loc else None
+                    if names is not None and len(loc) > 1 and str(loc[1]) in names:
+                        err["loc"] = (loc[0], names[str(loc[1])], *loc[2:])
+            raise RequestValidationError(convert_errors(errors, rename=self.rename)) from None
         data = model.__dict__
         for key, ident in self.field_ident.items():
             values[key] = data[ident]
@@ -611,6 +624,46 @@ def _merge(response: Response, temporal: Response) -> None:
         response._cookies.extend(temporal._cookies)
     if temporal.status_code != 200:
         response.status_code = temporal.status_code
+
+
+def _model_fields(spec: FieldSpec) -> list[tuple[str, str, bool]] | None:
+    """For a query/header/cookie parameter typed as a model: ``(field, external, is_seq)``."""
+    from keel._analysis import is_scalar_sequence
+
+    base = strip_optional(split_annotated(spec.annotation)[0])
+    if not (isinstance(base, type) and issubclass(base, BaseModel)):
+        return None
+    out = []
+    for name, field in base.model_fields.items():
+        external = field.alias or name
+        if spec.location == "header" and field.alias is None:
+            external = name.replace("_", "-")
+        out.append(
+            (external if field.alias else name, external, is_scalar_sequence(field.annotation))
+        )
+    return out
+
+
+def _gather(
+    expand: list[tuple[str, str, bool]],
+    location: str,
+    query: dict[str, list[str]] | None,
+    headers: dict[str, list[str]] | None,
+    cookies: dict[str, str] | None,
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, external, is_seq in expand:
+        if location == "cookie":
+            assert cookies is not None
+            if external in cookies:
+                found[key] = cookies[external]
+            continue
+        source = query if location == "query" else headers
+        assert source is not None
+        values = source.get(external if location == "query" else external.lower())
+        if values:
+            found[key] = values if is_seq else values[0]
+    return found
 
 
 def _is_json(ctype: str) -> bool:

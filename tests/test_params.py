@@ -275,3 +275,35 @@ def test_dataclass_typeddict_and_scalar_bodies() -> None:
     assert client.post("/movie", json={"title": "t"}).status_code == 422
     assert client.post("/scalar", json=5).json() == 5
     assert client.post("/scalar", json="x").json()["errors"][0]["loc"] == ["body"]
+
+
+class Filters(BaseModel):
+    limit: int = Field(10, ge=1)
+    tags: list[str] = []
+    order_by: Literal["name", "date"] = "name"
+
+
+class Auth(BaseModel):
+    x_token: str
+    x_trace: str | None = None
+
+
+def test_parameter_models() -> None:
+    app = App()
+
+    @app.get("/filtered")
+    async def filtered(
+        f: Annotated[Filters, Query()], h: Annotated[Auth, Header()]
+    ) -> dict[str, object]:
+        return {"filters": f.model_dump(), "token": h.x_token}
+
+    client = TestClient(app)
+    r = client.get("/filtered?limit=5&tags=a&tags=b", headers={"x-token": "t"})
+    assert r.json() == {
+        "filters": {"limit": 5, "tags": ["a", "b"], "order_by": "name"},
+        "token": "t",
+    }
+    r = client.get("/filtered?limit=0&order_by=x")
+    assert r.status_code == 422
+    locs = sorted(e["loc"] for e in r.json()["errors"])
+    assert locs == [["header", "x-token"], ["query", "limit"], ["query", "order_by"]]
