@@ -826,6 +826,12 @@ def bench_target(
                         ]
                     results.sort(key=lambda r: r.rps)
                     row.result = results[len(results) // 2]
+                    if row.result.requests == 0:
+                        row.problem = (
+                            f"failed: no request completed in {opts.duration} s "
+                            "(server hung or starved of CPU)"
+                        )
+                        row.result = None
                     row.rss_kib = sampler.peak_kib
                 except (BenchError, subprocess.TimeoutExpired) as exc:
                     row.problem = f"failed: {exc}"
@@ -1231,6 +1237,11 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        say(
+            f"warning: the machine is busy (load average {load_before:.2f}): "
+            "other work shows up as noise; consider --rounds 3"
+        )
     http_scenarios = [s for s in opts.scenarios if s in SCENARIOS]
     targets = [t for t in TARGETS if t.framework in opts.frameworks and t.server in opts.servers]
     run = Run()
