@@ -175,5 +175,14 @@ class State:
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(f"state has no attribute {name!r}; set it first (state.{name} = ...)")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self.__dict__[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
     def __repr__(self) -> str:
         return f"State({self.__dict__!r})"

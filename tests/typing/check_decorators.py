@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from typing_extensions import assert_type
 
@@ -37,3 +37,8 @@ async def call_it() -> None:
     assert_type(await get_item(1), dict[str, int])
     assert_type(sync_handler(2), str)
     assert_type(await with_dep(3), int)
+
+
+def state_is_writable() -> None:
+    app.state.engine = "engine"
+    assert_type(app.state.engine, Any)
