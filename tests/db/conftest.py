@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from db_test_support import (
+
+# The user-facing plugin's fixtures (`pytest_plugins = ["keel.db.testing"]` is only
+# allowed in a top-level conftest, which this suite does not own).
+from keel.db.testing import _keel_db_shared, db_client, db_create_all, db_session  # noqa: F401
+
+from .db_test_support import (
     PG_ADMIN,
     _admin,
     create_pg_database,
@@ -21,10 +26,6 @@ from db_test_support import (
     pg_url,
     unavailable,
 )
-
-# The user-facing plugin's fixtures (`pytest_plugins = ["keel.db.testing"]` is only
-# allowed in a top-level conftest, which this suite does not own).
-from keel.db.testing import _keel_db_shared, db_client, db_create_all, db_session  # noqa: F401
 
 BACKENDS = ["sqlite", "postgresql"]
 

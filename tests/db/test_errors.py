@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from db_test_models import Author, Book, make_app
 from sqlalchemy.exc import IntegrityError
 
 from keel import App
 from keel.db.errors import Violation, classify_integrity_error, http_error_for
 from keel.db.testing import TestSession
 from keel.testing import TestClient
+
+from .db_test_models import Author, Book, make_app
 
 LEAKS = ("constraint", "sqlite", "psycopg", "asyncpg", "SELECT", "INSERT", "DETAIL", "t_authors")
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from db_test_support import create_pg_database, drop_pg_database, pg_url
+
+from .db_test_support import create_pg_database, drop_pg_database, pg_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,13 +6,14 @@ import asyncio
 from collections import Counter as Tally
 
 import pytest
-from db_test_models import Counter, make_app
 from sqlalchemy import inspect
 
 from keel import App
 from keel.db import database_of
 from keel.db.testing import TestSession
 from keel.testing import AsyncTestClient, TestClient
+
+from .db_test_models import Counter, make_app
 
 
 @pytest.fixture

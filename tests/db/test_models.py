@@ -8,13 +8,14 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
-from db_test_models import Author, Book, Counter, Token, make_app
 from sqlalchemy import select, update
 
 from keel import App
 from keel.db import NAMING_CONVENTION, Model
 from keel.db.testing import TestSession
 from keel.testing import TestClient
+
+from .db_test_models import Author, Book, Counter, Token, make_app
 
 
 @pytest.fixture

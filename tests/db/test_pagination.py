@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from db_test_models import Author, make_app
 
 from keel import App
 from keel.db.testing import TestSession
 from keel.testing import TestClient
+
+from .db_test_models import Author, make_app
 
 
 @pytest.fixture

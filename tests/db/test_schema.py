@@ -10,7 +10,6 @@ from typing import Any
 
 import pydantic
 import pytest
-from db_test_models import Author, AuthorCreate, AuthorRead, AuthorUpdate, Book, Genre, make_app
 from sqlalchemy import BigInteger, Numeric, SmallInteger, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -18,6 +17,8 @@ from keel import App
 from keel.db import TYPE_ANNOTATION_MAP, IntPK, Timestamps, apply, new_metadata, schema
 from keel.db.testing import TestSession
 from keel.testing import TestClient
+
+from .db_test_models import Author, AuthorCreate, AuthorRead, AuthorUpdate, Book, Genre, make_app
 
 
 class Base(DeclarativeBase):

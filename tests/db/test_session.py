@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from db_test_models import Author, make_app
 from sqlalchemy import func, select, text
 
 from keel import App
 from keel.db import Database, database_of
 from keel.testing import TestClient
+
+from .db_test_models import Author, make_app
 
 
 @pytest.fixture

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from db_test_models import Author, make_app
 from sqlalchemy import func, select
 
 from keel import App
 from keel.db.testing import TestSession
 from keel.testing import TestClient
+
+from .db_test_models import Author, make_app
 
 
 @pytest.fixture
