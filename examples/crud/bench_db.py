@@ -47,7 +47,7 @@ db = Database(f"sqlite+aiosqlite:///{DB_PATH}", metadata=Base.metadata, check_mi
 db.init_app(app)
 
 
-@app.get("/db")
+@app.get("/db", responses={404: "No such row."})
 async def read_one(session: Session) -> dict[str, int]:
     """One random row, by primary key."""
     world = await get_or_404(session, World, random.randint(1, WORLD_ROWS))

@@ -37,5 +37,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
+# Documented on every route that takes a Session (the OpenAPI generator reads it).
+setattr(  # noqa: B010 - a plain attribute on the function
+    get_session,
+    "openapi_responses",
+    {
+        409: {
+            "description": "Conflict with the stored data: a duplicate of a unique value, "
+            "a row still referenced elsewhere, or an edit based on a stale version."
+        },
+        503: {"description": "The database is unavailable or busy; retry shortly."},
+    },
+)
+
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 """An ``AsyncSession`` for the request; declare ``session: Session`` in a handler."""
