@@ -17,17 +17,19 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePath
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from keel._schema import is_pydantic_model
 from keel.background import BackgroundTasks
 from keel.di import Depends, call_kind
 from keel.params import Body, File, Form, Header, Param
 from keel.requests import Request, UploadFile
 from keel.responses import Response
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 __all__ = ["Arg", "CallStep", "FieldSpec", "Plan", "compile_plan"]
 
@@ -65,6 +67,8 @@ class FieldSpec:
 
     def field_info(self, **extra: Any) -> FieldInfo:
         """A fresh pydantic ``FieldInfo`` for this field, with ``extra`` options added."""
+        from pydantic.fields import FieldInfo
+
         info: FieldInfo = FieldInfo(**{**self.field_kwargs, **extra})
         return info
 
@@ -164,7 +168,7 @@ def is_scalar(tp: Any) -> bool:
     if origin is Literal:
         return True
     if isinstance(tp, type):
-        return issubclass(tp, _SCALARS) and not issubclass(tp, BaseModel)
+        return issubclass(tp, _SCALARS) and not is_pydantic_model(tp)
     return False
 
 
@@ -421,4 +425,4 @@ def is_model_form(form_fields: list[FieldSpec]) -> bool:
     if len(form_fields) != 1 or form_fields[0].location != "form":
         return False
     base = strip_optional(split_annotated(form_fields[0].annotation)[0])
-    return _is_subclass(base, BaseModel) or dataclasses.is_dataclass(base)
+    return is_pydantic_model(base) or dataclasses.is_dataclass(base)

@@ -7,8 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
-from pydantic_core import PydanticUndefined, to_json
+from pydantic_core import PydanticUndefined, SchemaValidator, ValidationError, to_json
 
 from keel import _json
 from keel._analysis import (
@@ -25,6 +24,7 @@ from keel._analysis import (
     strip_optional,
 )
 from keel._concurrency import run_sync
+from keel._schema import SimpleAdapter, is_pydantic_model, simple_params_schema, simple_schema
 from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTasks
 from keel.errors import HTTPError, RequestValidationError, convert_errors
@@ -32,11 +32,12 @@ from keel.requests import Request, UploadFile, parse_cookies
 from keel.responses import Response
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel, TypeAdapter
+
     from keel.routing import Route
 
 logger = logging.getLogger("keel.error")
 
-_PARAMS_CONFIG = ConfigDict(allow_inf_nan=False, arbitrary_types_allowed=True)
 _JSON_CT = (b"content-type", b"application/json")
 
 
@@ -49,8 +50,17 @@ class ResponseValidationError(Exception):
 
 
 def _model(name: str, fields: dict[str, Any]) -> type[BaseModel]:
-    model: type[BaseModel] = create_model(name, __config__=_PARAMS_CONFIG, **fields)
+    from pydantic import ConfigDict, create_model
+
+    config = ConfigDict(allow_inf_nan=False, arbitrary_types_allowed=True)
+    model: type[BaseModel] = create_model(name, __config__=config, **fields)
     return model
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(annotation)
 
 
 class Serializer:
@@ -58,15 +68,16 @@ class Serializer:
 
     def __init__(self, annotation: Any, where: str) -> None:
         self.where = where
-        self.adapter: TypeAdapter[Any] | None = None
+        self.adapter: TypeAdapter[Any] | SimpleAdapter | None = None
         self.exact: type | None = None
         if annotation is inspect.Signature.empty or annotation is Any or annotation is None:
             return
         base = strip_optional(split_annotated(annotation)[0])
         if isinstance(base, type) and issubclass(base, Response):
             return
-        self.adapter = TypeAdapter(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        schema = simple_schema(annotation)
+        self.adapter = SimpleAdapter(schema) if schema is not None else _adapter(annotation)
+        if is_pydantic_model(annotation):
             self.exact = annotation
 
     def __call__(self, value: Any) -> bytes:
@@ -120,12 +131,15 @@ class Endpoint:
         self.rename: dict[str | int, list[str | int]] = {}
         self.field_ident: dict[str, str] = {}
         self.external: dict[str, dict[str, str]] = {}
+        self.params_validator: Any = None
         if not params:
             return
         fields: dict[str, Any] = {}
+        simple = simple_params_schema(params)
         for i, f in enumerate(params):
             ident = f"p{i}"
-            fields[ident] = (f.annotation, f.field_info())
+            if simple is None:
+                fields[ident] = (f.annotation, f.field_info())
             expand = _model_fields(f) if f.location != "path" else None
             self.sources.append((ident, f.location, f.alias, f.is_sequence, expand))
             # a parameter model (FastAPI's "query parameter models") reports its fields
@@ -133,7 +147,12 @@ class Endpoint:
             if expand is not None:
                 self.external[ident] = {key: ext for key, ext, _ in expand}
             self.field_ident[f.key] = ident
-        self.params_model = _model("RequestParams", fields)
+        if simple is not None:
+            # Builtin scalars without constraints: validate with a pydantic-core schema.
+            self.params_validator = SchemaValidator(simple)
+            self.params_model = None
+        else:
+            self.params_model = _model("RequestParams", fields)
         self.need_query = any(s[1] == "query" for s in self.sources)
         self.need_headers = any(s[1] == "header" for s in self.sources)
         self.need_cookies = any(s[1] == "cookie" for s in self.sources)
@@ -152,7 +171,7 @@ class Endpoint:
                     for i, f in enumerate(body)
                 }
                 self.body_model: type[BaseModel] | None = _model("RequestBody", fields)
-                self.body_adapter: TypeAdapter[Any] = TypeAdapter(self.body_model)
+                self.body_adapter: TypeAdapter[Any] = _adapter(self.body_model)
                 self.body_rename: dict[str | int, list[str | int]] = {
                     f.alias: ["body", f.alias] for f in body
                 }
@@ -163,7 +182,7 @@ class Endpoint:
                 default = only.default
                 self.body_default = None if default is PydanticUndefined else default
                 info = only.field_info()
-                self.body_adapter = TypeAdapter(_annotated(only.annotation, info))
+                self.body_adapter = _adapter(_annotated(only.annotation, info))
         elif form:
             self.body_mode = "form"
             self.form_specs = form
@@ -172,7 +191,7 @@ class Endpoint:
             self.file_specs = [f for f in form if f.location == "file"]
             if self.form_model_field is not None:
                 base = self.form_model_field.annotation
-                self.form_adapter: TypeAdapter[Any] | None = TypeAdapter(base)
+                self.form_adapter: TypeAdapter[Any] | None = _adapter(base)
                 self.form_model: type[BaseModel] | None = None
             else:
                 self.form_adapter = None
@@ -189,8 +208,9 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one request whose route has matched."""
         request: Request | None = None
+        sent_error: Exception | None = None
         try:
-            if self.simple and self.params_model is None and not self.body_mode:
+            if self.simple and not self.sources and not self.body_mode:
                 step = self.handler
                 if step.kind == "async":
                     result = await step.call()
@@ -202,7 +222,7 @@ class Endpoint:
                 await self._send_value(scope, send, result, None)
                 return
             request = Request(scope, receive, self.max_body)
-            await self._run(request, scope, receive, send)
+            sent_error = await self._run(request, scope, receive, send)
         except Exception as exc:
             if request is None:
                 request = Request(scope, receive, self.max_body)
@@ -213,6 +233,8 @@ class Endpoint:
         finally:
             if request is not None and request._form is not None:
                 await request._form.close()
+        if sent_error is not None:
+            raise sent_error  # its 500 went out already: the server logs it
 
     def _render(self, scope: Scope, value: Any, temporal: Response | None) -> _Ready:
         """Serialize a non-``Response`` return value into status, headers and body."""
@@ -243,9 +265,12 @@ class Endpoint:
             return
         await self._render(scope, value, temporal).send(scope, send)
 
-    async def _run(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _run(
+        self, request: Request, scope: Scope, receive: Receive, send: Send
+    ) -> Exception | None:
+        """Run the route; returns an unhandled error whose 500 was already sent."""
         values: dict[str, Any] = {}
-        if self.params_model is not None:
+        if self.sources:
             self._extract_params(scope, values)
         if self.body_mode == "json":
             await self._read_json(request, values)
@@ -264,7 +289,7 @@ class Endpoint:
                 await self._send_value(scope, send, result, temporal)
                 if background is not None and background.tasks:
                     await background()
-            return
+            return None
         fn_exits: list[tuple[Any, bool]] = []
         req_exits: list[tuple[Any, bool]] = []
         error: Exception | None = None
@@ -311,7 +336,8 @@ class Endpoint:
         finally:
             await _close_request_scope(req_exits, error)
         if error is not None and self.app.is_unhandled(error):
-            raise error
+            return error
+        return None
 
     async def _send_response(
         self,
@@ -414,9 +440,11 @@ class Endpoint:
             found = source.get(alias if location == "query" else alias.lower())
             if found:
                 raw[ident] = found if is_seq else found[0]
-        assert self.params_model is not None
         try:
-            model = self.params_model.model_validate(raw)
+            if self.params_model is not None:
+                data = self.params_model.model_validate(raw).__dict__
+            else:
+                data = self.params_validator.validate_python(raw)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             if self.external:
@@ -426,7 +454,6 @@ class Endpoint:
                     if names is not None and len(loc) > 1 and str(loc[1]) in names:
                         err["loc"] = (loc[0], names[str(loc[1])], *loc[2:])
             raise RequestValidationError(convert_errors(errors, rename=self.rename)) from None
-        data = model.__dict__
         for key, ident in self.field_ident.items():
             values[key] = data[ident]
 
@@ -631,7 +658,7 @@ def _model_fields(spec: FieldSpec) -> list[tuple[str, str, bool]] | None:
     from keel._analysis import is_scalar_sequence
 
     base = strip_optional(split_annotated(spec.annotation)[0])
-    if not (isinstance(base, type) and issubclass(base, BaseModel)):
+    if not is_pydantic_model(base):
         return None
     out = []
     for name, field in base.model_fields.items():

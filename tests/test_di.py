@@ -289,3 +289,31 @@ def test_temporal_response_parameter_sets_headers_cookies_and_status() -> None:
     assert r.headers["x-extra"] == "1"
     assert "k=v" in r.headers["set-cookie"]
     assert r.json() == {"ok": True}
+
+
+def test_unhandled_error_with_generator_dependency_sends_one_response() -> None:
+    app = App()
+    starts = 0
+
+    async def resource():  # type: ignore[no-untyped-def]
+        yield 1
+
+    @app.get("/")
+    async def handler(r: Annotated[int, Depends(resource, scope="function")]) -> dict[str, int]:
+        return {"wrong": "shape"}  # type: ignore[dict-item]
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        async def spy(message: Any) -> None:
+            nonlocal starts
+            if message["type"] == "http.response.start":
+                starts += 1
+            await send(message)
+
+        await app(scope, receive, spy)
+
+    with pytest.raises(Exception, match="declared schema"):
+        TestClient(counting).get("/")
+    assert starts == 1
+    r = TestClient(counting, raise_server_exceptions=False).get("/")
+    assert r.status_code == 500
+    assert starts == 2

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
-from keel.openapi._generator import generate_openapi
 from keel.openapi.docs import install_docs_routes, redoc_html, swagger_ui_html
 
 if TYPE_CHECKING:
@@ -27,6 +26,19 @@ __all__ = [
 ]
 
 _CACHE = "openapi_document"
+
+
+def generate_openapi(app: App) -> dict[str, Any]:
+    """Generate the OpenAPI document of ``app`` (uncached; see ``get_openapi_document``).
+
+    The generator (and pydantic's JSON-schema machinery) is imported on first use, so an
+    app that never serves its document never loads it.
+    """
+    from keel.openapi._generator import generate_openapi as generate
+
+    return generate(app)
+
+
 _JSON_CACHE = "openapi_json"
 
 
