@@ -139,7 +139,8 @@ class _SyncTransport(httpx.BaseTransport):
                 request.method, request.url, headers=request.headers, content=body
             )
             response = await self.asgi.handle_async_request(async_request)
-            content = await response.aread()
+            # raw bytes: the client decodes Content-Encoding itself
+            content = b"".join([chunk async for chunk in response.aiter_raw()])
             return response.status_code, response.headers.raw, content, response.extensions
 
         status, headers, content, extensions = self.owner.run(call())

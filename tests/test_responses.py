@@ -299,3 +299,20 @@ def test_output_is_always_valid_json() -> None:
         json.loads(client.get(path).text, parse_constant=reject)
     assert client.get("/values").json()["t"] == "2024-01-02T03:04:05"
     assert client.get("/untyped").json() == {"inf": None, "p": {"x": 2}}
+
+
+def test_test_client_passes_encoded_bodies_through() -> None:
+    import gzip
+
+    app = App()
+
+    @app.get("/gz")
+    async def gz() -> Response:
+        return Response(
+            gzip.compress(b"hello " * 100),
+            headers={"content-encoding": "gzip"},
+            media_type="text/plain",
+        )
+
+    r = TestClient(app).get("/gz")
+    assert r.text == "hello " * 100
