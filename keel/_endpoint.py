@@ -181,7 +181,8 @@ class Endpoint:
                 self.body_model = None
                 default = only.default
                 self.body_default = None if default is PydanticUndefined else default
-                info = only.field_info()
+                # `deprecated` documents the parameter; on a bare adapter pydantic warns about it
+                info = only.field_info(deprecated=None)
                 self.body_adapter = _adapter(_annotated(only.annotation, info))
         elif form:
             self.body_mode = "form"

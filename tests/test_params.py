@@ -307,3 +307,13 @@ def test_parameter_models() -> None:
     assert r.status_code == 422
     locs = sorted(e["loc"] for e in r.json()["errors"])
     assert locs == [["header", "x-token"], ["query", "limit"], ["query", "order_by"]]
+
+
+def test_deprecated_body_parameter() -> None:
+    app = App()
+
+    @app.post("/old")
+    async def old(item: Annotated[Item, Body(deprecated=True)]) -> Item:
+        return item
+
+    assert TestClient(app).post("/old", json={"name": "a", "price": 1}).status_code == 200
