@@ -11,7 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from keel import App, BackgroundTasks, Depends, Header, HTTPError, Query, Router
+from keel import App, BackgroundTasks, Depends, HTTPError, Query, Router
+from keel.security import APIKeyHeader
 
 app = App(title="keel demo", version="1.0.0", description="A typed notes API.")
 
@@ -49,10 +50,13 @@ def get_store() -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def require_token(x_token: Annotated[str | None, Header()] = None) -> None:
-    """Writes need the header ``X-Token: demo``."""
-    if x_token != "demo":
-        raise HTTPError(401, "Send the header X-Token: demo", headers={"WWW-Authenticate": "Token"})
+api_key = APIKeyHeader(name="X-Token", description="Writes need `X-Token: demo`.")
+
+
+def require_token(token: Annotated[str, Depends(api_key)]) -> None:
+    """Writes need the header ``X-Token: demo`` (the docs page's Authorize button sets it)."""
+    if token != "demo":
+        raise api_key.unauthorized("Send the header X-Token: demo")
 
 
 notes = Router(prefix="/notes", tags=["notes"])

@@ -105,6 +105,14 @@ class App(Router):
         redoc_url: ReDoc page (``None`` to disable).
         servers: OpenAPI ``servers`` list.
         dependencies: Dependencies run before every route's handler.
+        summary: OpenAPI ``info.summary``.
+        terms_of_service: OpenAPI ``info.termsOfService`` (a URL).
+        contact: OpenAPI ``info.contact`` (``name``, ``url``, ``email``).
+        license_info: OpenAPI ``info.license`` (``name`` and ``identifier`` or ``url``).
+        openapi_tags: Tag descriptions and order, ``[{"name": ..., "description": ...}]``.
+        swagger_ui_parameters: Extra Swagger UI configuration.
+        swagger_ui_init_oauth: Swagger UI ``initOAuth`` settings.
+        redoc_options: Extra ReDoc options.
     """
 
     def __init__(
@@ -127,6 +135,14 @@ class App(Router):
         redoc_url: str | None = "/redoc",
         servers: Sequence[dict[str, Any]] | None = None,
         dependencies: Sequence[Depends] = (),
+        summary: str | None = None,
+        terms_of_service: str | None = None,
+        contact: dict[str, Any] | None = None,
+        license_info: dict[str, Any] | None = None,
+        openapi_tags: Sequence[dict[str, Any]] | None = None,
+        swagger_ui_parameters: dict[str, Any] | None = None,
+        swagger_ui_init_oauth: dict[str, Any] | None = None,
+        redoc_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(dependencies=dependencies)
         self.debug = debug
@@ -142,6 +158,14 @@ class App(Router):
         self.docs_url = docs_url
         self.redoc_url = redoc_url
         self.servers = list(servers or [])
+        self.summary = summary
+        self.terms_of_service = terms_of_service
+        self.contact = contact
+        self.license_info = license_info
+        self.openapi_tags = list(openapi_tags) if openapi_tags else None
+        self.swagger_ui_parameters = swagger_ui_parameters
+        self.swagger_ui_init_oauth = swagger_ui_init_oauth
+        self.redoc_options = redoc_options
         self.lifespan_context = lifespan
         self.startup_handlers: list[Callable[[], Any]] = list(on_startup)
         self.shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown)

@@ -238,3 +238,25 @@ def test_http_error_validates_status() -> None:
         HTTPError(200)
     with pytest.raises(TypeError, match="needs a status"):
         HTTPError()
+
+
+def test_openapi_metadata_options() -> None:
+    app = App(
+        title="Shop",
+        version="2.0",
+        summary="A shop",
+        terms_of_service="https://example.com/terms",
+        contact={"name": "Ops", "email": "ops@example.com"},
+        license_info={"name": "MIT", "identifier": "MIT"},
+        openapi_tags=[{"name": "items", "description": "Things for sale"}],
+    )
+    doc = app.openapi()
+    assert doc["info"] == {
+        "title": "Shop",
+        "version": "2.0",
+        "summary": "A shop",
+        "termsOfService": "https://example.com/terms",
+        "contact": {"name": "Ops", "email": "ops@example.com"},
+        "license": {"name": "MIT", "identifier": "MIT"},
+    }
+    assert doc["tags"] == [{"name": "items", "description": "Things for sale"}]

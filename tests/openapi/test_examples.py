@@ -17,9 +17,6 @@ from tests.openapi._examples import ROOT, example_targets
 
 # Known defects of example apps (not of the generator), each with the fix for the example.
 KNOWN = {
-    ("examples.demo:app", "POST /notes"): "require_token raises an undocumented 401: use "
-    "keel.security.APIKeyHeader(name='X-Token') or responses={401: ...}",
-    ("examples.demo:app", "DELETE /notes/{note_id}"): "the same undocumented 401",
     ("examples.fastapi_port.deps:app", "GET /secure/"): "verify_token raises an undocumented "
     "400: add responses={400: {'description': 'X-Token header invalid'}}",
     ("examples.crud.app:app", "POST /authors"): "keel.db answers 409 for a taken name, "
