@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from typing_extensions import assert_type
+from typing import Annotated, Any, assert_type
 
 from keel import App, Depends, Query, Router
 
