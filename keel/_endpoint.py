@@ -470,7 +470,7 @@ class Endpoint:
                 return
             body = b"{}"
         else:
-            ctype = request.headers.get("content-type", "")
+            ctype = _content_type(request.scope)
             if not _is_json(ctype):
                 raise HTTPError(
                     415,
@@ -692,6 +692,13 @@ def _gather(
         if values:
             found[key] = values if is_seq else values[0]
     return found
+
+
+def _content_type(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def _is_json(ctype: str) -> bool:

@@ -47,6 +47,8 @@ def _constant(name: str) -> Any:
 
 
 _decoder = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
+_scan = _decoder.scan_once  # type: ignore[attr-defined]  # the C scanner, minus decode()
+_WS = " \t\n\r"
 
 
 def _python_check(body: bytes) -> Any:
@@ -55,7 +57,13 @@ def _python_check(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedJSON(f"invalid UTF-8 at byte {exc.start}") from None
     try:
-        return _decoder.decode(text)
+        start = len(text) - len(text.lstrip(_WS))
+        value, end = _scan(text, start)
+        if text[end:].strip(_WS):
+            raise MalformedJSON(f"extra data after the JSON value at character {end}")
+        return value
+    except StopIteration as exc:
+        raise MalformedJSON(f"expected a JSON value at character {exc.value}") from None
     except _Duplicate as exc:
         key = str(exc.args[0])
         raise MalformedJSON(f"duplicate key {key[:40]!r} in an object") from None

@@ -114,7 +114,7 @@ class Request:
         "_query",
         "_cookies",
         "_stream_consumed",
-        "_deadline",
+        "_watch",
         "max_body_size",
     )
 
@@ -130,7 +130,7 @@ class Request:
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
         self._stream_consumed = False
-        self._deadline: float | None = None
+        self._watch: Any = None
         if max_body_size is None:
             app = scope.get("app")
             max_body_size = getattr(app, "max_body_size", DEFAULT_MAX_BODY)
@@ -233,8 +233,11 @@ class Request:
         if self._stream_consumed:
             raise RuntimeError("The request body stream was already consumed")
         self._declared_ok()
-        async for chunk in self._stream([]):
-            yield chunk
+        try:
+            async for chunk in self._stream([]):
+                yield chunk
+        finally:
+            self._body_done()
 
     async def _stream(self, pending: list[Any]) -> AsyncIterator[bytes]:
         self._stream_consumed = True
@@ -267,6 +270,7 @@ class Request:
                 and not message.get("more_body", False)
             ):
                 # The common case: the whole body in one message.
+                self._body_done()
                 self._stream_consumed = True
                 body = message.get("body", b"")
                 limit = self.max_body_size
@@ -275,28 +279,37 @@ class Request:
                 self._body = body
             else:
                 chunks = [] if message is None else [message]
-                self._body = b"".join([c async for c in self._stream(chunks)])
+                try:
+                    self._body = b"".join([c async for c in self._stream(chunks)])
+                finally:
+                    self._body_done()
         return self._body
 
     async def _next_message(self) -> Any:
-        """Receive the next body message within the app's ``body_timeout`` (408 if late)."""
-        timeout = getattr(self.scope.get("app"), "body_timeout", None)
-        if timeout is None:
-            return await self._receive()
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        if self._deadline is None:
-            self._deadline = loop.time() + timeout
-        try:
-            async with asyncio.timeout_at(self._deadline):
+        """Receive the next body message; past the app's ``body_timeout``, answer 408."""
+        if self._watch is None:
+            timeout = getattr(self.scope.get("app"), "body_timeout", None)
+            if timeout is None:
                 return await self._receive()
-        except TimeoutError:
-            raise HTTPError(
-                408,
-                f"The request body was not received within {timeout:g} seconds",
-                headers={"connection": "close"},
-            ) from None
+            self._watch = _watchdog().watch(self, timeout)
+        try:
+            return await self._receive()
+        except BaseException as exc:
+            if self._watch is _TIMED_OUT and _is_cancel(exc):
+                task = _current_task()
+                if task is not None:
+                    task.uncancel()
+                raise HTTPError(
+                    408,
+                    "The request body was not received in time",
+                    headers={"connection": "close"},
+                ) from None
+            raise
+
+    def _body_done(self) -> None:
+        watch = self._watch
+        if watch is not None and watch is not _TIMED_OUT:
+            watch.unwatch(self)
 
     def _declared_ok(self) -> bool:
         """Check ``Content-Length`` against the limit before reading anything."""
@@ -373,3 +386,87 @@ def parse_cookies(values: list[str]) -> dict[str, str]:
                     val = val[1:-1]
             out.setdefault(key, val)
     return out
+
+
+class _TimedOut:
+    """Marks a request whose body read the watchdog cancelled."""
+
+
+_TIMED_OUT: Any = _TimedOut()
+
+
+class _Watchdog:
+    """Cancels body reads that overrun their deadline: one per event loop.
+
+    Cheaper than a timeout context per read: a request costs two dict operations; the
+    watchdog ticks (at most a few times a second) only while reads are in flight.
+    """
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.reads: dict[int, tuple[Any, float, Request]] = {}
+        self.handle: Any = None
+
+    def watch(self, request: Request, timeout: float) -> _Watchdog:
+        task = _current_task()
+        if task is not None:
+            deadline = self.loop.time() + timeout
+            self.reads[id(request)] = (task, deadline, request)
+            if self.handle is None:
+                self.handle = self.loop.call_later(min(1.0, timeout), self._tick, timeout)
+        return self
+
+    def unwatch(self, request: Request) -> None:
+        self.reads.pop(id(request), None)
+
+    def _tick(self, timeout: float) -> None:
+        now = self.loop.time()
+        for key, (task, deadline, request) in list(self.reads.items()):
+            if now >= deadline:
+                del self.reads[key]
+                request._watch = _TIMED_OUT
+                task.cancel()
+        self.handle = (
+            self.loop.call_later(min(1.0, timeout / 4), self._tick, timeout) if self.reads else None
+        )
+
+
+_watchdogs: Any = None
+
+
+_last: _Watchdog | None = None
+
+
+def _watchdog() -> _Watchdog:
+    global _watchdogs, _last
+    loop = _get_running_loop()
+    last = _last
+    if last is not None and last.loop is loop:
+        return last
+    if _watchdogs is None:
+        import weakref
+
+        _watchdogs = weakref.WeakKeyDictionary()
+    found: _Watchdog | None = _watchdogs.get(loop)
+    if found is None:
+        found = _watchdogs[loop] = _Watchdog(loop)
+    _last = found
+    return found
+
+
+def _get_running_loop() -> Any:
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+def _current_task() -> Any:
+    import asyncio
+
+    return asyncio.current_task()
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    import asyncio
+
+    return isinstance(exc, asyncio.CancelledError)

@@ -417,3 +417,34 @@ def test_a_body_that_never_arrives_is_408() -> None:
     asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=5))
     assert sent[0]["status"] == 408
     assert (b"connection", b"close") in sent[0]["headers"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"n": 1, "\\u006e": 2}',
+        b'{"s": "a\\"", "s": "b"}',
+        b'{"data": [{"k": 1}, {"k": 2, "k": 3}]}',
+        b'{"s": "x", "data": {"s": NaN}}',
+    ],
+)
+def test_duplicate_keys_are_found_behind_escapes_and_nesting(payload: bytes) -> None:
+    app = App()
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, bool]:
+        return {"ok": True}
+
+    problem(TestClient(app).post("/doc", content=payload, headers=JSON), 400)
+
+
+def test_repeated_keys_in_sibling_objects_are_fine() -> None:
+    app = App()
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, Any]:
+        return {"data": body.data}
+
+    payload = b'{"data": [{"k": 1, "s": "NaN"}, {"k": 2, "s": "Infinity"}], "s": "\\"k\\": 1"}'
+    r = TestClient(app).post("/doc", content=payload, headers=JSON)
+    assert r.json() == {"data": [{"k": 1, "s": "NaN"}, {"k": 2, "s": "Infinity"}]}
