@@ -331,6 +331,7 @@ def database_ok(path: Path) -> bool:
 
 def create_database(path: Path) -> None:
     if database_ok(path):
+        set_wal(path)
         return
     say(f"creating {path.relative_to(ROOT)} (world: {WORLD_ROWS} rows, fortune: 12 rows) ...")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -350,6 +351,14 @@ def create_database(path: Path) -> None:
         )
         conn.commit()
     tmp.replace(path)
+    set_wal(path)
+
+
+def set_wal(path: Path) -> None:
+    """Every framework reads the same file in the same journal mode: WAL, as production SQLite
+    runs (keel.db switches a database to WAL, and the mode persists in the file)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 @dataclass(frozen=True)

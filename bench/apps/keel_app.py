@@ -1,8 +1,9 @@
 """keel, written the way its README shows: typed handlers, pydantic models, Depends (with a yield
 dependency for the database session), startup/shutdown hooks and app.state.
 
-keel.db and keel.templates are not built yet: the db and fortunes scenarios use plain
-SQLAlchemy async (the same models and engine as every other async app) and Jinja2 directly.
+The db and fortunes scenarios use keel.db (its Database and per-request Session over the
+same SQLAlchemy models and SQLite file as every other async app); keel.templates is not
+built yet, so fortunes renders with Jinja2 directly.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from typing import Annotated
 
 import jinja2
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.apps.orm import Fortune, World, make_engine, make_sessionmaker
-from bench.apps.shared import ADDITIONAL_FORTUNE, HELLO, TEMPLATES_DIR, WORLD_ROWS, Item, ItemOut
+from bench.apps.orm import Fortune, World
+from bench.apps.shared import (
+    ADDITIONAL_FORTUNE,
+    DB_PATH,
+    HELLO,
+    TEMPLATES_DIR,
+    WORLD_ROWS,
+    Item,
+    ItemOut,
+)
 from keel import App, Depends
+from keel.db import Database, Session
 from keel.responses import HTMLResponse, PlainTextResponse
 
 app = App()
@@ -28,23 +37,8 @@ item_ids = itertools.count(1)
 open_resources = 0
 
 
-@app.on_startup
-async def start() -> None:
-    app.state.engine = make_engine()
-    app.state.sessionmaker = make_sessionmaker(app.state.engine)
-
-
-@app.on_shutdown
-async def stop() -> None:
-    await app.state.engine.dispose()
-
-
-async def get_session() -> AsyncIterator[AsyncSession]:
-    async with app.state.sessionmaker() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+database = Database(url=f"sqlite+aiosqlite:///{DB_PATH}", check_migrations=False)
+database.init_app(app)
 
 
 async def dep_a() -> int:
@@ -85,14 +79,14 @@ async def create_item(item: Item) -> ItemOut:
 
 
 @app.get("/db")
-async def db(session: SessionDep) -> dict[str, int]:
+async def db(session: Session) -> dict[str, int]:
     world = await session.get(World, random.randint(1, WORLD_ROWS))
     assert world is not None
     return {"id": world.id, "randomNumber": world.randomnumber}
 
 
 @app.get("/fortunes")
-async def fortunes(session: SessionDep) -> HTMLResponse:
+async def fortunes(session: Session) -> HTMLResponse:
     rows = list(await session.scalars(select(Fortune)))
     rows.append(Fortune(id=0, message=ADDITIONAL_FORTUNE))
     rows.sort(key=attrgetter("message"))

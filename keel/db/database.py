@@ -138,6 +138,12 @@ class Database:
         return self.dialect == "sqlite"
 
     @property
+    def reads_without_transaction(self) -> bool:
+        """SQLite in ``auto`` mode: reads run outside a transaction, so a request that wrote
+        nothing has nothing to commit."""
+        return self.is_sqlite and self.settings.sqlite_begin == "auto"
+
+    @property
     def engine(self) -> AsyncEngine:
         """The engine; only between startup and shutdown (or ``connect``/``disconnect``)."""
         if self._engine is None:
@@ -321,6 +327,13 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool, foreign_keys: bool, beg
 
 
 _WRITING = "keel_sqlite_writing"
+
+
+def wrote(connection_info: dict[str, Any]) -> bool:
+    """Whether an ``auto``-mode SQLite connection has begun a write transaction."""
+    return bool(connection_info.get(_WRITING))
+
+
 _WRITES = (
     "INSERT",
     "UPDATE",

@@ -8,7 +8,7 @@ from typing import Annotated
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel import Depends, Request
-from keel.db.database import Database
+from keel.db.database import Database, wrote
 
 __all__ = ["Session", "database_of", "get_session"]
 
@@ -34,7 +34,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+        if database.reads_without_transaction and not await _pending_write(session):
+            return  # nothing was written: closing the session is all there is to do
         await session.commit()
+
+
+async def _pending_write(session: AsyncSession) -> bool:
+    """Whether committing would write anything (SQLite ``auto`` mode only)."""
+    if session.new or session.dirty or session.deleted:
+        return True  # the commit's flush will write
+    if not session.in_transaction():
+        return False
+    connection = await session.connection()
+    return wrote(connection.sync_connection.info if connection.sync_connection else {})
 
 
 # Documented on every route that takes a Session (the OpenAPI generator reads it).

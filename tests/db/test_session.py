@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 from keel import App
-from keel.db import Database, database_of
+from keel.db import Database, Session, database_of
 from keel.testing import TestClient
 
 from .db_test_models import Author, make_app
@@ -159,3 +159,27 @@ def test_reconnects_after_backend_termination(backend: str, fresh_database_url: 
         assert response.status_code == 200, response.text
         assert response.json()["total"] == 1
         assert client.post("/authors", json={"name": "After"}).status_code == 201
+
+
+def test_core_dml_and_pending_objects_are_committed(live: tuple[App, TestClient]) -> None:
+    """A request that only reads skips the commit; any write, however it is made, commits."""
+    app, client = live
+
+    @app.post("/raw-insert")
+    async def raw_insert(session: Session) -> dict[str, bool]:
+        await session.execute(insert(Author).values(name="Core"))
+        return {"ok": True}
+
+    @app.post("/pending")
+    async def pending(session: Session) -> dict[str, bool]:
+        session.add(Author(name="Pending"))  # not flushed by the handler
+        return {"ok": True}
+
+    @app.get("/read")
+    async def read(session: Session) -> dict[str, int]:
+        return {"n": int(await session.scalar(select(func.count()).select_from(Author)) or 0)}
+
+    assert client.post("/raw-insert").status_code == 200
+    assert client.post("/pending").status_code == 200
+    assert client.get("/read").json() == {"n": 2}
+    assert count_authors(client, app) == 2
