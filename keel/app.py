@@ -332,10 +332,7 @@ class App(Router):
             await self._lifespan(receive, send)
 
     async def _http(self, table: _Table, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :] or "/"
+        root, path = _route_path(scope)
         methods = table.static.get(path)
         if methods is None:
             for regex, candidate in table.candidates(path):
@@ -354,13 +351,8 @@ class App(Router):
                 return
             await self._method_not_allowed(methods, scope, receive, send)
             return
-        for mount in table.mounts:
-            if path == mount.path or path.startswith(mount.path + "/"):
-                child = dict(scope)
-                child["root_path"] = root + mount.path
-                child.pop("app", None)
-                await mount.app(child, receive, send)
-                return
+        if await _to_mount(table, root, path, scope, receive, send):
+            return
         if self.redirect_slashes and path != "/" and scope["method"] in ("GET", "HEAD"):
             other = path[:-1] if path.endswith("/") else path + "/"
             if other in table.static or any(r.match(other) for r, _ in table.dynamic):
@@ -403,10 +395,7 @@ class App(Router):
         await response(scope, receive, send)
 
     async def _websocket(self, table: _Table, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :] or "/"
+        root, path = _route_path(scope)
         route = table.websocket_static.get(path)
         if route is None:
             for regex, candidate in table.websocket_dynamic:
@@ -418,12 +407,8 @@ class App(Router):
         if route is not None:
             await route.handle(scope, receive, send)
             return
-        for mount in table.mounts:
-            if path == mount.path or path.startswith(mount.path + "/"):
-                child = dict(scope)
-                child["root_path"] = root + mount.path
-                await mount.app(child, receive, send)
-                return
+        if await _to_mount(table, root, path, scope, receive, send):
+            return
         # No websocket route: refuse before accepting (the server answers HTTP 403).
         message = await receive()
         if message["type"] == "websocket.connect":
@@ -582,6 +567,29 @@ class _ServerErrors:
             await response(scope, receive, send)
             if self.owner.is_unhandled(exc):
                 raise
+
+
+def _route_path(scope: Scope) -> tuple[str, str]:
+    """``(root_path, path below it)`` of a request."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return root, path
+
+
+async def _to_mount(
+    table: _Table, root: str, path: str, scope: Scope, receive: Receive, send: Send
+) -> bool:
+    """Hand the request to the mounted app whose prefix matches, if any."""
+    for mount in table.mounts:
+        if path == mount.path or path.startswith(mount.path + "/"):
+            child = dict(scope)
+            child["root_path"] = root + mount.path
+            child.pop("app", None)
+            await mount.app(child, receive, send)
+            return True
+    return False
 
 
 async def _call(fn: Callable[[], Any]) -> None:

@@ -194,75 +194,58 @@ def test_body_over_limit_is_413(client: TestClient) -> None:
     problem(client.post("/big", content=b"x" * 20_000), 413)
 
 
+def call_raw(
+    app: App, path: str, headers: list[tuple[bytes, bytes]], receive: Any
+) -> list[dict[str, Any]]:
+    """Call the app as a server would, with a hand-made ``receive``; return what it sent."""
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": headers,
+        "query_string": b"",
+    }
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=5))
+    return sent
+
+
 def test_chunked_body_over_limit_is_refused_while_streaming() -> None:
     """The limit is enforced on the stream: the app stops reading once it is crossed."""
-    app = make_app()
     consumed = 0
-    sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal consumed
         consumed += 1
         return {"type": "http.request", "body": b"x" * 100, "more_body": consumed < 100_000}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/stream",
-        "headers": [(b"transfer-encoding", b"chunked")],
-        "query_string": b"",
-    }
-    asyncio.run(app(scope, receive, send))
+    sent = call_raw(make_app(), "/stream", [(b"transfer-encoding", b"chunked")], receive)
     assert sent[0]["status"] == 413
     assert consumed <= 11  # 1 KiB limit / 100-byte chunks: stopped right after crossing it
 
 
 def test_declared_content_length_over_limit_is_refused_before_reading() -> None:
-    app = make_app()
     consumed = 0
-    sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal consumed
         consumed += 1
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/bytes",
-        "headers": [(b"content-length", b"50000000")],
-        "query_string": b"",
-    }
-    asyncio.run(app(scope, receive, send))
+    sent = call_raw(make_app(), "/bytes", [(b"content-length", b"50000000")], receive)
     assert sent[0]["status"] == 413
     assert consumed == 0
 
 
 def test_invalid_content_length_is_400() -> None:
-    app = make_app()
-    sent: list[dict[str, Any]] = []
-
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/bytes",
-        "headers": [(b"content-length", b"abc")],
-        "query_string": b"",
-    }
-    asyncio.run(app(scope, receive, send))
+    sent = call_raw(make_app(), "/bytes", [(b"content-length", b"abc")], receive)
     assert sent[0]["status"] == 400
 
 
@@ -393,7 +376,6 @@ def test_a_body_that_never_arrives_is_408() -> None:
     async def doc(body: Doc) -> dict[str, bool]:
         return {"ok": True}
 
-    sent: list[dict[str, Any]] = []
     calls = 0
 
     async def receive() -> dict[str, Any]:
@@ -404,17 +386,7 @@ def test_a_body_that_never_arrives_is_408() -> None:
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/doc",
-        "headers": [(b"content-type", b"application/json")],
-        "query_string": b"",
-    }
-    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=5))
+    sent = call_raw(app, "/doc", [(b"content-type", b"application/json")], receive)
     assert sent[0]["status"] == 408
     assert (b"connection", b"close") in sent[0]["headers"]
 
