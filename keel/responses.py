@@ -120,13 +120,22 @@ class Response:
         *,
         status_code: int | None = None,
     ) -> None:
+        self._setup(status, status_code, media_type, background)
+        self.body = self.render(content)
+        self._init_headers(headers)
+
+    def _setup(
+        self,
+        status: int,
+        status_code: int | None,
+        media_type: str | None,
+        background: BackgroundTask | None,
+    ) -> None:
         self.status_code = status_code if status_code is not None else status
         if media_type is not None:
             self.media_type = media_type
         self.background = background
-        self.body = self.render(content)
         self._cookies: list[tuple[str, str, dict[str, Any]]] | None = None
-        self._init_headers(headers)
 
     def render(self, content: Any) -> bytes:
         """Turn ``content`` into the body bytes."""
@@ -368,11 +377,7 @@ class StreamingResponse(Response):
         *,
         status_code: int | None = None,
     ) -> None:
-        self.status_code = status_code if status_code is not None else status
-        if media_type is not None:
-            self.media_type = media_type
-        self.background = background
-        self._cookies = None
+        self._setup(status, status_code, media_type, background)
         self.content = content
         self._init_headers(headers)
 
@@ -438,17 +443,14 @@ class FileResponse(Response):
         status_code: int | None = None,
         content_disposition_type: str = "attachment",
     ) -> None:
-        self.status_code = status_code if status_code is not None else status
         self.path = os.fspath(path)
         self.filename = filename
-        self.background = background
-        self._cookies = None
         if media_type is None:
             import mimetypes
 
             guessed, _ = mimetypes.guess_type(filename or self.path)
             media_type = guessed or "application/octet-stream"
-        self.media_type = media_type
+        self._setup(status, status_code, media_type, background)
         self._init_headers(headers)
         if filename is not None:
             ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "")
