@@ -174,6 +174,7 @@ class Options:
     rounds: int
     quick: bool
     skip_setup: bool
+    sequential: bool
     results: Path | None
 
 
@@ -234,6 +235,13 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--skip-setup", action="store_true", help="do not (re)install bench/.venv packages"
     )
     parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="one server at a time, all its scenarios in a row (default: every server started "
+        "at once, idle ones sleeping, and each scenario loaded on each server in turn, so the "
+        "frameworks compared in a scenario are measured minutes, not a quarter hour, apart)",
+    )
+    parser.add_argument(
         "--results", type=Path, default=None, help=f"results file (default {RESULTS})"
     )
     parser.add_argument("--no-results", action="store_true", help="do not write a results file")
@@ -262,6 +270,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         timeout=args.timeout,
         gthread_threads=args.gthread_threads,
         rounds=args.rounds,
+        sequential=args.sequential,
         quick=args.quick,
         skip_setup=args.skip_setup,
         results=results,
@@ -859,6 +868,85 @@ def bench_target(
     return rows, reference
 
 
+def bench_interleaved(
+    targets: Sequence[Target],
+    scenarios: Sequence[str],
+    reference: dict[str, Answer] | None,
+    opts: Options,
+    cpus: Cpus,
+    wrk: str,
+    logdir: Path,
+) -> list[Row]:
+    """Start every server, verify each, then load scenario by scenario, server by server.
+
+    Idle servers sleep in their event loops, so they do not disturb the one under load;
+    the rows of one scenario are measured close together in time, which keeps the ratios
+    between frameworks honest on a machine whose speed drifts.
+    """
+    rows = {(t, s): Row(t, s) for t in targets for s in scenarios}
+    with contextlib.ExitStack() as stack:
+        servers: dict[Target, Server] = {}
+        for target in targets:
+            say(f"== starting {target.label}")
+            try:
+                command = functools.partial(server_command, target, opts=opts)
+                servers[target] = stack.enter_context(serve(command, cpus, logdir, target.label))
+            except BenchError as exc:
+                if target == REFERENCE and reference is None:
+                    raise
+                for scenario in scenarios:
+                    rows[(target, scenario)].problem = f"failed: {exc}"
+                say(f"   FAILED: {exc}")
+                continue
+            if reference is None and target == REFERENCE:
+                reference = reference_answers(servers[target].port, scenarios)
+        if reference is None:
+            raise BenchError("no reference answers: the raw ASGI server did not start")
+        for target, server in servers.items():
+            for scenario in scenarios:
+                why = verify(server.port, scenario, reference)
+                if why:
+                    row = rows[(target, scenario)]
+                    row.problem = f"mismatch: {why}"
+                    if why.startswith("status 5"):
+                        time.sleep(0.2)
+                        row.problem += f"\nserver log:\n{server.log_tail(12)}"
+        for scenario in scenarios:
+            say(f"== {scenario}")
+            results: dict[Target, list[WrkResult]] = {t: [] for t in servers}
+            for round_ in range(opts.rounds):
+                for target, server in servers.items():
+                    row = rows[(target, scenario)]
+                    if row.problem:
+                        continue
+                    if server.proc.poll() is not None:
+                        row.problem = f"failed: server died: {server.log_tail(5)}"
+                        continue
+                    try:
+                        with RssSampler(server.proc.pid) as sampler:
+                            if opts.warmup and round_ == 0:
+                                run_wrk(wrk, server.port, scenario, opts.warmup, opts, cpus)
+                            results[target].append(
+                                run_wrk(wrk, server.port, scenario, opts.duration, opts, cpus)
+                            )
+                        row.rss_kib = max(row.rss_kib, sampler.peak_kib)
+                    except (BenchError, subprocess.TimeoutExpired) as exc:
+                        row.problem = f"failed: {exc}"
+            for target in servers:
+                row = rows[(target, scenario)]
+                measured = sorted(results[target], key=lambda r: r.rps)
+                if not row.problem and measured:
+                    row.result = measured[len(measured) // 2]
+                    if row.result.requests == 0:
+                        row.problem = (
+                            f"failed: no request completed in {opts.duration} s "
+                            "(server hung or starved of CPU)"
+                        )
+                        row.result = None
+                say(f"   {target.label:<26} {describe(row)}")
+    return [rows[(t, s)] for t in targets for s in scenarios]
+
+
 def describe(row: Row) -> str:
     if row.problem:
         return row.problem.splitlines()[0][:160]
@@ -1272,11 +1360,16 @@ def main(argv: Sequence[str]) -> int:
                     command = functools.partial(server_command, REFERENCE, opts=opts)
                     with serve(command, cpus, logdir, "reference") as server:
                         reference = reference_answers(server.port, http_scenarios)
-                for target in targets:
-                    rows, reference = bench_target(
-                        target, http_scenarios, reference, opts, cpus, wrk, logdir
+                if opts.sequential:
+                    for target in targets:
+                        rows, reference = bench_target(
+                            target, http_scenarios, reference, opts, cpus, wrk, logdir
+                        )
+                        run.rows += rows
+                else:
+                    run.rows += bench_interleaved(
+                        targets, http_scenarios, reference, opts, cpus, wrk, logdir
                     )
-                    run.rows += rows
         meta = collect_meta(started, wrk, load_before)
     except KeyboardInterrupt:
         say("\ninterrupted: servers stopped")
