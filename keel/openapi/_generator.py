@@ -8,7 +8,7 @@ import operator
 import re
 import types
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 from keel._analysis import (
     DEP,
@@ -22,6 +22,7 @@ from keel._analysis import (
     split_annotated,
     strip_optional,
 )
+from keel._schema import is_pydantic_model
 from keel.errors import status_phrase
 from keel.openapi._problems import PROBLEM_SCHEMAS, error_response
 from keel.openapi._schemas import REF_PREFIX, SchemaRef, SchemaRegistry
@@ -310,6 +311,9 @@ class _Generator:
         )
         out = []
         for f in fields:
+            if f.location != "path" and _parameter_model(f) is not None:
+                out.extend(self._model_parameters(f))
+                continue
             kwargs = {k: v for k, v in f.field_kwargs.items() if k not in _SCHEMA_ONLY_KEYS}
             param: dict[str, Any] = {
                 "name": f.alias,
@@ -321,6 +325,34 @@ class _Generator:
             if description:
                 param["description"] = description
             if f.field_kwargs.get("deprecated"):
+                param["deprecated"] = True
+            out.append(param)
+        return out
+
+    def _model_parameters(self, f: FieldSpec) -> list[dict[str, Any]]:
+        """One parameter per field of a query/header/cookie parameter model."""
+        model = _parameter_model(f)
+        assert model is not None
+        out = []
+        for name, info in model.model_fields.items():
+            external = info.alias or name
+            if f.location == "header" and info.alias is None:
+                external = name.replace("_", "-")
+            annotation: Any = info.annotation
+            if info.metadata:
+                annotation = Annotated[(annotation, *info.metadata)]
+            kwargs: dict[str, Any] = {}
+            if not info.is_required() and info.default_factory is None:
+                kwargs["default"] = info.default
+            param: dict[str, Any] = {
+                "name": external,
+                "in": f.location,
+                "required": info.is_required(),
+                "schema": self.registry.add(annotation, "validation", kwargs),
+            }
+            if info.description:
+                param["description"] = info.description
+            if info.deprecated:
                 param["deprecated"] = True
             out.append(param)
         return out
@@ -524,3 +556,9 @@ class _Generator:
         if not optional:
             return [required]
         return [{**required, **optional}, required]
+
+
+def _parameter_model(f: FieldSpec) -> Any:
+    """The pydantic model of a query/header/cookie parameter model (FastAPI style), if any."""
+    base = strip_optional(split_annotated(f.annotation)[0])
+    return base if is_pydantic_model(base) else None

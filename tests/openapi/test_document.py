@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel
 
-from keel import App, Body, Depends, Form, HTTPError, Query, Router, Security
+from keel import App, Body, Depends, Form, Header, HTTPError, Query, Router, Security
 from keel.openapi import generate_openapi, get_openapi_document
 from keel.responses import JSONResponse, Response
 from keel.security import APIKeyHeader, HTTPBearer, OAuth2PasswordBearer
@@ -448,3 +448,33 @@ def test_unsupported_types_are_documented_as_any_value() -> None:
     assert doc["paths"]["/o"]["get"]["responses"]["200"]["content"]["application/json"] == {
         "schema": {}
     }
+
+
+class PageFilters(BaseModel):
+    limit: int = 10
+    tags: list[str] = []
+
+
+class TraceHeaders(BaseModel):
+    x_trace_id: str
+
+
+def test_parameter_models_are_documented_field_by_field() -> None:
+    from openapi_spec_validator import validate
+
+    app = App()
+
+    @app.get("/search")
+    async def search(
+        f: Annotated[PageFilters, Query()], h: Annotated[TraceHeaders, Header()]
+    ) -> dict[str, int]:
+        return {"limit": f.limit}
+
+    document = generate_openapi(app)
+    validate(document)
+    params = document["paths"]["/search"]["get"]["parameters"]
+    assert [(p["name"], p["in"], p["required"]) for p in params] == [
+        ("limit", "query", False),
+        ("tags", "query", False),
+        ("x-trace-id", "header", True),
+    ]
