@@ -1,10 +1,14 @@
-"""A tiny app used by the real-server tests: a JSON endpoint with a model body."""
+"""A tiny app used by the real-server tests: a JSON endpoint and a static folder."""
+
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from keel import App
+from keel.staticfiles import StaticFiles
 
 app = App()
+app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"))
 
 
 class Item(BaseModel):

@@ -90,3 +90,24 @@ def test_garbage_request_line_does_not_kill_the_server(server: str) -> None:
         raw.settimeout(5)
         assert raw.recv(100).startswith(b"HTTP/1.1 ")
     assert httpx.post(f"{server}/items", json={"name": "a", "price": 1}).status_code == 201
+
+
+def test_static_files_refuse_hostile_paths_on_a_real_socket(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    for target in (
+        b"/static/hello.txt%00.png",
+        b"/static/%00",
+        b"/static/..%2f..%2fREADME.md",
+        b"/static/../../README.md",
+        b"/static/%2e%2e/%2e%2e/README.md",
+    ):
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw.settimeout(5)
+            reply = b""
+            while chunk := raw.recv(65536):
+                reply += chunk
+        status = reply.split(b" ", 2)[1]
+        assert status in (b"400", b"404"), (target, reply[:200])
+    ok = httpx.get(f"{server}/static/hello.txt")
+    assert ok.status_code == 200 and ok.text == "hello from a static file\n"

@@ -1,0 +1,139 @@
+"""Serving a folder of static files: ``app.mount("/static", StaticFiles(directory="static"))``."""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from pathlib import Path
+
+from keel._concurrency import run_sync
+from keel._types import Receive, Scope, Send
+from keel.errors import PROBLEM_JSON, HTTPError, problem_body
+from keel.responses import FileResponse, Response
+
+__all__ = ["StaticFiles"]
+
+
+class StaticFiles:
+    """An ASGI app that serves the files below ``directory``.
+
+    Only regular files inside the folder are served: ``..``, absolute paths, NUL bytes,
+    backslashes and symbolic links that lead outside the folder are a 404, never a 500.
+    Answers GET and HEAD with ``ETag``/``Last-Modified`` and honours ``If-None-Match`` and
+    ``If-Modified-Since`` with 304.
+
+    Args:
+        directory: The folder to serve.
+        html: Serve ``index.html`` for a folder and ``404.html`` (if present) for a miss.
+        follow_symlinks: Follow links that stay inside the folder (links out never are).
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, html: bool = False, follow_symlinks: bool = True
+    ) -> None:
+        root = Path(directory).resolve()
+        if not root.is_dir():
+            raise RuntimeError(f"StaticFiles directory {str(directory)!r} does not exist")
+        self.root = root
+        self.html = html
+        self.follow_symlinks = follow_symlinks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request (the mount strips its prefix through ``root_path``)."""
+        if scope["type"] != "http":
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await _problem(
+                405,
+                "Static files answer GET and HEAD only",
+                scope,
+                receive,
+                send,
+                {"allow": "GET, HEAD"},
+            )
+            return
+        path: str = scope["path"]
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :]
+        found = await run_sync(self._lookup, path)
+        if found is None:
+            missing = await run_sync(self._lookup, "/404.html") if self.html else None
+            if missing is not None:
+                await FileResponse(missing[0], 404, stat_result=missing[1])(scope, receive, send)
+                return
+            await _problem(404, "No such file", scope, receive, send)
+            return
+        full, st = found
+        response = FileResponse(full, stat_result=st, headers={"cache-control": "no-cache"})
+        if _not_modified(scope, response):
+            headers = {k: v for k, v in response.headers.items() if k in ("etag", "last-modified")}
+            await Response(b"", 304, headers)(scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+    def _lookup(self, path: str) -> tuple[Path, os.stat_result] | None:
+        """The file for a URL path, or ``None`` if it is missing or not allowed."""
+        if "\x00" in path or "\\" in path:
+            return None
+        parts = [p for p in path.split("/") if p]
+        if any(p in (".", "..") for p in parts):
+            return None
+        candidate = self.root.joinpath(*parts)
+        try:
+            if not self.follow_symlinks and _has_link(self.root, parts):
+                return None
+            real = candidate.resolve()
+            if real != self.root and self.root not in real.parents:
+                return None  # a link that leads out of the folder
+            st = real.stat()
+            if stat_mod.S_ISDIR(st.st_mode) and self.html:
+                real = real / "index.html"
+                st = real.stat()
+        except (OSError, ValueError):
+            return None
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        return real, st
+
+
+def _has_link(root: Path, parts: list[str]) -> bool:
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return True
+    return False
+
+
+def _not_modified(scope: Scope, response: Response) -> bool:
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
+    etag = response.headers.get("etag")
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+        return etag is not None and (etag in tags or "*" in tags)
+    if_modified_since = headers.get("if-modified-since")
+    last_modified = response.headers.get("last-modified")
+    if if_modified_since and last_modified:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+async def _problem(
+    status: int,
+    detail: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    headers: dict[str, str] | None = None,
+) -> None:
+    problem = HTTPError(status, detail).to_problem()
+    await Response(problem_body(problem), status, headers, media_type=PROBLEM_JSON)(
+        scope, receive, send
+    )

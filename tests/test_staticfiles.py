@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keel import App
+from keel.staticfiles import StaticFiles
+from keel.testing import TestClient
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    root = tmp_path / "static"
+    (root / "css").mkdir(parents=True)
+    (root / "css" / "app.css").write_text("body{}")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.html").write_text("<h1>docs</h1>")
+    (tmp_path / "secret.txt").write_text("top secret")
+    os.symlink(tmp_path / "secret.txt", root / "leak.txt")
+    os.symlink(root / "css" / "app.css", root / "alias.css")
+    return root
+
+
+def app_for(root: Path, **options: Any) -> App:
+    app = App()
+    app.mount("/static", StaticFiles(directory=root, **options))
+    return app
+
+
+def raw_get(app: App, path: str) -> int:
+    """Request a path exactly as given (test clients normalize `..` away)."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+    asyncio.run(app(scope, receive, send))
+    status: int = sent[0]["status"]
+    return status
+
+
+def test_serves_files_with_validators(site: Path) -> None:
+    client = TestClient(app_for(site))
+    r = client.get("/static/css/app.css")
+    assert r.status_code == 200
+    assert r.text == "body{}"
+    assert r.headers["content-type"].startswith("text/css")
+    assert "etag" in r.headers and "last-modified" in r.headers
+    head = client.head("/static/css/app.css")
+    assert head.status_code == 200 and head.content == b""
+    again = client.get("/static/css/app.css", headers={"if-none-match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    since = client.get(
+        "/static/css/app.css", headers={"if-modified-since": r.headers["last-modified"]}
+    )
+    assert since.status_code == 304
+
+
+def test_missing_and_hostile_paths_are_404(site: Path) -> None:
+    app = app_for(site)
+    client = TestClient(app)
+    r = client.get("/static/nope.css")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    for path in (
+        "/static/../secret.txt",
+        "/static/css/../../secret.txt",
+        "/static/css/app.css\x00.txt",
+        "/static/..\\secret.txt",
+        "/static/leak.txt",  # a symlink that leads out of the folder
+        "/static/docs",  # a folder, without html=True
+        "/static//etc/passwd",
+    ):
+        assert raw_get(app, path) == 404, path
+
+
+def test_symlinks_inside_the_folder(site: Path) -> None:
+    assert TestClient(app_for(site)).get("/static/alias.css").text == "body{}"
+    assert raw_get(app_for(site, follow_symlinks=False), "/static/alias.css") == 404
+
+
+def test_html_mode(site: Path) -> None:
+    (site / "404.html").write_text("<p>lost</p>")
+    client = TestClient(app_for(site, html=True))
+    assert client.get("/static/docs").text == "<h1>docs</h1>"
+    missing = client.get("/static/nothing")
+    assert missing.status_code == 404 and missing.text == "<p>lost</p>"
+
+
+def test_only_get_and_head(site: Path) -> None:
+    r = TestClient(app_for(site)).post("/static/css/app.css")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, HEAD"
+
+
+def test_missing_directory_is_a_startup_error(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="does not exist"):
+        StaticFiles(directory=tmp_path / "nope")
