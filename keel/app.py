@@ -15,16 +15,14 @@ from keel._types import ASGIApp, Message, Receive, Scope, Send
 from keel.datastructures import State
 from keel.di import DependencyOverrides, Depends
 from keel.errors import (
-    PROBLEM_JSON,
     HTTPError,
-    problem_body,
     traceback_html,
     traceback_problem,
 )
 from keel.middleware import Middleware
 from keel.requests import DEFAULT_MAX_BODY, Request
-from keel.responses import HTMLResponse, RedirectResponse, Response
-from keel.routing import Mount, Route, Router
+from keel.responses import HTMLResponse, ProblemResponse, RedirectResponse, Response
+from keel.routing import Mount, Route, Router, route_path
 
 __all__ = ["App"]
 
@@ -74,13 +72,6 @@ class _Table:
             if found is not None:
                 return found
         return self.dynamic_rest
-
-
-def problem_response(
-    status: int, problem: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response:
-    """A response carrying an RFC 9457 problem object."""
-    return Response(problem_body(problem), status, headers, media_type=PROBLEM_JSON)
 
 
 class App(Router):
@@ -332,7 +323,7 @@ class App(Router):
             await self._lifespan(receive, send)
 
     async def _http(self, table: _Table, scope: Scope, receive: Receive, send: Send) -> None:
-        root, path = _route_path(scope)
+        root, path = route_path(scope)
         methods = table.static.get(path)
         if methods is None:
             for regex, candidate in table.candidates(path):
@@ -395,7 +386,7 @@ class App(Router):
         await response(scope, receive, send)
 
     async def _websocket(self, table: _Table, scope: Scope, receive: Receive, send: Send) -> None:
-        root, path = _route_path(scope)
+        root, path = route_path(scope)
         route = table.websocket_static.get(path)
         if route is None:
             for regex, candidate in table.websocket_dynamic:
@@ -512,20 +503,20 @@ class App(Router):
 
     def _default_response(self, request: Request, exc: BaseException) -> Response:
         if isinstance(exc, HTTPError):
-            return problem_response(exc.status, exc.to_problem(), exc.headers)
+            return ProblemResponse.from_error(exc)
         if self.debug:
             accept = request.headers.get("accept", "")
             if "text/html" in accept:
                 return HTMLResponse(traceback_html(exc, request.method, request.path), 500)
-            return problem_response(500, traceback_problem(exc))
-        return problem_response(
-            500,
+            return ProblemResponse(traceback_problem(exc), 500)
+        return ProblemResponse(
             {
                 "type": "about:blank",
                 "title": "Internal Server Error",
                 "status": 500,
                 "detail": "The server failed to handle this request.",
             },
+            500,
         )
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
@@ -567,15 +558,6 @@ class _ServerErrors:
             await response(scope, receive, send)
             if self.owner.is_unhandled(exc):
                 raise
-
-
-def _route_path(scope: Scope) -> tuple[str, str]:
-    """``(root_path, path below it)`` of a request."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :] or "/"
-    return root, path
 
 
 async def _to_mount(

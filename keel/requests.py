@@ -230,9 +230,7 @@ class Request:
         if self._body is not None:
             yield self._body
             return
-        if self._stream_consumed:
-            raise RuntimeError("The request body stream was already consumed")
-        self._declared_ok()
+        self._start_reading()
         try:
             async for chunk in self._stream([]):
                 yield chunk
@@ -241,7 +239,6 @@ class Request:
 
     async def _stream(self, pending: list[Any]) -> AsyncIterator[bytes]:
         self._stream_consumed = True
-        limit = self.max_body_size
         received = 0
         while True:
             message = pending.pop() if pending else await self._next_message()
@@ -250,8 +247,7 @@ class Request:
                 chunk = message.get("body", b"")
                 if chunk:
                     received += len(chunk)
-                    if limit is not None and received > limit:
-                        raise PayloadTooLarge(limit)
+                    self._enforce_limit(received)
                     yield chunk
                 if not message.get("more_body", False):
                     return
@@ -261,28 +257,19 @@ class Request:
     async def body(self) -> bytes:
         """The whole body (read once, then cached)."""
         if self._body is None:
-            if self._stream_consumed:
-                raise RuntimeError("The request body stream was already consumed")
-            message = await self._next_message() if self._declared_ok() else None
-            if (
-                message is not None
-                and message["type"] == "http.request"
-                and not message.get("more_body", False)
-            ):
-                # The common case: the whole body in one message.
+            self._start_reading()
+            try:
+                message = await self._next_message()
+                if message["type"] == "http.request" and not message.get("more_body", False):
+                    # The common case: the whole body in one message.
+                    self._stream_consumed = True
+                    body = message.get("body", b"")
+                    self._enforce_limit(len(body))
+                    self._body = body
+                else:
+                    self._body = b"".join([c async for c in self._stream([message])])
+            finally:
                 self._body_done()
-                self._stream_consumed = True
-                body = message.get("body", b"")
-                limit = self.max_body_size
-                if limit is not None and len(body) > limit:
-                    raise PayloadTooLarge(limit)
-                self._body = body
-            else:
-                chunks = [] if message is None else [message]
-                try:
-                    self._body = b"".join([c async for c in self._stream(chunks)])
-                finally:
-                    self._body_done()
         return self._body
 
     async def _next_message(self) -> Any:
@@ -311,21 +298,25 @@ class Request:
         if watch is not None and watch is not _TIMED_OUT:
             watch.unwatch(self)
 
-    def _declared_ok(self) -> bool:
-        """Check ``Content-Length`` against the limit before reading anything."""
-        limit = self.max_body_size
-        if limit is None:
-            return True
+    def _start_reading(self) -> None:
+        """Refuse a second read, and a declared ``Content-Length`` over the limit."""
+        if self._stream_consumed:
+            raise RuntimeError("The request body stream was already consumed")
+        if self.max_body_size is None:
+            return
         for name, value in self.scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     raise HTTPError(400, "Invalid Content-Length header") from None
-                if declared > limit:
-                    raise PayloadTooLarge(limit)
-                break
-        return True
+                self._enforce_limit(declared)
+                return
+
+    def _enforce_limit(self, size: int) -> None:
+        limit = self.max_body_size
+        if limit is not None and size > limit:
+            raise PayloadTooLarge(limit)
 
     async def json(self) -> Any:
         """The body parsed as strict JSON (400 problem when malformed)."""

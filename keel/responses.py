@@ -14,6 +14,7 @@ import pydantic_core
 from keel._concurrency import iterate_in_threadpool, run_sync
 from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTask
+from keel.errors import PROBLEM_JSON, HTTPError, problem_body
 
 __all__ = [
     "FileResponse",
@@ -21,6 +22,7 @@ __all__ = [
     "JSONResponse",
     "MutableHeaders",
     "PlainTextResponse",
+    "ProblemResponse",
     "RedirectResponse",
     "Response",
     "StreamingResponse",
@@ -303,6 +305,21 @@ class JSONResponse(Response):
     def render(self, content: Any) -> bytes:
         """Serialize ``content`` to JSON bytes."""
         return pydantic_core.to_json(content, inf_nan_mode="null")
+
+
+class ProblemResponse(Response):
+    """An RFC 9457 ``application/problem+json`` response; ``content`` is the problem object."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        """Serialize the problem object (never failing on odd values)."""
+        return problem_body(content)
+
+    @classmethod
+    def from_error(cls, error: HTTPError) -> ProblemResponse:
+        """The response for ``error``: its status, problem object and headers."""
+        return cls(error.to_problem(), error.status, error.headers)
 
 
 _SAFE_URL_CHARS = ":/%#?=@[]!$&'()*+,;~"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
-from keel._types import ASGIApp
+from keel._types import ASGIApp, Scope
 from keel.di import Depends
 from keel.responses import Response
 
@@ -37,6 +37,15 @@ _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")
 
 
 _OPTIONAL_KEYS = ("summary", "description", "response_class", "operation_id", "openapi_extra")
+
+
+def route_path(scope: Scope) -> tuple[str, str]:
+    """``(root_path, path below it)`` of a request: what routes and mounts match against."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return root, path
 
 
 class NoMatchFound(LookupError):

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from keel._concurrency import run_sync
 from keel._types import Receive, Scope, Send
-from keel.errors import PROBLEM_JSON, HTTPError, problem_body
-from keel.responses import FileResponse, Response
+from keel.datastructures import Headers
+from keel.errors import HTTPError
+from keel.responses import FileResponse, ProblemResponse, Response
+from keel.routing import route_path
 
 __all__ = ["StaticFiles"]
 
@@ -43,26 +45,17 @@ class StaticFiles:
         if scope["type"] != "http":
             return
         if scope["method"] not in ("GET", "HEAD"):
-            await _problem(
-                405,
-                "Static files answer GET and HEAD only",
-                scope,
-                receive,
-                send,
-                {"allow": "GET, HEAD"},
-            )
+            error = HTTPError(405, "Static files answer GET and HEAD only", {"allow": "GET, HEAD"})
+            await ProblemResponse.from_error(error)(scope, receive, send)
             return
-        path: str = scope["path"]
-        root_path: str = scope.get("root_path", "")
-        if root_path and path.startswith(root_path):
-            path = path[len(root_path) :]
+        _, path = route_path(scope)
         found = await run_sync(self._lookup, path)
         if found is None:
             missing = await run_sync(self._lookup, "/404.html") if self.html else None
             if missing is not None:
                 await FileResponse(missing[0], 404, stat_result=missing[1])(scope, receive, send)
                 return
-            await _problem(404, "No such file", scope, receive, send)
+            await ProblemResponse.from_error(HTTPError(404, "No such file"))(scope, receive, send)
             return
         full, st = found
         response = FileResponse(full, stat_result=st, headers={"cache-control": "no-cache"})
@@ -107,7 +100,7 @@ def _has_link(root: Path, parts: list[str]) -> bool:
 
 
 def _not_modified(scope: Scope, response: Response) -> bool:
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
+    headers = Headers(scope.get("headers", ()))
     etag = response.headers.get("etag")
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
@@ -123,17 +116,3 @@ def _not_modified(scope: Scope, response: Response) -> bool:
         except (TypeError, ValueError):
             return False
     return False
-
-
-async def _problem(
-    status: int,
-    detail: str,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    headers: dict[str, str] | None = None,
-) -> None:
-    problem = HTTPError(status, detail).to_problem()
-    await Response(problem_body(problem), status, headers, media_type=PROBLEM_JSON)(
-        scope, receive, send
-    )

@@ -11,6 +11,7 @@ from keel._types import ASGIApp, Receive, Scope, Send
 from keel.middleware import Middleware
 from keel.responses import JSONResponse, PlainTextResponse
 from keel.testing import TestClient
+from tests.problems import problem
 
 
 def test_lifespan_startup_shutdown_and_state() -> None:
@@ -152,7 +153,7 @@ def test_http_error_headers_and_extras() -> None:
         )
 
     r = TestClient(app).get("/")
-    assert r.status_code == 401
+    problem(r, 401)
     assert r.headers["www-authenticate"] == "Bearer"
     assert r.json() == {
         "type": "https://example.com/probs/auth",
@@ -217,7 +218,7 @@ def test_mount_asgi_sub_app() -> None:
     app.mount("/sub", sub)
     r = TestClient(app).get("/sub/hello")
     assert r.json() == {"root": "/sub", "url": "/hello"}
-    assert TestClient(app).get("/sub/nothing").status_code == 404
+    problem(TestClient(app).get("/sub/nothing"), 404)
 
 
 def test_mount_wsgi_app() -> None:

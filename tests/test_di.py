@@ -9,6 +9,7 @@ import pytest
 from keel import App, BackgroundTasks, Depends, HTTPError, Request
 from keel.responses import Response
 from keel.testing import TestClient
+from tests.problems import problem
 
 
 def test_chained_async_sync_and_generator_dependencies() -> None:
@@ -78,9 +79,7 @@ def test_dependencies_receive_request_params() -> None:
 
     client = TestClient(app)
     assert client.get("/items?limit=5").json() == {"limit": 5, "offset": 0}
-    r = client.get("/items?limit=x")
-    assert r.status_code == 422
-    assert r.json()["errors"][0]["loc"] == ["query", "limit"]
+    assert problem(client.get("/items?limit=x"), 422)["errors"][0]["loc"] == ["query", "limit"]
 
 
 def test_class_dependency() -> None:
@@ -114,8 +113,7 @@ def test_generator_teardown_runs_after_handler_error() -> None:
     async def handler(r: Annotated[str, Depends(resource)]) -> None:
         raise HTTPError(409, "conflict")
 
-    r = TestClient(app).get("/")
-    assert r.status_code == 409
+    problem(TestClient(app).get("/"), 409)
     assert seen == [409, "closed"]
 
 
@@ -157,9 +155,7 @@ def test_function_scope_teardown_error_becomes_the_response() -> None:
         order.append("handler")
         return {"t": t}
 
-    r = TestClient(app).post("/")
-    assert r.status_code == 409
-    assert r.json()["detail"] == "commit failed"
+    assert problem(TestClient(app).post("/"), 409)["detail"] == "commit failed"
     assert order == ["handler", "commit"]
 
 
@@ -201,8 +197,8 @@ def test_route_and_router_dependencies_run_for_side_effects() -> None:
     app.include(router)
     client = TestClient(app)
     assert client.get("/admin/", headers={"x-token": "secret"}).json() == {"ok": True}
-    assert client.get("/admin/", headers={"x-token": "nope"}).status_code == 403
-    assert client.get("/admin/").status_code == 422
+    problem(client.get("/admin/", headers={"x-token": "nope"}), 403)
+    assert problem(client.get("/admin/"), 422)["errors"][0]["loc"] == ["header", "x-token"]
     assert calls == ["secret", "nope"]
 
 

@@ -11,6 +11,7 @@ from typing_extensions import TypedDict
 
 from keel import App, Body, Cookie, Header, Path, Query
 from keel.testing import TestClient
+from tests.problems import problem
 
 
 class Sort(str, enum.Enum):  # noqa: UP042  (the FastAPI idiom)
@@ -120,13 +121,10 @@ def test_query_params(client: TestClient) -> None:
 
 
 def test_query_errors_name_their_location(client: TestClient) -> None:
-    r = client.get("/search")
-    assert r.status_code == 422
-    body = r.json()
+    body = problem(client.get("/search"), 422)
     assert body["errors"] == [{"loc": ["query", "q"], "msg": "Field required", "type": "missing"}]
     r = client.get("/search?q=x&limit=0&sort=up&ids=a&kind=c&page-size=99")
-    assert r.status_code == 422
-    locs = [e["loc"] for e in r.json()["errors"]]
+    locs = [e["loc"] for e in problem(r, 422)["errors"]]
     assert ["query", "limit"] in locs
     assert ["query", "sort"] in locs
     assert ["query", "ids", 0] in locs
@@ -136,15 +134,13 @@ def test_query_errors_name_their_location(client: TestClient) -> None:
 
 def test_nan_and_infinity_are_rejected_in_query(client: TestClient) -> None:
     for value in ("nan", "NaN", "inf", "-Infinity"):
-        r = client.get(f"/float?x={value}")
-        assert r.status_code == 422, value
+        body = problem(client.get(f"/float?x={value}"), 422)
+        assert body["errors"][0]["loc"] == ["query", "x"]
     assert client.get("/float?x=1.5").json() == {"x": 1.5}
 
 
 def test_invalid_utf8_query_is_400(client: TestClient) -> None:
-    r = client.get("/search?q=%ff%fe")
-    assert r.status_code == 400
-    assert r.headers["content-type"] == "application/problem+json"
+    problem(client.get("/search?q=%ff%fe"), 400)
 
 
 def test_headers_and_cookies(client: TestClient) -> None:
@@ -159,9 +155,7 @@ def test_headers_and_cookies(client: TestClient) -> None:
         ],
     )
     assert r.json() == {"x_token": "abc", "ua": "t", "multi": ["1", "2"], "session": "s1"}
-    r = client.get("/headers")
-    assert r.status_code == 422
-    assert r.json()["errors"][0]["loc"] == ["header", "x-token"]
+    assert problem(client.get("/headers"), 422)["errors"][0]["loc"] == ["header", "x-token"]
 
 
 def test_duplicate_headers_first_wins_for_scalars(client: TestClient) -> None:
@@ -177,24 +171,19 @@ def test_malformed_cookie_header_is_tolerated(client: TestClient) -> None:
 
 def test_path_constraints(client: TestClient) -> None:
     assert client.get("/bounded/3").json() == {"n": 3}
-    r = client.get("/bounded/11")
-    assert r.status_code == 422
-    assert r.json()["errors"][0]["loc"] == ["path", "n"]
+    assert problem(client.get("/bounded/11"), 422)["errors"][0]["loc"] == ["path", "n"]
 
 
 def test_json_body(client: TestClient) -> None:
     r = client.post("/items", json={"name": "a", "price": 1, "tags": ["x"]})
     assert r.json() == {"name": "a", "price": 1.0, "tags": ["x"]}
     r = client.post("/items", json={"name": "a" * 30, "price": -1})
-    assert r.status_code == 422
-    locs = [e["loc"] for e in r.json()["errors"]]
+    locs = [e["loc"] for e in problem(r, 422)["errors"]]
     assert locs == [["body", "name"], ["body", "price"]]
 
 
 def test_missing_body(client: TestClient) -> None:
-    r = client.post("/items")
-    assert r.status_code == 422
-    assert r.json()["errors"][0]["loc"] == ["body"]
+    assert problem(client.post("/items"), 422)["errors"][0]["loc"] == ["body"]
     assert client.post("/optional-body").json() == {"item": None}
 
 
@@ -272,7 +261,7 @@ def test_dataclass_typeddict_and_scalar_bodies() -> None:
         "title": "t",
         "year": 1,
     }
-    assert client.post("/movie", json={"title": "t"}).status_code == 422
+    problem(client.post("/movie", json={"title": "t"}), 422)
     assert client.post("/scalar", json=5).json() == 5
     assert client.post("/scalar", json="x").json()["errors"][0]["loc"] == ["body"]
 
@@ -304,8 +293,7 @@ def test_parameter_models() -> None:
         "token": "t",
     }
     r = client.get("/filtered?limit=0&order_by=x")
-    assert r.status_code == 422
-    locs = sorted(e["loc"] for e in r.json()["errors"])
+    locs = sorted(e["loc"] for e in problem(r, 422)["errors"])
     assert locs == [["header", "x-token"], ["query", "limit"], ["query", "order_by"]]
 
 

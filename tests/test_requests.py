@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from keel import App, File, Form, Request, UploadFile
 from keel.testing import TestClient
+from tests.problems import problem, raw_problem
 
 
 class Login(BaseModel):
@@ -97,15 +98,6 @@ def make_app() -> App:
 @pytest.fixture(scope="module")
 def client() -> TestClient:
     return TestClient(make_app())
-
-
-def problem(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status
-    assert {"type", "title", "status"} <= set(body)
-    return body
 
 
 JSON = {"content-type": "application/json"}
@@ -224,7 +216,7 @@ def test_chunked_body_over_limit_is_refused_while_streaming() -> None:
         return {"type": "http.request", "body": b"x" * 100, "more_body": consumed < 100_000}
 
     sent = call_raw(make_app(), "/stream", [(b"transfer-encoding", b"chunked")], receive)
-    assert sent[0]["status"] == 413
+    raw_problem(sent, 413)
     assert consumed <= 11  # 1 KiB limit / 100-byte chunks: stopped right after crossing it
 
 
@@ -237,7 +229,7 @@ def test_declared_content_length_over_limit_is_refused_before_reading() -> None:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     sent = call_raw(make_app(), "/bytes", [(b"content-length", b"50000000")], receive)
-    assert sent[0]["status"] == 413
+    raw_problem(sent, 413)
     assert consumed == 0
 
 
@@ -246,7 +238,7 @@ def test_invalid_content_length_is_400() -> None:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     sent = call_raw(make_app(), "/bytes", [(b"content-length", b"abc")], receive)
-    assert sent[0]["status"] == 400
+    raw_problem(sent, 400)
 
 
 def test_stream(client: TestClient) -> None:
@@ -387,7 +379,7 @@ def test_a_body_that_never_arrives_is_408() -> None:
         raise AssertionError("unreachable")
 
     sent = call_raw(app, "/doc", [(b"content-type", b"application/json")], receive)
-    assert sent[0]["status"] == 408
+    raw_problem(sent, 408)
     assert (b"connection", b"close") in sent[0]["headers"]
 
 

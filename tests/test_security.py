@@ -22,6 +22,7 @@ from keel.security import (
     SecurityBase,
 )
 from keel.testing import TestClient
+from tests.problems import problem
 
 bearer = HTTPBearer()
 optional_bearer = HTTPBearer(auto_error=False)
@@ -92,13 +93,10 @@ def client() -> Any:
 
 
 def assert_401(response: Any, challenge: str) -> None:
-    assert response.status_code == 401
-    assert response.headers["content-type"] == "application/problem+json"
+    body = problem(response, 401)
     assert response.headers["www-authenticate"] == challenge
-    problem = response.json()
-    assert problem["status"] == 401
-    assert problem["title"] == "Unauthorized"
-    assert problem["detail"]
+    assert body["title"] == "Unauthorized"
+    assert body["detail"]
 
 
 def basic_header(value: str) -> dict[str, str]:
@@ -177,15 +175,14 @@ def test_password_request_form(client: Any) -> None:
         "scopes": ["read", "write"],
     }
     bad = client.post("/token", data={**data, "grant_type": "client_credentials"})
-    assert bad.status_code == 422
-    assert bad.json()["errors"][0]["loc"] == ["body", "grant_type"]
+    assert problem(bad, 422)["errors"][0]["loc"] == ["body", "grant_type"]
     missing = client.post("/token", data={"username": "ann", "password": "hunter2"})
     assert missing.status_code == 200
     no_password = client.post("/token", data={"username": "ann"})
-    assert no_password.status_code == 422
+    problem(no_password, 422)
     assert "hunter2" not in no_password.text
     assert client.post("/strict", data=data).json() == "password"
-    assert client.post("/strict", data={"username": "a", "password": "b"}).status_code == 422
+    problem(client.post("/strict", data={"username": "a", "password": "b"}), 422)
     assert "scopes=['read']" in repr(
         OAuth2PasswordRequestForm(username="a", password="b", scope="read")
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.problems import problem
 from tests.test_cli import KEEL, ROOT, free_port, wait_for
 
 
@@ -51,8 +52,7 @@ def test_big_and_chunked_bodies_are_413_with_flat_memory(server: str) -> None:
             content=b"x" * (12 * 1024 * 1024),
             headers={"content-type": "application/json"},
         )
-        assert big.status_code == 413
-        assert big.headers["content-type"] == "application/problem+json"
+        assert problem(big, 413)["limit"] == 1024 * 1024
 
         def chunks() -> Iterator[bytes]:
             for _ in range(50 * 16):
@@ -61,7 +61,7 @@ def test_big_and_chunked_bodies_are_413_with_flat_memory(server: str) -> None:
         chunked = client.post(
             "/items", content=chunks(), headers={"content-type": "application/json"}
         )
-        assert chunked.status_code == 413
+        problem(chunked, 413)
     grown = rss_kib(server) - before
     assert grown < 20 * 1024, f"server grew by {grown} KiB"
 
@@ -79,8 +79,7 @@ def test_big_and_chunked_bodies_are_413_with_flat_memory(server: str) -> None:
 def test_hostile_json_on_a_real_socket(server: str, payload: bytes) -> None:
     with httpx.Client(base_url=server, timeout=30) as client:
         r = client.post("/items", content=payload, headers={"content-type": "application/json"})
-    assert r.status_code in (400, 413, 422), r.text[:200]
-    assert r.headers["content-type"] == "application/problem+json"
+    assert problem(r, 400)["detail"].startswith("Malformed JSON body")
 
 
 def test_garbage_request_line_does_not_kill_the_server(server: str) -> None:
@@ -109,5 +108,8 @@ def test_static_files_refuse_hostile_paths_on_a_real_socket(server: str) -> None
                 reply += chunk
         status = reply.split(b" ", 2)[1]
         assert status in (b"400", b"404"), (target, reply[:200])
+        if status == b"404":  # ours (a 400 here is the HTTP parser's, before keel)
+            assert b"content-type: application/problem+json" in reply.lower()
+            assert b'"status":404' in reply
     ok = httpx.get(f"{server}/static/hello.txt")
     assert ok.status_code == 200 and ok.text == "hello from a static file\n"

@@ -10,6 +10,7 @@ import pytest
 from keel import App
 from keel.staticfiles import StaticFiles
 from keel.testing import TestClient
+from tests.problems import problem, raw_problem
 
 
 @pytest.fixture
@@ -31,8 +32,8 @@ def app_for(root: Path, **options: Any) -> App:
     return app
 
 
-def raw_get(app: App, path: str) -> int:
-    """Request a path exactly as given (test clients normalize `..` away)."""
+def raw_get(app: App, path: str) -> list[dict[str, Any]]:
+    """Request a path exactly as given (test clients normalize `..` away); what was sent."""
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -43,8 +44,7 @@ def raw_get(app: App, path: str) -> int:
 
     scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
     asyncio.run(app(scope, receive, send))
-    status: int = sent[0]["status"]
-    return status
+    return sent
 
 
 def test_serves_files_with_validators(site: Path) -> None:
@@ -67,9 +67,7 @@ def test_serves_files_with_validators(site: Path) -> None:
 def test_missing_and_hostile_paths_are_404(site: Path) -> None:
     app = app_for(site)
     client = TestClient(app)
-    r = client.get("/static/nope.css")
-    assert r.status_code == 404
-    assert r.headers["content-type"] == "application/problem+json"
+    problem(client.get("/static/nope.css"), 404)
     for path in (
         "/static/../secret.txt",
         "/static/css/../../secret.txt",
@@ -79,12 +77,12 @@ def test_missing_and_hostile_paths_are_404(site: Path) -> None:
         "/static/docs",  # a folder, without html=True
         "/static//etc/passwd",
     ):
-        assert raw_get(app, path) == 404, path
+        raw_problem(raw_get(app, path), 404)
 
 
 def test_symlinks_inside_the_folder(site: Path) -> None:
     assert TestClient(app_for(site)).get("/static/alias.css").text == "body{}"
-    assert raw_get(app_for(site, follow_symlinks=False), "/static/alias.css") == 404
+    raw_problem(raw_get(app_for(site, follow_symlinks=False), "/static/alias.css"), 404)
 
 
 def test_html_mode(site: Path) -> None:
@@ -97,7 +95,7 @@ def test_html_mode(site: Path) -> None:
 
 def test_only_get_and_head(site: Path) -> None:
     r = TestClient(app_for(site)).post("/static/css/app.css")
-    assert r.status_code == 405
+    problem(r, 405)
     assert r.headers["allow"] == "GET, HEAD"
 
 

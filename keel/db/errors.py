@@ -18,8 +18,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm.exc import StaleDataError
 
-from keel.errors import PROBLEM_JSON, HTTPError, problem_body
-from keel.responses import Response
+from keel.errors import HTTPError
+from keel.responses import ProblemResponse, Response
 
 if TYPE_CHECKING:
     from keel import App, Request
@@ -230,16 +230,6 @@ def _integrity_error(violation: Violation) -> HTTPError:
     return HTTPError(409, "The change conflicts with the stored data.", title="Conflict")
 
 
-def problem_response(error: HTTPError) -> Response:
-    """Render an ``HTTPError`` as an ``application/problem+json`` response."""
-    return Response(
-        problem_body(error.to_problem()),
-        status=error.status,
-        headers=error.headers,
-        media_type=PROBLEM_JSON,
-    )
-
-
 def register_exception_handlers(app: App) -> None:
     """Map SQLAlchemy exceptions to problem details on ``app`` (``init_app`` does it)."""
 
@@ -256,7 +246,7 @@ def register_exception_handlers(app: App) -> None:
             )
         elif error.status >= 500:
             logger.warning("Database error answered with %s: %r", error.status, exc)
-        return problem_response(error)
+        return ProblemResponse.from_error(error)
 
     # OverflowError: sqlite3 refuses integers beyond 64 bits before the query runs.
     for exc_type in (DBAPIError, StaleDataError, NoResultFound, OverflowError):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from examples.fastapi_port import crud, deps, hello
 from keel.testing import TestClient
+from tests.problems import problem
 
 
 def test_hello() -> None:
     client = TestClient(hello.app)
     assert client.get("/").json() == {"message": "Hello World"}
     assert client.get("/items/5?q=x").json() == {"item_id": 5, "q": "x"}
-    assert client.get("/items/five").status_code == 422
+    problem(client.get("/items/five"), 422)
 
 
 def test_crud() -> None:
@@ -20,10 +21,10 @@ def test_crud() -> None:
     assert r.json() == {"id": 1, "name": "A", "price": 2.5}
     assert client.get("/items/1").json()["name"] == "A"
     assert client.put("/items/1", json={"name": "B", "price": 3}).json()["name"] == "B"
-    assert client.get("/items/9").status_code == 404
-    assert client.post("/items/", json={"name": "x"}).status_code == 422
+    problem(client.get("/items/9"), 404)
+    problem(client.post("/items/", json={"name": "x"}), 422)
     assert client.delete("/items/1").status_code == 204
-    assert client.delete("/items/1").status_code == 404
+    problem(client.delete("/items/1"), 404)
 
 
 def test_dependencies() -> None:
@@ -32,5 +33,5 @@ def test_dependencies() -> None:
     assert client.get("/users/?skip=2").json() == {"q": None, "skip": 2, "limit": 100}
     ok = client.get("/secure/", headers={"x-token": "fake-super-secret-token"})
     assert ok.json() == {"db": True}
-    assert client.get("/secure/", headers={"x-token": "no"}).status_code == 400
-    assert client.get("/secure/").status_code == 422
+    problem(client.get("/secure/", headers={"x-token": "no"}), 400)
+    assert problem(client.get("/secure/"), 422)["errors"][0]["loc"] == ["header", "x-token"]
