@@ -1,4 +1,4 @@
-"""The keel command, including one real server on a real socket."""
+"""The keel command: one real server on a real socket, and one way to find and load the app."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 
 from keel.cli import main
 
@@ -38,6 +43,13 @@ def wait_for(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> N
                 return
         time.sleep(0.05)
     raise AssertionError("server did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(10)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def test_keel_run_serves_on_a_real_socket() -> None:
@@ -75,10 +87,7 @@ def test_keel_run_serves_on_a_real_socket() -> None:
         assert data.count(b"HTTP/1.1") <= 1
         assert b"404" not in data
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop(proc)
 
 
 def test_routes_command() -> None:
@@ -88,13 +97,260 @@ def test_routes_command() -> None:
     assert "examples.demo.get_note" in result.output
 
 
-def test_clear_error_for_missing_module_or_attribute() -> None:
-    runner = CliRunner()
-    result = runner.invoke(main, ["routes", "no_such_module:app"])
-    assert result.exit_code != 0
-    assert "Could not import module 'no_such_module'" in result.output
-    result = runner.invoke(main, ["routes", "examples.hello:nope"])
-    assert result.exit_code != 0
-    assert "has no attribute 'nope'" in result.output
-    result = runner.invoke(main, ["run", "examples.hello:nope"])
-    assert result.exit_code != 0
+# --- one loader, one way to fail ------------------------------------------------------------
+
+GOOD = """
+    from keel import App
+
+    app = App()
+
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+
+    def create_app() -> App:
+        built = App()
+
+        @built.get("/built")
+        async def built_route() -> dict[str, bool]:
+            return {"built": True}
+
+        return built
+
+
+    def not_an_app() -> int:
+        return 1
+
+
+    x = 42
+"""
+SYNTAX_ERROR = """
+    from keel import App
+
+    app = App()
+    def broken(:
+        pass
+"""
+IMPORT_ERROR = """
+    from keel import App
+
+    import keel_missing_dependency_xyz
+
+    app = App()
+"""
+RAISES = """
+    from keel import App
+
+    app = App()
+    raise RuntimeError("DATABASE_URL is not set")
+"""
+
+
+@dataclass
+class Project:
+    """A folder with app modules of unique names (so sys.modules never mixes tests)."""
+
+    path: Path
+    prefix: str
+
+    def module(self, name: str, source: str) -> str:
+        module = f"{self.prefix}_{name}"
+        (self.path / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        return module
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    prefix = f"cliapp_{uuid.uuid4().hex[:8]}"
+    yield Project(tmp_path, prefix)
+    for name in [name for name in sys.modules if name.startswith(prefix)]:
+        del sys.modules[name]
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def assert_short_failure(result: Result, exit_code: int, *needles: str) -> None:
+    assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 6, result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+@pytest.mark.parametrize("command", ["routes", "openapi"])
+def test_not_an_app_is_a_usage_error(project: Project, command: str) -> None:
+    good = project.module("good", GOOD)
+    assert_short_failure(
+        invoke(command, f"{good}:x"), 2, f"{good}:x is an int object (42), not a keel App"
+    )
+    assert_short_failure(
+        invoke(command, f"{good}:not_an_app"),
+        2,
+        "is the function not_an_app, not a keel App",
+        f"write '{good}:not_an_app()'",
+    )
+    assert_short_failure(invoke(command, f"{good}:not_an_app()"), 2, "(1), not a keel App")
+
+
+def test_missing_module_or_attribute_is_a_usage_error(project: Project) -> None:
+    assert_short_failure(
+        invoke("routes", "no_such_module_xyz:app"),
+        2,
+        "cannot import module 'no_such_module_xyz'",
+        "there is no module 'no_such_module_xyz'",
+    )
+    good = project.module("good", GOOD)
+    assert_short_failure(
+        invoke("routes", f"{good}:nope"),
+        2,
+        f"module '{good}' has no attribute 'nope'",
+        f"Did you mean '{good}:app'?",
+    )
+    assert_short_failure(invoke("routes", f"{good}.sub:app"), 2, f"no module '{good}.sub'")
+    assert_short_failure(invoke("routes", "a b:app"), 2, "is not an app target")
+
+
+def test_syntax_error_names_the_file_line_and_code(project: Project) -> None:
+    broken = project.module("broken", SYNTAX_ERROR)
+    result = invoke("routes", f"{broken}:app")
+    assert_short_failure(
+        result,
+        1,
+        "syntax error",
+        f"{broken}.py, line 5",
+        "def broken(:",
+        "           ^",
+        "keel --traceback",
+    )
+
+
+def test_import_error_inside_the_app_names_its_location(project: Project) -> None:
+    app = project.module("imports", IMPORT_ERROR)
+    assert_short_failure(
+        invoke("routes", f"{app}:app"),
+        1,
+        "ModuleNotFoundError: No module named 'keel_missing_dependency_xyz'",
+        f"{app}.py, line 4",
+        "import keel_missing_dependency_xyz",
+    )
+    raises = project.module("raises", RAISES)
+    assert_short_failure(
+        invoke("openapi", f"{raises}:app"),
+        1,
+        "RuntimeError: DATABASE_URL is not set",
+        f"{raises}.py, line 5",
+    )
+
+
+def test_traceback_on_request(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = project.module("imports", IMPORT_ERROR)
+    result = invoke("--traceback", "routes", f"{app}:app")
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.output
+    assert "No module named 'keel_missing_dependency_xyz'" in result.output
+    monkeypatch.setenv("KEEL_DEBUG", "1")
+    assert "Traceback (most recent call last)" in invoke("routes", f"{app}:app").output
+
+
+def test_factory_targets(project: Project) -> None:
+    good = project.module("good", GOOD)
+    result = invoke("routes", f"{good}:create_app()")
+    assert result.exit_code == 0, result.output
+    assert "/built" in result.output
+    assert "/ping" not in result.output
+
+
+def test_every_command_reads_keel_app(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = project.module("good", GOOD)
+    assert_short_failure(invoke("routes"), 2, "which app?", "KEEL_APP", "[tool.keel] app")
+    monkeypatch.setenv("KEEL_APP", f"{good}:app")
+    result = invoke("routes")
+    assert result.exit_code == 0, result.output
+    assert "/ping" in result.output
+    assert "/ping" in invoke("openapi").output
+    # the argument wins over the environment
+    assert "/built" in invoke("routes", f"{good}:create_app()").output
+    monkeypatch.setenv("KEEL_APP", f"{good}:x")
+    assert_short_failure(invoke("routes"), 2, "not a keel App")
+
+
+def test_every_command_reads_pyproject(project: Project) -> None:
+    good = project.module("good", GOOD)
+    (project.path / "pyproject.toml").write_text(f'[tool.keel]\napp = "{good}:create_app()"\n')
+    (project.path / "sub").mkdir()
+    os.chdir(project.path / "sub")  # the nearest pyproject.toml is the parent folder's
+    result = invoke("routes")
+    assert result.exit_code == 0, result.output
+    assert "/built" in result.output
+    assert "/built" in invoke("openapi").output
+    (project.path / "pyproject.toml").write_text("[tool.keel\n")
+    assert_short_failure(invoke("routes"), 2, "cannot read", "pyproject.toml")
+    (project.path / "pyproject.toml").write_text('[tool.keel]\napp = "a-b:app"\n')
+    assert_short_failure(invoke("routes"), 2, "'a-b:app' (from [tool.keel] app in")
+
+
+def test_keel_db_loads_the_app_the_same_way(project: Project) -> None:
+    broken = project.module("broken", SYNTAX_ERROR)
+    assert_short_failure(
+        invoke("db", "--app", f"{broken}:app", "current"), 1, "syntax error", "line 5"
+    )
+    good = project.module("good", GOOD)
+    assert_short_failure(invoke("db", "--app", f"{good}:app", "current"), 2, "init_app")
+
+
+def run_keel(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:
+    started = time.monotonic()
+    port = free_port()
+    proc = subprocess.run(
+        [KEEL, "run", *args, "--port", str(port)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "Uvicorn running" not in proc.stdout + proc.stderr
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def test_keel_run_fails_before_starting_the_server(project: Project) -> None:
+    good = project.module("good", GOOD)
+    code, output, seconds = run_keel(project.path, f"{good}:x")
+    assert code == 2, output
+    assert "not a keel App" in output
+    assert "Traceback" not in output
+    assert seconds < 15
+    broken = project.module("broken", SYNTAX_ERROR)
+    code, output, _ = run_keel(project.path, env={"KEEL_APP": f"{broken}:app"})
+    assert code == 1, output
+    assert f"{broken}.py, line 5" in output
+    assert "def broken(:" in output
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) <= 6, output
+
+
+def test_keel_run_reads_pyproject(project: Project) -> None:
+    good = project.module("good", GOOD)
+    (project.path / "pyproject.toml").write_text(f'[tool.keel]\napp = "{good}:app"\n')
+    port = free_port()
+    proc = subprocess.Popen(
+        [KEEL, "run", "--port", str(port), "--log-level", "warning"],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(port, proc)
+        assert httpx.get(f"http://127.0.0.1:{port}/ping").json() == {"pong": "yes"}
+    finally:
+        stop(proc)

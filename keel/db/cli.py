@@ -8,70 +8,45 @@ The attribute may be the ``App`` (after ``db.init_app(app)``) or the ``Database`
 
 from __future__ import annotations
 
-import importlib
-import sys
-import tomllib
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from keel.cli import AppLoadError, find_target, load_target
 from keel.db import migrations
 from keel.db.database import Database
 
 __all__ = ["db", "find_database"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _pyproject_app(start: Path) -> str | None:
-    for folder in (start, *start.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            with candidate.open("rb") as file:
-                data = tomllib.load(file)
-            app = data.get("tool", {}).get("keel", {}).get("app")
-            return str(app) if app else None
-    return None
+_HOW = (
+    "pass --app module:app, set KEEL_APP=module:app, or add "
+    '[tool.keel] app = "module:app" to pyproject.toml'
+)
 
 
 def find_database(target: str | None) -> Database:
-    """Import ``module:attribute`` and return its ``Database``.
+    """Load the app the same way every keel command does and return its ``Database``.
 
     Args:
         target: ``"package.module:app"`` (the attribute defaults to ``app``), or
             None to read ``KEEL_APP`` / ``[tool.keel] app``.
 
     Raises:
-        click.UsageError: when no app is configured or it has no ``Database``.
+        click.ClickException: when no app is configured, it cannot be imported, or it
+            has no ``Database`` (see :func:`keel.cli.load_target`).
     """
-    target = target or _pyproject_app(Path.cwd())
-    if not target:
-        raise click.UsageError(
-            "which app? pass --app module:app, set KEEL_APP, or add "
-            '[tool.keel] app = "module:app" to pyproject.toml'
-        )
-    module_name, _, attribute = target.partition(":")
-    cwd = str(Path.cwd())
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.UsageError(f"cannot import {module_name!r} (from {target!r}): {exc}") from exc
-    try:
-        obj = getattr(module, attribute or "app")
-    except AttributeError:
-        raise click.UsageError(f"{module_name!r} has no attribute {attribute or 'app'!r}") from None
+    where = find_target(target, hint=_HOW)
+    obj = load_target(where)
     if isinstance(obj, Database):
         return obj
     database = getattr(getattr(obj, "state", None), "database", None)
     if isinstance(database, Database):
         return database
-    raise click.UsageError(
-        f"{target} has no keel.db Database: call db.init_app(app) in that module, "
+    raise AppLoadError(
+        f"{where} has no keel.db Database: call db.init_app(app) in that module, "
         "or point --app at the Database itself"
     )
 
@@ -100,7 +75,6 @@ def _friendly(fn: F) -> F:
 @click.option(
     "--app",
     "app",
-    envvar="KEEL_APP",
     metavar="MODULE:ATTR",
     help="The app (or Database) to use; default: KEEL_APP or [tool.keel] app.",
 )

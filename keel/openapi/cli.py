@@ -14,7 +14,7 @@ __all__ = ["openapi"]
 
 
 @click.command()
-@click.argument("target")
+@click.argument("target", required=False)
 @click.option("--yaml", "as_yaml", is_flag=True, help="Write YAML instead of JSON (needs PyYAML).")
 @click.option(
     "-o",
@@ -22,11 +22,9 @@ __all__ = ["openapi"]
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write to this file instead of standard output.",
 )
-def openapi(target: str, as_yaml: bool, output: Path | None) -> None:
-    """Print the OpenAPI document of TARGET (module:app)."""
+def openapi(target: str | None, as_yaml: bool, output: Path | None) -> None:
+    """Print the OpenAPI document of TARGET (module:app; default: KEEL_APP or pyproject.toml)."""
     app = load_app(target)
-    if not callable(getattr(app, "openapi", None)):
-        raise click.ClickException(f"{target!r} is not a keel App (it has no openapi() method)")
     document = app.openapi()
     if as_yaml:
         try:
