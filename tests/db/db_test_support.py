@@ -6,21 +6,14 @@ import asyncio
 import os
 import uuid
 
-import pytest
+from tests.services import require
 
 PG_ADMIN = os.environ.get("KEEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def services_required() -> bool:
-    """Whether missing services fail the run (CI) instead of skipping tests."""
-    return os.environ.get("KEEL_REQUIRE_SERVICES") == "1"
-
-
 def unavailable(reason: str) -> None:
-    """Skip, or fail when services are required."""
-    if services_required():
-        pytest.fail(f"{reason} (KEEL_REQUIRE_SERVICES=1)", pytrace=False)
-    pytest.skip(reason)
+    """Skip, or fail when services are required (see ``tests/services.py``)."""
+    require(reason)
 
 
 async def _admin(sql: str) -> None:

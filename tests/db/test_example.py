@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.services import require
+
 from .db_test_support import create_pg_database, drop_pg_database, pg_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +76,7 @@ def test_schemathesis_finds_no_server_error(fuzz_database_url: str, tmp_path: Pa
     fresh_database_url = fuzz_database_url
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     if st is None:
-        pytest.skip("schemathesis is not installed (pip install schemathesis)")
+        require("schemathesis's st command is not installed: pip install schemathesis")
     env = env_for(fresh_database_url)
     cli = [sys.executable, "-c", "from keel.db.cli import db; db()"]
     migrate = subprocess.run(

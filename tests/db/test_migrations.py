@@ -188,9 +188,16 @@ def test_startup_refuses_an_unmigrated_database(project: Project) -> None:
 
 def test_debug_mode_skips_the_startup_check(project: Project) -> None:
     ok(project.cli("init"))
+    ok(project.cli("makemigrations", "-m", "initial"))  # pending: the check would refuse it
     module = __import__(project.module)
+    module.db.settings.check_migrations = None  # default: on outside debug mode
     module.app.debug = True
-    with TestClient(module.app):
+    with TestClient(module.app) as client:  # starts and serves, unmigrated
+        assert client.get("/nowhere").status_code == 404
+    assert not m.current(module.db)  # the check did not migrate anything either
+    assert set(schema_of(project.url)) <= {"alembic_version"}
+    module.app.debug = False  # the same app outside debug mode refuses to start
+    with pytest.raises(m.MigrationError, match="keel db migrate"), TestClient(module.app):
         pass
 
 

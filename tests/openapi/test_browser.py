@@ -1,13 +1,12 @@
 """Swagger UI and ReDoc in a real browser (Debian's chromium) against a real uvicorn server.
 
 Every request the pages make is checked: anything not for the test server is blocked and
-fails the test, so the docs work with no network. Skipped when /usr/bin/chromium is absent,
-unless KEEL_REQUIRE_SERVICES=1 (CI), where that is a failure.
+fails the test, so the docs work with no network. Skipped when /usr/bin/chromium or
+Playwright is absent, unless KEEL_REQUIRE_SERVICES=1 (CI), where that is a failure.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -19,6 +18,7 @@ import pytest
 import uvicorn
 
 from tests.openapi import full_app
+from tests.services import import_or_require, require
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -33,11 +33,9 @@ ARGS = [
 TIMEOUT_MS = 20_000
 
 if not CHROMIUM.exists():
-    if os.environ.get("KEEL_REQUIRE_SERVICES") == "1":
-        pytest.fail("/usr/bin/chromium is missing (apt-get install chromium)", pytrace=False)
-    pytest.skip("/usr/bin/chromium is missing: apt-get install chromium", allow_module_level=True)
+    require("/usr/bin/chromium is missing: apt-get install chromium", module_level=True)
 
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = import_or_require("playwright.sync_api", "pip install playwright (or keel[dev])")
 
 
 def _free_port() -> int:
