@@ -1,8 +1,10 @@
 """Django as a minimal single-file project: settings configured in code, function views, URL
-converters, Django's own template engine (autoescaped), and the database through Django's
-connection layer with raw SQL (its documented "executing custom SQL directly" path; the
-SQLite file is the one every app reads). Django has no body validation for JSON, so pydantic
-does it; the `deps` chain is plain calls, the generator one as a context manager.
+converters, Django's own template engine (autoescaped), reads through Django's connection
+layer with raw SQL (its documented "executing custom SQL directly" path; the SQLite file is
+the one every app reads), and the `writes` scenario through the ORM (`Note.objects.create`,
+a model of the `bench.apps` package registered as an installed app). Django has no body
+validation for JSON, so pydantic does it; the `deps` chain is plain calls, the generator one
+as a context manager.
 
 Served by gunicorn: `gunicorn bench.apps.django_app:application`.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import django
@@ -21,9 +23,12 @@ from bench.apps.shared import (
     ADDITIONAL_FORTUNE,
     DB_PATH,
     HELLO,
+    ROUTE_COUNT,
+    ROUTE_PREFIX,
     TEMPLATES_DIR,
     WORLD_ROWS,
     Item,
+    NoteIn,
     parse_bool,
 )
 
@@ -32,7 +37,7 @@ settings.configure(
     SECRET_KEY="bench-only-not-a-secret",
     ALLOWED_HOSTS=["127.0.0.1", "localhost"],
     ROOT_URLCONF=__name__,
-    INSTALLED_APPS=[],
+    INSTALLED_APPS=["bench.apps"],  # the app (label "apps") of the Note model below
     MIDDLEWARE=[
         "django.middleware.security.SecurityMiddleware",
         "django.middleware.common.CommonMiddleware",
@@ -51,7 +56,7 @@ settings.configure(
 django.setup()
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, models  # noqa: E402
 from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
 from django.shortcuts import render  # noqa: E402
 from django.urls import path  # noqa: E402
@@ -61,6 +66,16 @@ from pydantic import ValidationError  # noqa: E402
 
 item_ids = itertools.count(1)
 open_resources = 0
+
+
+class Note(models.Model):
+    author = models.CharField(max_length=50)
+    text = models.TextField()
+
+    class Meta:
+        app_label = "apps"
+        db_table = "note"
+        managed = False  # the benchmark runner creates (and empties) the table
 
 
 def dep_a() -> int:
@@ -113,6 +128,28 @@ def create_item(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"id": next(item_ids), **item.model_dump()}, status=201)
 
 
+@csrf_exempt
+@require_POST
+def create_note(request: HttpRequest) -> HttpResponse:
+    if request.content_type != "application/json":
+        return JsonResponse({"detail": "expected application/json"}, status=415)
+    try:
+        note = NoteIn.model_validate_json(request.body)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False, include_context=False)
+        return JsonResponse({"detail": errors}, status=422)
+    row = Note.objects.create(author=note.author, text=note.text)
+    return JsonResponse({"id": row.id, "author": row.author, "text": row.text}, status=201)
+
+
+def item_route(index: int) -> Callable[[HttpRequest, int], HttpResponse]:
+    @require_GET
+    def item(request: HttpRequest, id: int) -> HttpResponse:
+        return JsonResponse({"route": index, "id": id})
+
+    return item
+
+
 @require_GET
 def db(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
@@ -149,6 +186,11 @@ urlpatterns = [
     path("db", db),
     path("fortunes", fortunes),
     path("deps", deps),
+    path("notes", create_note),
+    *(
+        path(f"{ROUTE_PREFIX[1:]}{index}/<int:id>", item_route(index), name=f"item{index}")
+        for index in range(ROUTE_COUNT)
+    ),
 ]
 
 application = get_wsgi_application()

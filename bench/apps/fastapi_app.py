@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from operator import attrgetter
 from typing import Annotated
@@ -17,8 +17,19 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.apps.orm import Fortune, World, make_engine, make_sessionmaker
-from bench.apps.shared import ADDITIONAL_FORTUNE, HELLO, TEMPLATES_DIR, WORLD_ROWS, Item, ItemOut
+from bench.apps.orm import Fortune, Note, World, make_engine, make_sessionmaker
+from bench.apps.shared import (
+    ADDITIONAL_FORTUNE,
+    HELLO,
+    ROUTE_COUNT,
+    ROUTE_PREFIX,
+    TEMPLATES_DIR,
+    WORLD_ROWS,
+    Item,
+    ItemOut,
+    NoteIn,
+    NoteOut,
+)
 
 
 class Message(BaseModel):
@@ -37,6 +48,11 @@ class WorldOut(BaseModel):
 
 class DepsOut(BaseModel):
     value: int
+
+
+class ItemRouteOut(BaseModel):
+    route: int
+    id: int
 
 
 @asynccontextmanager
@@ -116,3 +132,23 @@ async def fortunes(request: Request, session: SessionDep) -> HTMLResponse:
 @app.get("/deps")
 async def deps(c: Annotated[int, Depends(dep_c)]) -> DepsOut:
     return DepsOut(value=c)
+
+
+@app.post("/notes", status_code=201)
+async def create_note(note: NoteIn, session: SessionDep) -> NoteOut:
+    row = Note(author=note.author, text=note.text)
+    session.add(row)
+    await session.commit()
+    return NoteOut(id=row.id, author=row.author, text=row.text)
+
+
+def item_route(index: int) -> Callable[[int], Awaitable[ItemRouteOut]]:
+    async def item(id: int) -> ItemRouteOut:
+        return ItemRouteOut(route=index, id=id)
+
+    item.__name__ = item.__qualname__ = f"item{index}"
+    return item
+
+
+for index in range(ROUTE_COUNT):
+    app.get(f"{ROUTE_PREFIX}{index}/{{id}}")(item_route(index))

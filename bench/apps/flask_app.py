@@ -1,6 +1,8 @@
-"""Flask, as its docs write it: sync views, the tutorial's sqlite3 pattern (a connection per
-request kept on `g`, closed on teardown), render_template (Jinja2, autoescaped), and pydantic
-for the body since Flask has no validation of its own. The dependency chain of `deps` is
+"""Flask, as its docs write it: sync views, the tutorial's sqlite3 pattern for reads (a
+connection per request kept on `g`, closed on teardown), SQLAlchemy's sync ORM for the
+`writes` scenario (a `Session` per request, what Flask-SQLAlchemy does underneath, over the
+same models as the async apps), render_template (Jinja2, autoescaped), and pydantic for the
+bodies since Flask has no validation of its own. The dependency chain of `deps` is
 written as plain calls, the generator one as a context manager."""
 
 from __future__ import annotations
@@ -8,24 +10,31 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, g, render_template, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+from bench.apps.orm import Note
 from bench.apps.shared import (
     ADDITIONAL_FORTUNE,
     DB_PATH,
     HELLO,
+    ROUTE_COUNT,
+    ROUTE_PREFIX,
     TEMPLATES_DIR,
     WORLD_ROWS,
     Item,
+    NoteIn,
     parse_bool,
 )
 
 app = Flask(__name__, template_folder=str(TEMPLATES_DIR))
+engine = create_engine(f"sqlite:///{DB_PATH}")
 item_ids = itertools.count(1)
 open_resources = 0
 
@@ -82,16 +91,51 @@ def user(id: int) -> Any:
     return {"id": id, "verbose": verbose}
 
 
-@app.post("/items")
-def create_item() -> Any:
+def validated(model: type[BaseModel]) -> tuple[Any, Any]:
+    """The request body validated by `model`, or an error answer."""
     if not request.is_json:
-        return {"detail": "expected application/json"}, 415
+        return None, ({"detail": "expected application/json"}, 415)
     try:
-        item = Item.model_validate_json(request.get_data())
+        return model.model_validate_json(request.get_data()), None
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False, include_context=False)
-        return {"detail": errors}, 422
+        return None, ({"detail": errors}, 422)
+
+
+@app.post("/items")
+def create_item() -> Any:
+    item, error = validated(Item)
+    if error:
+        return error
     return {"id": next(item_ids), **item.model_dump()}, 201
+
+
+@app.post("/notes")
+def create_note() -> Any:
+    note, error = validated(NoteIn)
+    if error:
+        return error
+    with Session(engine) as session:
+        row = Note(author=note.author, text=note.text)
+        session.add(row)
+        session.commit()
+        return {"id": row.id, "author": row.author, "text": row.text}, 201
+
+
+def item_route(index: int) -> Callable[[int], dict[str, int]]:
+    def item(id: int) -> dict[str, int]:
+        return {"route": index, "id": id}
+
+    return item
+
+
+for index in range(ROUTE_COUNT):
+    app.add_url_rule(
+        f"{ROUTE_PREFIX}{index}/<int:id>",
+        endpoint=f"item{index}",
+        view_func=item_route(index),
+        methods=["GET"],
+    )
 
 
 @app.get("/db")

@@ -1,31 +1,36 @@
 """keel, written the way its README shows: typed handlers, pydantic models, Depends (with a yield
 dependency for the database session), startup/shutdown hooks and app.state.
 
-The db and fortunes scenarios use keel.db (its Database and per-request Session over the
-same SQLAlchemy models and SQLite file as every other async app); keel.templates is not
-built yet, so fortunes renders with Jinja2 directly.
+The db, fortunes and writes scenarios use keel.db (its Database and per-request Session over
+the same SQLAlchemy models and SQLite file as every other async app; the Session commits
+after the handler); keel.templates is not built yet, so fortunes renders with Jinja2
+directly. The 1000 routes of `routes` are registered in a loop, each with its own handler.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from operator import attrgetter
 from typing import Annotated
 
 import jinja2
 from sqlalchemy import select
 
-from bench.apps.orm import Fortune, World
+from bench.apps.orm import Fortune, Note, World
 from bench.apps.shared import (
     ADDITIONAL_FORTUNE,
     DB_PATH,
     HELLO,
+    ROUTE_COUNT,
+    ROUTE_PREFIX,
     TEMPLATES_DIR,
     WORLD_ROWS,
     Item,
     ItemOut,
+    NoteIn,
+    NoteOut,
 )
 from keel import App, Depends
 from keel.db import Database, Session
@@ -96,3 +101,22 @@ async def fortunes(session: Session) -> HTMLResponse:
 @app.get("/deps")
 async def deps(c: Annotated[int, Depends(dep_c)]) -> dict[str, int]:
     return {"value": c}
+
+
+@app.post("/notes", status=201)
+async def create_note(note: NoteIn, session: Session) -> NoteOut:
+    row = Note(author=note.author, text=note.text)
+    session.add(row)
+    await session.flush()  # assigns the id; the Session dependency commits after the handler
+    return NoteOut(id=row.id, author=row.author, text=row.text)
+
+
+def item_route(index: int) -> Callable[[int], Awaitable[dict[str, int]]]:
+    async def item(id: int) -> dict[str, int]:
+        return {"route": index, "id": id}
+
+    return item
+
+
+for index in range(ROUTE_COUNT):
+    app.get(f"{ROUTE_PREFIX}{index}/{{id}}", name=f"item{index}")(item_route(index))

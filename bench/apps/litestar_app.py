@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from operator import attrgetter
 from typing import Annotated, Literal
@@ -15,14 +15,22 @@ import msgspec
 from litestar import Litestar, MediaType, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.apps.orm import Fortune, World, make_engine, make_sessionmaker
-from bench.apps.shared import ADDITIONAL_FORTUNE, HELLO, TEMPLATES_DIR, WORLD_ROWS
+from bench.apps.orm import Fortune, Note, World, make_engine, make_sessionmaker
+from bench.apps.shared import (
+    ADDITIONAL_FORTUNE,
+    HELLO,
+    ROUTE_COUNT,
+    ROUTE_PREFIX,
+    TEMPLATES_DIR,
+    WORLD_ROWS,
+)
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 
@@ -49,6 +57,17 @@ class Item(msgspec.Struct, kw_only=True):
 
 class ItemOut(Item, kw_only=True):
     id: int
+
+
+class NoteIn(msgspec.Struct):
+    author: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class NoteOut(msgspec.Struct):
+    id: int
+    author: str
+    text: str
 
 
 item_ids = itertools.count(1)
@@ -120,6 +139,23 @@ async def deps(c: int) -> dict[str, int]:
     return {"value": c}
 
 
+@post("/notes")
+async def create_note(data: NoteIn, db_session: AsyncSession) -> NoteOut:
+    row = Note(author=data.author, text=data.text)
+    db_session.add(row)
+    await db_session.commit()
+    return NoteOut(id=row.id, author=row.author, text=row.text)
+
+
+def item_route(index: int) -> HTTPRouteHandler:
+    async def item(id: int) -> dict[str, int]:
+        return {"route": index, "id": id}
+
+    item.__name__ = item.__qualname__ = f"item{index}"
+    handler: Callable[[int], Awaitable[dict[str, int]]] = item
+    return get(f"{ROUTE_PREFIX}{index}/{{id:int}}", name=f"item{index}")(handler)
+
+
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     engine = make_engine()
@@ -129,7 +165,17 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
 
 
 app = Litestar(
-    route_handlers=[plaintext, json_, user, create_item, db, fortunes, deps],
+    route_handlers=[
+        plaintext,
+        json_,
+        user,
+        create_item,
+        db,
+        fortunes,
+        deps,
+        create_note,
+        *(item_route(index) for index in range(ROUTE_COUNT)),
+    ],
     dependencies={"db_session": Provide(provide_session)},
     template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
     lifespan=[lifespan],

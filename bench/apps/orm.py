@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 models and the async engine used by the async apps (db and fortunes scenarios)."""
+"""SQLAlchemy 2 models and the async engine used by the async apps (db, fortunes and writes
+scenarios; Flask uses the same models through a sync engine)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ class Fortune(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message: Mapped[str]
+
+
+class Note(Base):
+    """A row the `writes` scenario inserts (the runner empties the table before each load)."""
+
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author: Mapped[str]
+    text: Mapped[str]
 
 
 def make_engine() -> AsyncEngine:

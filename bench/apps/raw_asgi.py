@@ -22,13 +22,16 @@ import pydantic_core
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bench.apps.orm import Fortune, World, make_engine, make_sessionmaker
+from bench.apps.orm import Fortune, Note, World, make_engine, make_sessionmaker
 from bench.apps.shared import (
     ADDITIONAL_FORTUNE,
     HELLO,
+    ROUTE_COUNT,
+    ROUTE_PREFIX,
     TEMPLATES_DIR,
     WORLD_ROWS,
     Item,
+    NoteIn,
     parse_bool,
 )
 
@@ -94,6 +97,10 @@ def header(scope: Scope, name: bytes) -> bytes:
     return b""
 
 
+def is_int(text: str) -> bool:
+    return text.isascii() and text.lstrip("-").isdigit() and len(text) <= 19
+
+
 # --- the dependency chain of the `deps` scenario, written as plain calls -------------------
 
 
@@ -126,7 +133,7 @@ async def json_(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def user(scope: Scope, receive: Receive, send: Send, raw_id: str) -> None:
-    if not (raw_id.isascii() and raw_id.lstrip("-").isdigit() and len(raw_id) <= 19):
+    if not is_int(raw_id):
         raise HTTPError(422, "id must be an integer")
     verbose = False
     for key, value in parse_qsl(scope["query_string"].decode("latin-1")):
@@ -166,6 +173,32 @@ async def fortunes(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 200, html.encode(), HTML)
 
 
+async def create_note(scope: Scope, receive: Receive, send: Send) -> None:
+    if not header(scope, b"content-type").startswith(b"application/json"):
+        raise HTTPError(415, "expected application/json")
+    try:
+        note = NoteIn.model_validate_json(await read_body(receive))
+    except ValidationError as exc:
+        await respond(send, 422, exc.json(include_input=False, include_url=False).encode(), JSON)
+        return
+    async with state["sessionmaker"]() as session:
+        row = Note(author=note.author, text=note.text)
+        session.add(row)
+        await session.commit()
+    out = {"id": row.id, "author": row.author, "text": row.text}
+    await respond(send, 201, dump(out), JSON)
+
+
+async def item(scope: Scope, receive: Receive, send: Send, rest: str) -> None:
+    """`/api/v1/items{i}/{id}`, parsed by hand: the ceiling does no per-route matching."""
+    index, _, raw_id = rest.partition("/")
+    if not (index.isascii() and index.isdigit() and int(index) < ROUTE_COUNT) or "/" in raw_id:
+        raise HTTPError(404, "not found")
+    if not is_int(raw_id):
+        raise HTTPError(422, "id must be an integer")
+    await respond(send, 200, dump({"route": int(index), "id": int(raw_id)}), JSON)
+
+
 async def deps(scope: Scope, receive: Receive, send: Send) -> None:
     a = await dep_a()
     b = await dep_b(a)
@@ -181,6 +214,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/db"): db,
     ("GET", "/fortunes"): fortunes,
     ("GET", "/deps"): deps,
+    ("POST", "/notes"): create_note,
 }
 PATHS = {path for _, path in ROUTES}
 
@@ -215,6 +249,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if method != "GET":
                 raise HTTPError(405, "method not allowed")
             await user(scope, receive, send, path[7:])
+        elif path.startswith(ROUTE_PREFIX):
+            if method != "GET":
+                raise HTTPError(405, "method not allowed")
+            await item(scope, receive, send, path[len(ROUTE_PREFIX) :])
         elif path in PATHS:
             raise HTTPError(405, "method not allowed")
         else:

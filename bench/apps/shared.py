@@ -16,6 +16,10 @@ TEMPLATES_DIR = HERE / "templates"
 DB_PATH = Path(os.environ.get("BENCH_DB", HERE.parent / "data" / "bench.db"))
 
 HELLO = "Hello, World!"
+# `routes`: ROUTE_COUNT templated GET routes sharing a prefix, registered in order;
+# the scenario loads the last one.
+ROUTE_COUNT = 1000
+ROUTE_PREFIX = "/api/v1/items"
 WORLD_ROWS = 10_000
 ADDITIONAL_FORTUNE = "Additional fortune added at request time."
 
@@ -54,4 +58,15 @@ class Item(BaseModel):
 
 
 class ItemOut(Item):
+    id: int
+
+
+class NoteIn(BaseModel):
+    """The body of the `writes` scenario: one row of table `note`."""
+
+    author: str = Field(min_length=1, max_length=50)
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class NoteOut(NoteIn):
     id: int

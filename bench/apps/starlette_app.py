@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from operator import attrgetter
 
@@ -20,13 +20,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from bench.apps.orm import Fortune, World, make_engine, make_sessionmaker
+from bench.apps.orm import Fortune, Note, World, make_engine, make_sessionmaker
 from bench.apps.shared import (
     ADDITIONAL_FORTUNE,
     HELLO,
+    ROUTE_COUNT,
+    ROUTE_PREFIX,
     TEMPLATES_DIR,
     WORLD_ROWS,
     Item,
+    NoteIn,
     parse_bool,
 )
 
@@ -102,6 +105,28 @@ async def deps(request: Request) -> Response:
         return JSONResponse({"value": c})
 
 
+async def create_note(request: Request) -> Response:
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return JSONResponse({"detail": "expected application/json"}, status_code=415)
+    try:
+        note = NoteIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False, include_context=False)
+        return JSONResponse({"detail": errors}, status_code=422)
+    async with request.app.state.sessionmaker() as session:
+        row = Note(author=note.author, text=note.text)
+        session.add(row)
+        await session.commit()
+    return JSONResponse({"id": row.id, "author": row.author, "text": row.text}, status_code=201)
+
+
+def item_route(index: int) -> Callable[[Request], Awaitable[Response]]:
+    async def item(request: Request) -> Response:
+        return JSONResponse({"route": index, "id": request.path_params["id"]})
+
+    return item
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     engine = make_engine()
@@ -119,6 +144,11 @@ app = Starlette(
         Route("/db", db),
         Route("/fortunes", fortunes),
         Route("/deps", deps),
+        Route("/notes", create_note, methods=["POST"]),
+        *(
+            Route(f"{ROUTE_PREFIX}{index}/{{id:int}}", item_route(index), name=f"item{index}")
+            for index in range(ROUTE_COUNT)
+        ),
     ],
     lifespan=lifespan,
 )

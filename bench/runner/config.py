@@ -14,6 +14,7 @@ DATA = BENCH / "data"
 DB_PATH = DATA / "bench.db"
 LUA = BENCH / "wrk" / "bench.lua"
 ITEM_JSON = BENCH / "wrk" / "item.json"
+NOTE_JSON = BENCH / "wrk" / "note.json"
 RESULTS = BENCH / "RESULTS.md"
 
 PEERS = [
@@ -62,7 +63,16 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "db": ("GET", "/db"),
     "fortunes": ("GET", "/fortunes"),
     "deps": ("GET", "/deps"),
+    "routes": ("GET", "/api/v1/items999/42"),
+    "writes": ("POST", "/notes"),
 }
+# The JSON body each POST scenario sends.
+BODIES = {"body": ITEM_JSON, "writes": NOTE_JSON}
+# Scenarios loaded with their own number of wrk connections (instead of --connections).
+CONNECTIONS = {"writes": 32}
+# More requests verified against the reference (not loaded): in `routes`, the first and a
+# middle route of the 1000 answer too, each with its own number.
+PROBES = {"routes": ["/api/v1/items0/7", "/api/v1/items500/1"]}
 ALL_SCENARIOS = [*SCENARIOS, "startup"]
 # What the raw ASGI reference itself must answer (status, media type).
 EXPECTED = {
@@ -73,6 +83,8 @@ EXPECTED = {
     "db": (200, "application/json"),
     "fortunes": (200, "text/html"),
     "deps": (200, "application/json"),
+    "routes": (200, "application/json"),
+    "writes": (201, "application/json"),
 }
 WORLD_ROWS = 10_000
 FORTUNES = [

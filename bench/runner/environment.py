@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.runner.config import FORTUNES, PEERS, ROOT, VENV, VPY, WORLD_ROWS, BenchError, say
+from bench.runner.config import (
+    DB_PATH,
+    FORTUNES,
+    PEERS,
+    ROOT,
+    VENV,
+    VPY,
+    WORLD_ROWS,
+    BenchError,
+    say,
+)
 
 
 def run_quiet(cmd: Sequence[str | Path], what: str) -> None:
@@ -76,8 +86,10 @@ def database_ok(path: Path) -> bool:
 
 
 def create_database(path: Path) -> None:
+    """Create the database once (world, fortune); table `note` is created anew every run."""
     if database_ok(path):
         set_wal(path)
+        reset_notes(path)
         return
     say(f"creating {path.relative_to(ROOT)} (world: {WORLD_ROWS} rows, fortune: 12 rows) ...")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +110,35 @@ def create_database(path: Path) -> None:
         conn.commit()
     tmp.replace(path)
     set_wal(path)
+    reset_notes(path)
+
+
+NOTE_TABLE = "CREATE TABLE note (id INTEGER PRIMARY KEY, author TEXT NOT NULL, text TEXT NOT NULL)"
+
+
+def reset_notes(path: Path) -> None:
+    """Create table `note` of the `writes` scenario afresh (every run starts from nothing)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("DROP TABLE IF EXISTS note")
+        conn.execute(NOTE_TABLE)
+        conn.commit()
+
+
+def empty_notes(path: Path) -> None:
+    """Empty table `note` and checkpoint the WAL, so each framework's writes start alike."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+        conn.execute("DELETE FROM note")
+        conn.commit()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def prepare_load(scenario: str) -> None:
+    """What a scenario needs before each framework's load (the same start for everyone)."""
+    if scenario == "writes":
+        try:
+            empty_notes(DB_PATH)
+        except sqlite3.Error as exc:
+            raise BenchError(f"could not empty table note: {exc}") from None
 
 
 def set_wal(path: Path) -> None:

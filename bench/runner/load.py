@@ -12,8 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.runner.config import ITEM_JSON, LUA, REFERENCE, SCENARIOS, BenchError, Target, say
-from bench.runner.environment import Cpus
+from bench.runner.config import (
+    BODIES,
+    CONNECTIONS,
+    LUA,
+    REFERENCE,
+    SCENARIOS,
+    BenchError,
+    Target,
+    say,
+)
+from bench.runner.environment import Cpus, prepare_load
 from bench.runner.memory import RssSampler
 from bench.runner.options import Options
 from bench.runner.processes import Server, serve, server_command
@@ -42,12 +51,13 @@ def run_wrk(
 ) -> WrkResult:
     method, path = SCENARIOS[scenario]
     env = dict(os.environ)
-    env["WRK_BODY_FILE"] = str(ITEM_JSON) if method == "POST" else ""
+    env["WRK_BODY_FILE"] = str(BODIES[scenario]) if method == "POST" else ""
+    connections = CONNECTIONS.get(scenario, opts.connections)
     cmd = [
         *cpus.prefix(cpus.client),
         wrk,
-        f"--threads={opts.threads}",
-        f"--connections={opts.connections}",
+        f"--threads={min(opts.threads, connections)}",
+        f"--connections={connections}",
         f"--duration={seconds}s",
         f"--timeout={opts.timeout}s",
         f"--script={LUA}",
@@ -131,6 +141,7 @@ def bench_target(
                     say(f"   {row.scenario:<10} MISMATCH {row.problem.removeprefix('mismatch: ')}")
                     continue
                 try:
+                    prepare_load(row.scenario)
                     with RssSampler(server.proc.pid) as sampler:
                         if opts.warmup:
                             run_wrk(wrk, server.port, row.scenario, opts.warmup, opts, cpus)
@@ -219,6 +230,7 @@ def bench_interleaved(
                         row.problem = f"failed: server died: {server.log_tail(5)}"
                         continue
                     try:
+                        prepare_load(scenario)
                         with RssSampler(server.proc.pid) as sampler:
                             if opts.warmup and round_ == 0:
                                 run_wrk(wrk, server.port, scenario, opts.warmup, opts, cpus)

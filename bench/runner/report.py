@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.runner.config import ROOT, SCENARIOS, VERSIONED, VPY
+from bench.runner.config import CONNECTIONS, ROOT, SCENARIOS, VERSIONED, VPY
 from bench.runner.environment import Cpus
 from bench.runner.load import Run
 from bench.runner.options import Options
@@ -167,6 +167,26 @@ def target_checks(run: Run) -> list[list[str]]:
                 False,
                 " ms",
             )
+    keel_routes = run.rps("keel", "uvicorn", "routes")
+    keel_params = run.rps("keel", "uvicorn", "params")
+    if keel_routes and keel_params:
+        # 1000 shared-prefix routes vs the few of `params` (one int path parameter each):
+        # route-count-independent matching keeps the two within 1.2x.
+        add(
+            "routes (1000 routes) / params: keel (uvicorn)",
+            keel_routes / keel_params,
+            1 / 1.2,
+            True,
+        )
+    for server in ("uvicorn", "granian"):
+        row = run.row("keel", server, "writes")
+        if row is not None and row.result is not None and row.result.p50_us:
+            add(
+                f"writes: keel p99 / p50 ({server})",
+                row.result.p99_us / row.result.p50_us,
+                2.0,
+                False,
+            )
     add(
         "json: keel / raw (granian)",
         ratio(run, ("keel", "granian"), ("raw", "granian"), "json"),
@@ -254,7 +274,12 @@ def render(run: Run, opts: Options, cpus: Cpus, meta: Meta) -> str:
         + (f" (median of {opts.rounds} runs)" if opts.rounds > 1 else "")
         + ", "
         f"timeout {opts.timeout} s; one server worker each (gunicorn gthread: "
-        f"{opts.gthread_threads} threads)",
+        f"{opts.gthread_threads} threads)"
+        + "".join(
+            f"; {scenario}: {count} connections"
+            for scenario, count in CONNECTIONS.items()
+            if scenario in opts.scenarios
+        ),
         "- peak RSS: the largest summed RSS of the server's process tree (master + worker "
         "for gunicorn and granian), sampled every 0.2 s during warm-up and load",
         "- errors: wrk's socket errors (connect, read, write, timeout) plus responses >= 400",

@@ -11,7 +11,15 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.runner.config import DB_PATH, EXPECTED, ITEM_JSON, SCENARIOS, WORLD_ROWS, BenchError
+from bench.runner.config import (
+    BODIES,
+    DB_PATH,
+    EXPECTED,
+    PROBES,
+    SCENARIOS,
+    WORLD_ROWS,
+    BenchError,
+)
 
 
 @dataclass
@@ -25,9 +33,13 @@ class Answer:
         return self.content_type.split(";")[0].strip().lower()
 
 
-def fetch(port: int, scenario: str) -> Answer:
-    method, path = SCENARIOS[scenario]
-    body = ITEM_JSON.read_bytes() if method == "POST" else None
+def fetch(port: int, scenario: str, path: str | None = None) -> Answer:
+    """The answer to a scenario's request (or to a GET of `path`, a probe)."""
+    method, scenario_path = SCENARIOS[scenario]
+    if path is not None:
+        method = "GET"
+    path = path or scenario_path
+    body = BODIES[scenario].read_bytes() if method == "POST" else None
     headers = {"Content-Type": "application/json"} if body is not None else {}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -80,6 +92,22 @@ def check_db(data: object) -> str | None:
     return None
 
 
+def note_row(note_id: int) -> tuple[str, str] | None:
+    with contextlib.closing(sqlite3.connect(DB_PATH, timeout=30)) as conn:
+        row = conn.execute("SELECT author, text FROM note WHERE id = ?", (note_id,)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def check_note(data: dict[str, object]) -> str | None:
+    """The row a `writes` answer reports is in the database, as reported."""
+    note_id = data["id"]
+    assert isinstance(note_id, int)
+    row = note_row(note_id)
+    if row != (data.get("author"), data.get("text")):
+        return f"note {note_id} in the database is {row!r}, the answer says {data!r:.200}"
+    return None
+
+
 def compare(scenario: str, ref: Answer, got: Answer) -> str | None:
     """None when `got` means the same as the reference answer, else why not."""
     if got.status != ref.status:
@@ -103,9 +131,11 @@ def compare(scenario: str, ref: Answer, got: Answer) -> str | None:
     if scenario == "db":
         return check_db(data)
     expected_data = json.loads(ref.body)
-    if scenario == "body":
+    if scenario in ("body", "writes"):
         if not isinstance(data, dict) or type(data.get("id")) is not int:
             return f"expected the item with an integer id, got {data!r:.200}"
+        if scenario == "writes" and (why := check_note(data)):
+            return why
         data = {k: v for k, v in data.items() if k != "id"}
         expected_data = {k: v for k, v in expected_data.items() if k != "id"}
     if data != expected_data:
@@ -125,16 +155,30 @@ def reference_answers(port: int, scenarios: Sequence[str]) -> dict[str, Answer]:
             )
         if scenario == "db" and (why := check_db(json.loads(answer.body))):
             raise BenchError(f"the raw ASGI reference answered db wrongly: {why}")
+        if scenario == "writes" and (why := check_note(json.loads(answer.body))):
+            raise BenchError(f"the raw ASGI reference answered writes wrongly: {why}")
         answers[scenario] = answer
+        for path in PROBES.get(scenario, []):
+            probe = fetch(port, scenario, path)
+            if probe.status != status or probe.media_type != media:
+                raise BenchError(
+                    f"the raw ASGI reference answered GET {path} with {probe.status}: "
+                    f"{probe.body[:300]!r}"
+                )
+            answers[f"{scenario} {path}"] = probe
     return answers
 
 
 def verify(port: int, scenario: str, reference: dict[str, Answer]) -> str | None:
     try:
-        for _ in range(2 if scenario == "db" else 1):
+        for _ in range(2 if scenario in ("db", "writes") else 1):
             why = compare(scenario, reference[scenario], fetch(port, scenario))
             if why:
                 return why
+        for path in PROBES.get(scenario, []):
+            why = compare(scenario, reference[f"{scenario} {path}"], fetch(port, scenario, path))
+            if why:
+                return f"GET {path}: {why}"
     except (OSError, http.client.HTTPException) as exc:
         return f"request failed: {exc!r}"
     return None
