@@ -301,7 +301,7 @@ def render(run: Run, opts: Options, cpus: Cpus, meta: Meta) -> str:
     checks = target_checks(run)
     if checks:
         lines += [
-            "### keel's targets (issue 4)",
+            "### keel's targets (issues 4 and 8)",
             "",
             md_table(["check", "measured", "target", "met"], checks, {1, 2}),
             "",

@@ -39,7 +39,8 @@ def test_listed_in_help_and_rejects_non_apps() -> None:
     runner = CliRunner()
     assert "openapi" in runner.invoke(main, ["--help"]).stdout
     result = runner.invoke(main, ["openapi", "tests.openapi.full_app:Item"])
-    assert result.exit_code != 0
-    assert "not a keel App" in result.output
+    assert result.exit_code == 2
+    assert "is the class Item, not a keel App" in result.output
     missing = runner.invoke(main, ["openapi", "tests.openapi.nope:app"])
-    assert missing.exit_code != 0
+    assert missing.exit_code == 2
+    assert "there is no module 'tests.openapi.nope'" in missing.output
