@@ -223,8 +223,7 @@ class App(Router):
             self.exception_handlers[exc_class] = handler
         else:
             raise TypeError(
-                f"exception_handler() takes an exception class or an HTTP status, "
-                f"got {exc_class!r}"
+                f"exception_handler() takes an exception class or an HTTP status, got {exc_class!r}"
             )
         self._handler_cache.clear()
 
@@ -566,7 +565,6 @@ async def _to_mount(
         if path == mount.path or path.startswith(mount.path + "/"):
             child = dict(scope)
             child["root_path"] = root + mount.path
-            child.pop("app", None)
             await mount.app(child, receive, send)
             return True
     return False

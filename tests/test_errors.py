@@ -194,7 +194,9 @@ def test_validation_detail_names_every_invalid_field() -> None:
 
 
 def test_validation_detail_is_bounded() -> None:
-    errors = [{"loc": ["body", f"f{i}"], "msg": "Field required", "type": "missing"} for i in range(9)]
+    errors = [
+        {"loc": ["body", f"f{i}"], "msg": "Field required", "type": "missing"} for i in range(9)
+    ]
     detail = RequestValidationError(errors).detail
     assert detail.startswith("9 fields are invalid: body.f0: Field required; body.f1:")
     assert "body.f2: Field required" in detail

@@ -133,9 +133,7 @@ def test_an_app_wide_http_error_handler_formats_database_errors(
     assert response.json() == {"errors": {"body": ["An item with this name already exists."]}}
 
 
-def test_the_apps_error_format_applies_to_database_errors(
-    app: App, db_client: TestClient
-) -> None:
+def test_the_apps_error_format_applies_to_database_errors(app: App, db_client: TestClient) -> None:
     from keel.error_formats import FastAPIErrors
 
     app.error_format = FastAPIErrors()
