@@ -25,7 +25,7 @@ from keel.responses import JSONResponse, ProblemResponse, Response
 if TYPE_CHECKING:
     from keel.requests import Request
 
-__all__ = ["ErrorFormat", "FastAPIErrors", "ProblemDetails"]
+__all__ = ["PROBLEM_DETAILS", "ErrorFormat", "FastAPIErrors", "ProblemDetails"]
 
 
 class ErrorFormat(abc.ABC):
@@ -88,7 +88,7 @@ class ProblemDetails(ErrorFormat):
 
     def schemas(self) -> dict[str, Any]:
         """``ProblemDetails``, ``ValidationProblem`` and ``ValidationErrorItem``."""
-        return dict(PROBLEM_SCHEMAS)
+        return dict(_PROBLEM_SCHEMAS)
 
     def schema(self, status: int) -> dict[str, Any]:
         """``ValidationProblem`` for 422, ``ProblemDetails`` otherwise."""
@@ -185,7 +185,7 @@ _ITEM: dict[str, Any] = {
     "required": ["loc", "msg", "type"],
 }
 
-PROBLEM_SCHEMAS: dict[str, Any] = {
+_PROBLEM_SCHEMAS: dict[str, Any] = {
     "ProblemDetails": {
         "title": "ProblemDetails",
         "description": (
