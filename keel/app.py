@@ -484,6 +484,7 @@ class App(Router):
         handler answers becomes a 500 ``HTTPError``, which goes through the lookup too.
         """
         used: list[Handler] = []
+        original = exc
         while True:
             handler = self._lookup_handler(exc)
             if handler is not None and handler not in used:
@@ -493,21 +494,18 @@ class App(Router):
                         result = await handler(request, exc)
                     else:
                         result = await run_sync(handler, request, exc)
-                except HTTPError as raised:
-                    exc = raised
-                    continue
-                except Exception as raised:
-                    if raised is not exc and self._lookup_handler(raised) is None:
-                        logger.exception("Exception handler %r failed", handler)
+                except Exception as raised:  # an HTTPError or not: looked up in turn
                     exc = raised
                     continue
                 if isinstance(result, Response):
                     return result
-                logger.error("Exception handler %r returned %r, not a Response", handler, result)
-                exc = TypeError(f"Exception handler {handler!r} returned {result!r}")
+                name = getattr(handler, "__qualname__", handler)
+                exc = TypeError(f"Exception handler {name} returned {result!r}, not a Response")
                 continue
             if isinstance(exc, HTTPError):
                 return self.error_format.render(request, exc)
+            if exc is not original:  # a handler failed: nobody else will log it
+                logger.error("Exception handler failed", exc_info=exc)
             if self.debug and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(traceback_html(exc, request.method, request.path), 500)
             exc = server_error(exc, debug=self.debug)

@@ -112,19 +112,24 @@ def test_unhandled_errors_get_their_500_through_the_http_error_handler() -> None
     assert r.json() == {"message": "The server failed to handle this request."}
 
 
+JSON = {"content-type": "application/json"}
+
+
 @pytest.mark.parametrize(
-    ("method", "path", "status"),
+    ("method", "path", "status", "body", "headers"),
     [
-        ("GET", "/nowhere", 404),
-        ("DELETE", "/items", 405),
-        ("POST", "/items", 415),
-        ("GET", "/items?limit=x", 422),
+        ("GET", "/nowhere", 404, b"", {}),
+        ("DELETE", "/items", 405, b"", {}),
+        ("POST", "/items", 400, b"{", JSON),
+        ("POST", "/items", 413, b"[" + b"1," * 100 + b"1]", JSON),
+        ("POST", "/items", 415, b"{}", {"content-type": "text/x"}),
+        ("GET", "/items?limit=x", 422, b"", {}),
     ],
 )
 def test_one_http_error_handler_formats_every_core_error(
-    method: str, path: str, status: int
+    method: str, path: str, status: int, body: bytes, headers: dict[str, str]
 ) -> None:
-    app = App()
+    app = App(max_body_size=100)
 
     @app.exception_handler(HTTPError)
     async def own_format(request: Request, exc: HTTPError) -> JSONResponse:
@@ -138,7 +143,7 @@ def test_one_http_error_handler_formats_every_core_error(
     async def add(item: dict[str, int]) -> dict[str, int]:
         return item
 
-    r = TestClient(app).request(method, path, content=b"{}", headers={"content-type": "text/x"})
+    r = TestClient(app).request(method, path, content=body, headers=headers)
     assert (r.status_code, r.json()) == (status, {"status": status})
     if status == 405:
         assert r.headers["allow"] == "GET, HEAD, OPTIONS, POST"
@@ -234,3 +239,34 @@ def test_response_validation_error_lives_in_errors() -> None:
 
     with pytest.raises(ResponseValidationError):
         TestClient(app).get("/")
+
+
+def test_a_handler_with_a_bug_gives_a_logged_500(caplog: pytest.LogCaptureFixture) -> None:
+    app = App()
+
+    @app.exception_handler(Missing)
+    async def broken(request: Request, exc: Missing) -> JSONResponse:
+        return {}["nope"]  # type: ignore[no-any-return]
+
+    @app.exception_handler(LookupError)
+    async def not_a_response(request: Request, exc: LookupError) -> JSONResponse:
+        raise KeyError("still broken")
+
+    @app.get("/")
+    async def index() -> None:
+        raise Missing()
+
+    @app.get("/value")
+    async def value() -> None:
+        raise ValueError()
+
+    @app.exception_handler(ValueError)
+    async def returns_a_dict(request: Request, exc: ValueError) -> JSONResponse:
+        return {"not": "a response"}  # type: ignore[return-value]
+
+    client = TestClient(app, raise_server_exceptions=False)
+    problem(client.get("/"), 500)
+    assert "Exception handler" in caplog.text and "still broken" in caplog.text
+    caplog.clear()
+    problem(client.get("/value"), 500)
+    assert "not a Response" in caplog.text
