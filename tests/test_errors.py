@@ -270,3 +270,20 @@ def test_a_handler_with_a_bug_gives_a_logged_500(caplog: pytest.LogCaptureFixtur
     caplog.clear()
     problem(client.get("/value"), 500)
     assert "not a Response" in caplog.text
+
+
+def test_a_handler_for_500_answers_unhandled_errors() -> None:
+    app = App()
+
+    @app.exception_handler(500)
+    def server_error(request: Request, exc: HTTPError) -> PlainTextResponse:
+        return PlainTextResponse("sorry", status=500)
+
+    @app.get("/")
+    async def index() -> None:
+        raise RuntimeError("bug")
+
+    r = TestClient(app, raise_server_exceptions=False).get("/")
+    assert (r.status_code, r.text) == (500, "sorry")
+    with pytest.raises(RuntimeError):  # still re-raised to the server (and to tests)
+        TestClient(app).get("/")
