@@ -23,7 +23,7 @@ from keel._inputs import BodyReader, ParamReader, adapter
 from keel._schema import SimpleAdapter, is_pydantic_model, simple_schema
 from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTasks
-from keel.errors import convert_errors
+from keel.errors import ResponseValidationError, convert_errors
 from keel.requests import Request
 from keel.responses import Response
 
@@ -35,14 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("keel.error")
 
 _JSON_CT = (b"content-type", b"application/json")
-
-
-class ResponseValidationError(Exception):
-    """A handler returned a value that does not match its declared response schema."""
-
-    def __init__(self, route: str, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
-        super().__init__(f"Response of {route} does not match its declared schema: {errors}")
 
 
 class Serializer:

@@ -7,30 +7,31 @@ import importlib
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from keel._concurrency import run_sync
 from keel._types import ASGIApp, Message, Receive, Scope, Send
 from keel.datastructures import State
 from keel.di import DependencyOverrides, Depends
+from keel.error_formats import PROBLEM_DETAILS, ErrorFormat
 from keel.errors import (
     HTTPError,
+    server_error,
     traceback_html,
-    traceback_problem,
 )
 from keel.middleware import Middleware
 from keel.requests import DEFAULT_MAX_BODY, Request
-from keel.responses import HTMLResponse, ProblemResponse, RedirectResponse, Response
+from keel.responses import HTMLResponse, RedirectResponse, Response
 from keel.routing import Mount, Route, Router, route_path
 
 __all__ = ["App"]
 
 logger = logging.getLogger("keel.error")
 
-E = TypeVar("E", bound=BaseException)
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 F = TypeVar("F", bound=Callable[..., Any])
+H = TypeVar("H", bound=Callable[[Request, Any], Awaitable[Response] | Response])
 
 
 class _Table:
@@ -104,6 +105,9 @@ class App(Router):
         swagger_ui_parameters: Extra Swagger UI configuration.
         swagger_ui_init_oauth: Swagger UI ``initOAuth`` settings.
         redoc_options: Extra ReDoc options.
+        error_format: How every error response is written and documented
+            (:class:`~keel.error_formats.ProblemDetails`, RFC 9457, by default; see
+            :mod:`keel.error_formats`).
     """
 
     def __init__(
@@ -134,6 +138,7 @@ class App(Router):
         swagger_ui_parameters: dict[str, Any] | None = None,
         swagger_ui_init_oauth: dict[str, Any] | None = None,
         redoc_options: dict[str, Any] | None = None,
+        error_format: ErrorFormat | None = None,
     ) -> None:
         super().__init__(dependencies=dependencies)
         self.debug = debug
@@ -162,6 +167,8 @@ class App(Router):
         self.shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown)
         self.user_middleware: list[Middleware] = [Middleware.coerce(m) for m in middleware]
         self.exception_handlers: dict[type[BaseException], Handler] = {}
+        self.status_handlers: dict[int, Handler] = {}
+        self.error_format: ErrorFormat = error_format or PROBLEM_DETAILS
         self.dependency_overrides = DependencyOverrides()
         self._handler_cache: dict[type[BaseException], Handler | None] = {}
         self._stack: ASGIApp | None = None
@@ -185,28 +192,39 @@ class App(Router):
         self.shutdown_handlers.append(fn)
         return fn
 
-    def exception_handler(
-        self, exc_class: type[BaseException] | int
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def exception_handler(self, exc_class: type[BaseException] | int) -> Callable[[H], H]:
         """Decorator: handle exceptions of ``exc_class`` (or an HTTP status) with ``fn``.
 
-        The handler is called as ``handler(request, exc)`` and returns a ``Response``.
+        The handler is called as ``handler(request, exc)`` and returns a ``Response``; it
+        may also raise, e.g. an ``HTTPError``, which is then handled like any other.
         """
 
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def decorator(fn: H) -> H:
             self.add_exception_handler(exc_class, fn)
             return fn
 
         return decorator
 
     def add_exception_handler(
-        self, exc_class: type[BaseException] | int, handler: Callable[..., Any]
+        self,
+        exc_class: type[BaseException] | int,
+        handler: Callable[[Request, Any], Awaitable[Response] | Response],
     ) -> None:
-        """Register ``handler(request, exc)`` for ``exc_class`` (or an HTTP error status)."""
-        key: Any = exc_class
-        if isinstance(exc_class, int):
-            key = ("status", exc_class)
-        self.exception_handlers[key] = handler
+        """Register ``handler(request, exc)`` for ``exc_class`` or an HTTP error status.
+
+        A status handler gets every ``HTTPError`` with that status and comes before the
+        class handlers.
+        """
+        if isinstance(exc_class, int) and not isinstance(exc_class, bool):
+            if not 400 <= exc_class <= 599:
+                raise ValueError(f"An error handler's status must be 4xx or 5xx, got {exc_class}")
+            self.status_handlers[exc_class] = handler
+        elif isinstance(exc_class, type) and issubclass(exc_class, BaseException):
+            self.exception_handlers[exc_class] = handler
+        else:
+            raise TypeError(
+                f"exception_handler() takes an exception class or an HTTP status, got {exc_class!r}"
+            )
         self._handler_cache.clear()
 
     def add_middleware(self, cls: Callable[..., ASGIApp], *args: Any, **options: Any) -> None:
@@ -437,31 +455,14 @@ class App(Router):
             return
         await send({"type": "lifespan.shutdown.complete"})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[App]:
-        """Run startup and shutdown around a block, without a server (used by test clients)."""
-        stack = contextlib.AsyncExitStack()
-        async with stack:
-            if self.lifespan_context is not None:
-                await stack.enter_async_context(self.lifespan_context(self))
-            for fn in self.startup_handlers:
-                await _call(fn)
-            try:
-                yield self
-            finally:
-                for fn in self.shutdown_handlers:
-                    await _call(fn)
-
     # -- errors ------------------------------------------------------------------------------
 
     def _lookup_handler(self, exc: BaseException) -> Handler | None:
-        cls = type(exc)
-        if isinstance(exc, HTTPError):
-            by_status: Handler | None = self.exception_handlers.get(
-                ("status", exc.status)  # type: ignore[call-overload]
-            )
+        if self.status_handlers and isinstance(exc, HTTPError):
+            by_status = self.status_handlers.get(exc.status)
             if by_status is not None:
                 return by_status
+        cls = type(exc)
         try:
             return self._handler_cache[cls]
         except KeyError:
@@ -475,49 +476,43 @@ class App(Router):
         return found
 
     async def handle_exception(self, request: Request, exc: BaseException) -> Response:
-        """Turn ``exc`` into a response with the registered handler or the default one."""
-        handler = self._lookup_handler(exc)
-        if handler is not None:
-            try:
-                if inspect.iscoroutinefunction(handler):
-                    result = await handler(request, exc)
-                else:
-                    result = await run_sync(handler, request, exc)
+        """Turn ``exc`` into a response: the registered handler's, or the error format's.
+
+        A handler may raise: what it raises (an ``HTTPError`` or any other exception) goes
+        through the same lookup, each handler being used at most once per request, so a
+        handler that raises what it handles ends at the error format. An exception that no
+        handler answers becomes a 500 ``HTTPError``, which goes through the lookup too.
+        """
+        used: list[Handler] = []
+        original = exc
+        while True:
+            handler = self._lookup_handler(exc)
+            if handler is not None and handler not in used:
+                used.append(handler)
+                try:
+                    if inspect.iscoroutinefunction(handler):
+                        result = await handler(request, exc)
+                    else:
+                        result = await run_sync(handler, request, exc)
+                except Exception as raised:  # an HTTPError or not: looked up in turn
+                    exc = raised
+                    continue
                 if isinstance(result, Response):
                     return result
-                raise TypeError(
-                    f"Exception handler {handler!r} returned {result!r}, not a Response"
-                )
-            except HTTPError as inner:
-                if inner is not exc:
-                    return self._default_response(request, inner)
-                exc = inner
-            except Exception as inner:
-                logger.exception("Exception handler failed")
-                exc = inner
-        return self._default_response(request, exc)
+                name = getattr(handler, "__qualname__", handler)
+                exc = TypeError(f"Exception handler {name} returned {result!r}, not a Response")
+                continue
+            if isinstance(exc, HTTPError):
+                return self.error_format.render(request, exc)
+            if exc is not original:  # a handler failed: nobody else will log it
+                logger.error("Exception handler failed", exc_info=exc)
+            if self.debug and "text/html" in request.headers.get("accept", ""):
+                return HTMLResponse(traceback_html(exc, request.method, request.path), 500)
+            exc = server_error(exc, debug=self.debug)
 
     def is_unhandled(self, exc: BaseException) -> bool:
         """Whether ``exc`` got the default 500 (no handler; not an ``HTTPError``)."""
         return not isinstance(exc, HTTPError) and self._lookup_handler(exc) is None
-
-    def _default_response(self, request: Request, exc: BaseException) -> Response:
-        if isinstance(exc, HTTPError):
-            return ProblemResponse.from_error(exc)
-        if self.debug:
-            accept = request.headers.get("accept", "")
-            if "text/html" in accept:
-                return HTMLResponse(traceback_html(exc, request.method, request.path), 500)
-            return ProblemResponse(traceback_problem(exc), 500)
-        return ProblemResponse(
-            {
-                "type": "about:blank",
-                "title": "Internal Server Error",
-                "status": 500,
-                "detail": "The server failed to handle this request.",
-            },
-            500,
-        )
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` with ``params`` filled in."""
@@ -568,7 +563,6 @@ async def _to_mount(
         if path == mount.path or path.startswith(mount.path + "/"):
             child = dict(scope)
             child["root_path"] = root + mount.path
-            child.pop("app", None)
             await mount.app(child, receive, send)
             return True
     return False

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 __all__ = ["Depends", "DependencyOverrides", "Security"]
 
 Scope = Literal["request", "function"]
 
+if TYPE_CHECKING:
+    # As for the parameter markers: ``user: User = Depends(current_user)`` type-checks.
+    _AnyValue = Any
+else:
+    _AnyValue = object
 
-class Depends:
+
+class Depends(_AnyValue):  # type: ignore[misc]  # an Any base on purpose, see _AnyValue
     """Declare that a parameter is produced by calling ``dependency``.
 
     Args:

@@ -12,6 +12,7 @@ __all__ = [
     "HTTPError",
     "HTTPException",
     "RequestValidationError",
+    "ResponseValidationError",
     "problem_body",
     "status_phrase",
 ]
@@ -109,13 +110,40 @@ class RequestValidationError(HTTPError):
     ) -> None:
         self.errors = [dict(e) for e in errors]
         if detail is None:
-            n = len(self.errors)
-            detail = "1 field is invalid" if n == 1 else f"{n} fields are invalid"
-            if n:
-                first = self.errors[0]
-                where = ".".join(str(p) for p in first.get("loc", ()))
-                detail = f"{detail}: {where}: {first.get('msg', '')}".rstrip(": ")
+            detail = validation_summary(self.errors)
         super().__init__(status, detail, extra={"errors": self.errors})
+
+
+_NAMED = 3
+
+
+def validation_summary(errors: Sequence[Mapping[str, Any]]) -> str:
+    """``"2 fields are invalid: query.a: ...; query.b: ..."``, naming at most three."""
+    n = len(errors)
+    head = "1 field is invalid" if n == 1 else f"{n} fields are invalid"
+    if not n:
+        return head
+    parts = []
+    for error in errors[:_NAMED]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        msg = str(error.get("msg", ""))
+        parts.append(f"{where}: {msg}" if where and msg else where or msg)
+    listed = "; ".join(p for p in parts if p)
+    if n > _NAMED:
+        listed += f"; and {n - _NAMED} more"
+    return f"{head}: {listed}" if listed else head
+
+
+class ResponseValidationError(Exception):
+    """A handler returned a value that does not match its declared response schema.
+
+    A bug in the server, not in the request: the client gets a 500 and the error is
+    re-raised to the server (and to tests).
+    """
+
+    def __init__(self, route: str, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__(f"Response of {route} does not match its declared schema: {errors}")
 
 
 def safe_text(value: str, limit: int | None = None) -> str:
@@ -194,17 +222,18 @@ def _fallback(value: Any) -> Any:
     return safe_text(repr(value), 200)
 
 
-def traceback_problem(exc: BaseException) -> dict[str, Any]:
-    """A 500 problem object carrying the traceback (debug mode only)."""
+def server_error(exc: BaseException, *, debug: bool = False) -> HTTPError:
+    """The 500 an unhandled ``exc`` is answered with; only in debug does it tell what failed.
+
+    In debug the detail names the exception and a ``traceback`` member lists its lines.
+    """
+    if not debug:
+        return HTTPError(500, "The server failed to handle this request.")
     import traceback
 
-    return {
-        "type": "about:blank",
-        "title": "Internal Server Error",
-        "status": 500,
-        "detail": safe_text(f"{type(exc).__name__}: {exc}", 2000),
-        "traceback": [safe_text(line) for line in traceback.format_exception(exc)],
-    }
+    lines = [safe_text(line) for line in traceback.format_exception(exc)]
+    detail = safe_text(f"{type(exc).__name__}: {exc}", 2000)
+    return HTTPError(500, detail, extra={"traceback": lines})
 
 
 def traceback_html(exc: BaseException, method: str, path: str) -> str:

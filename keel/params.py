@@ -1,16 +1,76 @@
 """Parameter markers (``Path``, ``Query``, ``Header``, ``Cookie``, ``Body``, ``Form``, ``File``).
 
 Use them as ``Annotated[int, Query(ge=1)]`` or as a default, ``limit: int = Query(10, ge=1)``.
-Constraints are pydantic's ``Field`` constraints.
+Constraints are pydantic's ``Field`` constraints; a misspelt one is a type error
+(``Query(gee=1)``) and, for code that is not type-checked, a ``TypeError``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic_core import PydanticUndefined
+from typing_extensions import Unpack
 
-__all__ = ["Body", "Cookie", "File", "Form", "Header", "Param", "Path", "Query"]
+__all__ = [
+    "Body",
+    "Constraints",
+    "Cookie",
+    "File",
+    "Form",
+    "Header",
+    "Param",
+    "ParamOptions",
+    "Path",
+    "Query",
+]
+
+if TYPE_CHECKING:
+    from annotated_types import SupportsGe, SupportsGt, SupportsLe, SupportsLt
+
+    # Type checkers see a marker as a value of any type, so that the FastAPI spelling
+    # ``limit: int = Query(10)`` (a marker as the default of an ``int`` parameter) checks.
+    # At run time the markers are plain classes (``isinstance`` works).
+    _AnyValue = Any
+else:
+    _AnyValue = object
+
+
+class Constraints(TypedDict, total=False):
+    """The validation and documentation keywords a marker accepts (pydantic ``Field``'s)."""
+
+    gt: SupportsGt | None
+    ge: SupportsGe | None
+    lt: SupportsLt | None
+    le: SupportsLe | None
+    multiple_of: float | None
+    min_length: int | None
+    max_length: int | None
+    pattern: str | re.Pattern[str] | None
+    strict: bool | None
+    allow_inf_nan: bool | None
+    max_digits: int | None
+    decimal_places: int | None
+    title: str | None
+    description: str | None
+    examples: list[Any] | None
+    json_schema_extra: dict[str, Any] | Callable[[dict[str, Any]], None] | None
+    regex: str | None
+    """FastAPI's older spelling of ``pattern``."""
+    example: Any
+    """One example (FastAPI's older spelling of ``examples=[...]``)."""
+
+
+class ParamOptions(Constraints, total=False):
+    """Every keyword a marker accepts besides its default."""
+
+    default_factory: Callable[[], Any] | None
+    alias: str | None
+    deprecated: bool | None
+    include_in_schema: bool
+
 
 _FIELD_KEYS = (
     "gt",
@@ -32,7 +92,7 @@ _FIELD_KEYS = (
 )
 
 
-class Param:
+class Param(_AnyValue):  # type: ignore[misc]  # an Any base on purpose, see _AnyValue
     """Base class of the parameter markers; says where a value comes from.
 
     Args:
@@ -60,11 +120,11 @@ class Param:
         self,
         default: Any = PydanticUndefined,
         *,
-        default_factory: Any = None,
+        default_factory: Callable[[], Any] | None = None,
         alias: str | None = None,
         deprecated: bool | None = None,
         include_in_schema: bool = True,
-        **constraints: Any,
+        **constraints: Unpack[Constraints],
     ) -> None:
         if default is ...:
             default = PydanticUndefined
@@ -73,16 +133,17 @@ class Param:
         self.alias = alias
         self.deprecated = deprecated
         self.include_in_schema = include_in_schema
-        unknown = set(constraints) - set(_FIELD_KEYS) - {"regex", "example"}
+        given: dict[str, Any] = dict(constraints)
+        unknown = set(given) - set(_FIELD_KEYS) - {"regex", "example"}
         if unknown:
             raise TypeError(
                 f"{type(self).__name__}() got unknown option(s): {', '.join(sorted(unknown))}"
             )
-        if "regex" in constraints:  # FastAPI's older spelling
-            constraints["pattern"] = constraints.pop("regex")
-        if "example" in constraints:
-            constraints["examples"] = [constraints.pop("example")]
-        self.constraints = constraints
+        if "regex" in given:  # FastAPI's older spelling
+            given["pattern"] = given.pop("regex")
+        if "example" in given:
+            given["examples"] = [given.pop("example")]
+        self.constraints = given
         self.extra: dict[str, Any] = {}
 
     @property
@@ -127,7 +188,11 @@ class Header(Param):
     __slots__ = ("convert_underscores",)
 
     def __init__(
-        self, default: Any = PydanticUndefined, *, convert_underscores: bool = True, **kw: Any
+        self,
+        default: Any = PydanticUndefined,
+        *,
+        convert_underscores: bool = True,
+        **kw: Unpack[ParamOptions],
     ) -> None:
         super().__init__(default, **kw)
         self.convert_underscores = convert_underscores
@@ -156,7 +221,7 @@ class Body(Param):
         *,
         embed: bool = False,
         media_type: str = "application/json",
-        **kw: Any,
+        **kw: Unpack[ParamOptions],
     ) -> None:
         super().__init__(default, **kw)
         self.embed = embed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
@@ -17,7 +17,7 @@ from keel.responses import Response
 if TYPE_CHECKING:
     from keel._endpoint import Endpoint
 
-__all__ = ["APIRouter", "Mount", "NoMatchFound", "Route", "RouteOptions", "Router"]
+__all__ = ["APIRouter", "Mount", "NoMatchFound", "Responses", "Route", "RouteOptions", "Router"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,6 +52,18 @@ class NoMatchFound(LookupError):
     """``url_path_for`` found no route with that name and parameters."""
 
 
+Responses = Mapping[int, Any] | Mapping[str, Any] | Mapping[int | str, Any]
+"""Extra documented responses keyed by status (``404`` or ``"4XX"``): any mapping."""
+
+
+def _responses(given: Responses | None) -> dict[int | str, Any]:
+    """A copy of a ``responses=`` mapping."""
+    copy: dict[int | str, Any] = {}
+    for status, entry in (given or {}).items():
+        copy[status] = entry
+    return copy
+
+
 class RouteOptions(TypedDict, total=False):
     """Options shared by every route decorator (``get``, ``post``, ``route``…).
 
@@ -82,7 +94,7 @@ class RouteOptions(TypedDict, total=False):
     response_model: Any
     response_class: type[Response]
     response_description: str
-    responses: dict[int | str, Any]
+    responses: Responses
     include_in_schema: bool
     deprecated: bool
     operation_id: str
@@ -153,7 +165,7 @@ class Route:
             self.description = inspect.cleandoc(endpoint.__doc__) if endpoint.__doc__ else None
         self.response_class = options.get("response_class")
         self.response_description = options.get("response_description", "Successful Response")
-        self.responses: dict[int | str, Any] = dict(options.get("responses", {}))
+        self.responses = _responses(options.get("responses"))
         self.include_in_schema = options.get("include_in_schema", True)
         self.deprecated = options.get("deprecated", False)
         self.operation_id = options.get("operation_id")
@@ -228,7 +240,7 @@ class Router:
         *,
         tags: Sequence[str] = (),
         dependencies: Sequence[Depends] = (),
-        responses: dict[int | str, Any] | None = None,
+        responses: Responses | None = None,
         deprecated: bool | None = None,
         include_in_schema: bool = True,
     ) -> None:
@@ -237,7 +249,7 @@ class Router:
         self.prefix = prefix
         self.tags = list(tags)
         self.dependencies = list(dependencies)
-        self.default_responses = dict(responses or {})
+        self.default_responses = _responses(responses)
         self.deprecated = deprecated
         self.include_in_schema = include_in_schema
         self.routes: list[Route] = []

@@ -10,6 +10,7 @@ from keel._concurrency import run_sync
 from keel._types import Receive, Scope, Send
 from keel.datastructures import Headers
 from keel.errors import HTTPError
+from keel.requests import Request
 from keel.responses import FileResponse, ProblemResponse, Response
 from keel.routing import route_path
 
@@ -23,6 +24,9 @@ class StaticFiles:
     backslashes and symbolic links that lead outside the folder are a 404, never a 500.
     Answers GET and HEAD with ``ETag``/``Last-Modified`` and honours ``If-None-Match`` and
     ``If-Modified-Since`` with 304.
+
+    Mounted in an app, its 404 and 405 go through the app's exception handlers and error
+    format like any other error; served on its own, it answers problem details.
 
     Args:
         directory: The folder to serve.
@@ -46,7 +50,7 @@ class StaticFiles:
             return
         if scope["method"] not in ("GET", "HEAD"):
             error = HTTPError(405, "Static files answer GET and HEAD only", {"allow": "GET, HEAD"})
-            await ProblemResponse.from_error(error)(scope, receive, send)
+            await _send_error(error, scope, receive, send)
             return
         _, path = route_path(scope)
         found = await run_sync(self._lookup, path)
@@ -55,7 +59,7 @@ class StaticFiles:
             if missing is not None:
                 await FileResponse(missing[0], 404, stat_result=missing[1])(scope, receive, send)
                 return
-            await ProblemResponse.from_error(HTTPError(404, "No such file"))(scope, receive, send)
+            await _send_error(HTTPError(404, "No such file"), scope, receive, send)
             return
         full, st = found
         response = FileResponse(full, stat_result=st, headers={"cache-control": "no-cache"})
@@ -88,6 +92,17 @@ class StaticFiles:
         if not stat_mod.S_ISREG(st.st_mode):
             return None
         return real, st
+
+
+async def _send_error(error: HTTPError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer ``error`` through the app the folder is mounted in (its handlers and error
+    format), or as problem details when the folder is served on its own."""
+    handle = getattr(scope.get("app"), "handle_exception", None)
+    if handle is not None:
+        response: Response = await handle(Request(scope, receive), error)
+    else:
+        response = ProblemResponse.from_error(error)
+    await response(scope, receive, send)
 
 
 def _has_link(root: Path, parts: list[str]) -> bool:

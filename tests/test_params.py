@@ -305,3 +305,38 @@ def test_deprecated_body_parameter() -> None:
         return item
 
     assert TestClient(app).post("/old", json={"name": "a", "price": 1}).status_code == 200
+
+
+def test_markers_as_defaults_with_fastapi_keywords() -> None:
+    """The FastAPI spelling type-checks (tests/typing/check_markers.py) and runs."""
+    from keel import Depends
+
+    app = App()
+
+    def token() -> str:
+        return "t"
+
+    @app.get("/")
+    async def index(
+        limit: int = Query(10, ge=1, example=5),
+        q: str | None = Query(None, max_length=None, description=None, regex="^[a-z]+$"),
+        agent: str | None = Header(None),
+        user: str = Depends(token),
+    ) -> dict[str, object]:
+        return {"limit": limit, "q": q, "agent": agent, "user": user}
+
+    client = TestClient(app)
+    assert client.get("/?q=abc", headers={"agent": "x"}).json() == {
+        "limit": 10,
+        "q": "abc",
+        "agent": "x",
+        "user": "t",
+    }
+    assert client.get("/?q=ABC").status_code == 422
+    assert client.get("/?limit=0").status_code == 422
+
+
+def test_a_misspelt_constraint_is_a_type_error_at_run_time_too() -> None:
+
+    with pytest.raises(TypeError, match="unknown option.*gee"):
+        Query(gee=1)  # type: ignore[call-arg]

@@ -102,3 +102,34 @@ def test_only_get_and_head(site: Path) -> None:
 def test_missing_directory_is_a_startup_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="does not exist"):
         StaticFiles(directory=tmp_path / "nope")
+
+
+def test_errors_of_a_mounted_folder_go_through_the_apps_handlers(site: Path) -> None:
+    from keel import HTTPError, Request
+    from keel.responses import JSONResponse
+
+    app = app_for(site)
+
+    @app.exception_handler(HTTPError)
+    async def own_format(request: Request, exc: HTTPError) -> JSONResponse:
+        return JSONResponse({"message": exc.detail}, status=exc.status, headers=exc.headers)
+
+    client = TestClient(app)
+    missing = client.get("/static/nope.css")
+    assert (missing.status_code, missing.json()) == (404, {"message": "No such file"})
+    post = client.post("/static/css/app.css")
+    assert (post.status_code, post.headers["allow"]) == (405, "GET, HEAD")
+    assert post.json() == {"message": "Static files answer GET and HEAD only"}
+
+
+def test_a_mounted_folder_speaks_the_apps_error_format(site: Path) -> None:
+    from keel.error_formats import FastAPIErrors
+
+    app = App(error_format=FastAPIErrors())
+    app.mount("/static", StaticFiles(directory=site))
+    r = TestClient(app).get("/static/nope.css")
+    assert (r.status_code, r.json()) == (404, {"detail": "No such file"})
+
+
+def test_a_standalone_folder_renders_problems_itself(site: Path) -> None:
+    problem(TestClient(StaticFiles(directory=site)).get("/nope.css"), 404)

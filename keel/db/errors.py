@@ -19,7 +19,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm.exc import StaleDataError
 
 from keel.errors import HTTPError
-from keel.responses import ProblemResponse, Response
+from keel.responses import Response
 
 if TYPE_CHECKING:
     from keel import App, Request
@@ -231,7 +231,11 @@ def _integrity_error(violation: Violation) -> HTTPError:
 
 
 def register_exception_handlers(app: App) -> None:
-    """Map SQLAlchemy exceptions to problem details on ``app`` (``init_app`` does it)."""
+    """Map SQLAlchemy exceptions to HTTP errors on ``app`` (``init_app`` does it).
+
+    The handler raises the ``HTTPError`` (see :func:`http_error_for`) rather than rendering
+    it, so the app's own ``HTTPError`` handlers and its error format apply to it.
+    """
 
     async def handle(request: Request, exc: Exception) -> Response:
         database = getattr(request.app.state, "database", None)
@@ -246,7 +250,7 @@ def register_exception_handlers(app: App) -> None:
             )
         elif error.status >= 500:
             logger.warning("Database error answered with %s: %r", error.status, exc)
-        return ProblemResponse.from_error(error)
+        raise error from exc
 
     # OverflowError: sqlite3 refuses integers beyond 64 bits before the query runs.
     for exc_type in (DBAPIError, StaleDataError, NoResultFound, OverflowError):

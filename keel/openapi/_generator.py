@@ -23,8 +23,9 @@ from keel._analysis import (
     strip_optional,
 )
 from keel._schema import is_pydantic_model
+from keel.error_formats import PROBLEM_DETAILS, ErrorFormat
 from keel.errors import status_phrase
-from keel.openapi._problems import PROBLEM_SCHEMAS, error_response
+from keel.openapi._problems import error_response
 from keel.openapi._schemas import REF_PREFIX, SchemaRef, SchemaRegistry
 from keel.params import Body
 from keel.responses import Response
@@ -143,6 +144,7 @@ class _Generator:
         self.components: dict[str, Any] = {}
         self.security_schemes: dict[str, dict[str, Any]] = {}
         self._scheme_names: dict[int, str] = {}
+        self.errors: ErrorFormat = getattr(app, "error_format", None) or PROBLEM_DETAILS
 
     # -- document ----------------------------------------------------------------------------
 
@@ -162,7 +164,7 @@ class _Generator:
         schemas: dict[str, Any] = dict(self.registry.definitions)
         for name, schema in self.registry.resolve(self.components).items():
             schemas.setdefault(name, schema)
-        for name, schema in PROBLEM_SCHEMAS.items():
+        for name, schema in self.errors.schemas().items():
             schemas.setdefault(name, schema)
         doc: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": self._info()}
         servers = list(getattr(app, "servers", None) or [])
@@ -464,7 +466,7 @@ class _Generator:
         for code in auto:
             if str(code) in responses:
                 continue
-            responses[str(code)] = error_response(code)
+            responses[str(code)] = error_response(self.errors, code)
             if code == 401:
                 responses["401"]["headers"] = {
                     "WWW-Authenticate": {
@@ -517,7 +519,7 @@ class _Generator:
         for media_type, media in (entry.get("content") or {}).items():
             content[media_type] = media
         if not content and numeric is not None and numeric >= 400:
-            content = error_response(numeric)["content"]
+            content = self.errors.content(numeric)
         if content:
             out["content"] = content
         for key, value in entry.items():

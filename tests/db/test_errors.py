@@ -115,3 +115,32 @@ def test_value_the_database_rejects_is_422_not_500(db_client: TestClient, backen
         assert_problem(response, 422)
     else:
         assert response.status_code == 201
+
+
+def test_an_app_wide_http_error_handler_formats_database_errors(
+    app: App, db_client: TestClient
+) -> None:
+    from keel import HTTPError, Request
+    from keel.responses import JSONResponse
+
+    @app.exception_handler(HTTPError)
+    async def own_format(request: Request, exc: HTTPError) -> JSONResponse:
+        return JSONResponse({"errors": {"body": [exc.detail]}}, status=exc.status)
+
+    assert db_client.post("/authors", json={"name": "Twice"}).status_code == 201
+    response = db_client.post("/authors", json={"name": "Twice"})
+    assert response.status_code == 409
+    assert response.json() == {"errors": {"body": ["An item with this name already exists."]}}
+
+
+def test_the_apps_error_format_applies_to_database_errors(app: App, db_client: TestClient) -> None:
+    from keel.error_formats import FastAPIErrors
+
+    app.error_format = FastAPIErrors()
+    db_client.post("/authors", json={"name": "Once"})
+    response = db_client.post("/authors", json={"name": "Once"})
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "An item with this name already exists."}
+    missing = db_client.get("/authors/987654")
+    assert (missing.status_code, set(missing.json())) == (404, {"detail"})

@@ -1,0 +1,221 @@
+"""App-wide error formats: how every error response is written, and how OpenAPI shows it.
+
+An app speaks one error format, set once with ``App(error_format=...)``. Every error keel
+produces (404, 405, 413, 422, a battery's 409, an unhandled 500…) and every ``HTTPError`` a
+handler raises is rendered by it, unless an exception handler answers first. The OpenAPI
+document describes every route's error responses with the same format's schemas.
+
+keel ships two formats:
+
+* :class:`ProblemDetails` (the default): RFC 9457 ``application/problem+json``.
+* :class:`FastAPIErrors`: FastAPI's ``{"detail": ...}``, with 422 as
+  ``{"detail": [{"loc": [...], "msg": ..., "type": ...}, ...]}``.
+
+Another format is a subclass of :class:`ErrorFormat`.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import PROBLEM_JSON, HTTPError, RequestValidationError
+from keel.responses import JSONResponse, ProblemResponse, Response
+
+if TYPE_CHECKING:
+    from keel.requests import Request
+
+__all__ = ["PROBLEM_DETAILS", "ErrorFormat", "FastAPIErrors", "ProblemDetails"]
+
+
+class ErrorFormat(abc.ABC):
+    """How an app writes its error responses, and how its OpenAPI document describes them.
+
+    Subclass it, override :meth:`render`, and describe the body with :meth:`schemas` (the
+    components the format needs) and :meth:`schema` (the body schema for one status)::
+
+        class RealWorldErrors(ErrorFormat):
+            media_type = "application/json"
+
+            def render(self, request: Request, error: HTTPError) -> Response:
+                return JSONResponse(
+                    {"errors": {"body": [str(error.detail or error.title)]}},
+                    error.status,
+                    error.headers,
+                )
+
+            def schemas(self) -> dict[str, Any]:
+                return {"GenericError": {"type": "object", "properties": {...}}}
+
+            def schema(self, status: int) -> dict[str, Any]:
+                return {"$ref": "#/components/schemas/GenericError"}
+
+    Attributes:
+        media_type: The content type of the error bodies (for the OpenAPI document).
+    """
+
+    media_type: str = "application/json"
+
+    @abc.abstractmethod
+    def render(self, request: Request, error: HTTPError) -> Response:
+        """The response for ``error``; keep its status and ``headers`` (e.g. ``Allow``)."""
+
+    def schemas(self) -> dict[str, Any]:
+        """Schemas added to the OpenAPI document's ``components.schemas``."""
+        return {}
+
+    def schema(self, status: int) -> dict[str, Any]:
+        """The JSON Schema (or ``$ref``) of an error body with ``status``."""
+        return {}
+
+    def content(self, status: int) -> dict[str, Any]:
+        """The OpenAPI ``content`` map of an error response with ``status``."""
+        return {self.media_type: {"schema": self.schema(status)}}
+
+
+class ProblemDetails(ErrorFormat):
+    """RFC 9457 problem details (``application/problem+json``), keel's default.
+
+    ``{"type": "about:blank", "title": "Not Found", "status": 404, "detail": "..."}``,
+    with extension members (e.g. ``errors`` on a 422, ``limit`` on a 413).
+    """
+
+    media_type = PROBLEM_JSON
+
+    def render(self, request: Request, error: HTTPError) -> Response:
+        """The problem object of ``error`` as an ``application/problem+json`` response."""
+        return ProblemResponse(error.to_problem(), error.status, error.headers)
+
+    def schemas(self) -> dict[str, Any]:
+        """``ProblemDetails``, ``ValidationProblem`` and ``ValidationErrorItem``."""
+        return dict(_PROBLEM_SCHEMAS)
+
+    def schema(self, status: int) -> dict[str, Any]:
+        """``ValidationProblem`` for 422, ``ProblemDetails`` otherwise."""
+        name = "ValidationProblem" if status == 422 else "ProblemDetails"
+        return {"$ref": f"#/components/schemas/{name}"}
+
+
+class FastAPIErrors(ErrorFormat):
+    """FastAPI's error format, for clients written against a FastAPI service.
+
+    Every error is ``{"detail": <the HTTPError's detail>}`` (the status phrase when it has
+    none); a request that failed validation is a 422 with ``{"detail": [<error items>]}``,
+    each item ``{"loc": [...], "msg": str, "type": str}`` (and ``input`` for a scalar).
+    Problem extension members (``extra=``) are not sent.
+    """
+
+    media_type = "application/json"
+
+    def render(self, request: Request, error: HTTPError) -> Response:
+        """``{"detail": ...}`` with the error's status and headers."""
+        if isinstance(error, RequestValidationError):
+            detail: Any = error.errors
+        else:
+            detail = error.detail if error.detail is not None else error.title
+        return JSONResponse({"detail": detail}, error.status, error.headers)
+
+    def schemas(self) -> dict[str, Any]:
+        """FastAPI's ``HTTPValidationError`` and ``ValidationError``, and ``ErrorDetail``."""
+        return {
+            "ErrorDetail": {
+                "title": "ErrorDetail",
+                "description": "An error: `detail` says what went wrong (usually a string).",
+                "type": "object",
+                "properties": {"detail": {"title": "Detail"}},
+                "required": ["detail"],
+            },
+            "HTTPValidationError": {
+                "title": "HTTPValidationError",
+                "description": "The request input failed validation: one item per error.",
+                "type": "object",
+                "properties": {
+                    "detail": {
+                        "title": "Detail",
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/ValidationError"},
+                    }
+                },
+                "required": ["detail"],
+            },
+            "ValidationError": {"title": "ValidationError", **_ITEM},
+        }
+
+    def schema(self, status: int) -> dict[str, Any]:
+        """``HTTPValidationError`` for 422, ``ErrorDetail`` otherwise."""
+        name = "HTTPValidationError" if status == 422 else "ErrorDetail"
+        return {"$ref": f"#/components/schemas/{name}"}
+
+
+_PROBLEM_PROPERTIES: dict[str, Any] = {
+    "type": {
+        "type": "string",
+        "description": "A URI reference identifying the problem type.",
+        "examples": ["about:blank"],
+    },
+    "title": {"type": "string", "description": "A short summary of the problem type."},
+    "status": {
+        "type": "integer",
+        "minimum": 100,
+        "maximum": 599,
+        "description": "The HTTP status code.",
+    },
+    "detail": {"description": "An explanation of this occurrence (usually a string)."},
+}
+
+_ITEM: dict[str, Any] = {
+    "description": "One invalid input.",
+    "type": "object",
+    "properties": {
+        "loc": {
+            "type": "array",
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "description": "Where: the location (path, query, header, cookie, body) "
+            "followed by the field names and indexes.",
+            "examples": [["query", "limit"]],
+        },
+        "msg": {"type": "string", "description": "What is wrong."},
+        "type": {"type": "string", "description": "A machine-readable error code."},
+        "input": {
+            "type": ["string", "integer", "number", "boolean", "null"],
+            "description": "A short preview of the rejected value (never a container "
+            "nor a secret-looking field).",
+        },
+    },
+    "required": ["loc", "msg", "type"],
+}
+
+_PROBLEM_SCHEMAS: dict[str, Any] = {
+    "ProblemDetails": {
+        "title": "ProblemDetails",
+        "description": (
+            "An RFC 9457 problem: the body of every keel error response "
+            "(`application/problem+json`). Extension members (e.g. `limit`) may be present."
+        ),
+        "type": "object",
+        "properties": _PROBLEM_PROPERTIES,
+        "required": ["type", "title", "status"],
+        "additionalProperties": True,
+    },
+    "ValidationErrorItem": {"title": "ValidationErrorItem", **_ITEM},
+    "ValidationProblem": {
+        "title": "ValidationProblem",
+        "description": (
+            "The problem sent with a 422: `errors` lists each invalid input when the request "
+            "failed validation (a battery's own 422, e.g. an unknown reference, may omit it)."
+        ),
+        "type": "object",
+        "properties": {
+            **_PROBLEM_PROPERTIES,
+            "errors": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ValidationErrorItem"},
+            },
+        },
+        "required": ["type", "title", "status"],
+        "additionalProperties": True,
+    },
+}
+
+PROBLEM_DETAILS = ProblemDetails()
+"""The default format (shared: formats hold no per-app state)."""
