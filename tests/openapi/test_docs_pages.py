@@ -218,9 +218,7 @@ def _asset_urls(page: str) -> list[str]:
 
 
 @pytest.mark.parametrize("page_url", ["/docs", "/redoc"])
-def test_pages_load_only_same_origin_assets(
-    monkeypatch: pytest.MonkeyPatch, page_url: str
-) -> None:
+def test_pages_load_only_same_origin_assets(monkeypatch: pytest.MonkeyPatch, page_url: str) -> None:
     """A default install serves both pages offline, whatever else happens to be installed."""
     real_find_spec = importlib.util.find_spec
 
