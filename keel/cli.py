@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-__all__ = ["load_app", "main"]
+__all__ = ["AppLoadError", "load_app", "main", "routes", "run", "serve"]
 
 
 class AppLoadError(click.ClickException):

@@ -11,9 +11,15 @@ import pydantic_core
 __all__ = [
     "HTTPError",
     "HTTPException",
+    "PROBLEM_JSON",
     "RequestValidationError",
+    "convert_errors",
+    "input_preview",
     "problem_body",
+    "safe_text",
     "status_phrase",
+    "traceback_html",
+    "traceback_problem",
 ]
 
 PROBLEM_JSON = "application/problem+json"

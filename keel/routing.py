@@ -17,7 +17,17 @@ from keel.responses import Response
 if TYPE_CHECKING:
     from keel._endpoint import Endpoint
 
-__all__ = ["APIRouter", "Mount", "NoMatchFound", "Route", "RouteOptions", "Router"]
+__all__ = [
+    "APIRouter",
+    "METHODS",
+    "Mount",
+    "NoMatchFound",
+    "Route",
+    "RouteOptions",
+    "Router",
+    "compile_path",
+    "route_path",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -31,7 +31,14 @@ from keel.responses import HTMLResponse, Response
 if TYPE_CHECKING:
     from keel.app import App
 
-__all__ = ["install_docs_routes", "redoc_html", "swagger_ui_html"]
+__all__ = [
+    "REDOC_JS",
+    "SWAGGER_CDN",
+    "install_docs_routes",
+    "redoc_html",
+    "swagger_ui_dir",
+    "swagger_ui_html",
+]
 
 logger = logging.getLogger("keel.openapi")
 
@@ -45,7 +52,7 @@ _SWAGGER_FILES = {
 }
 REDOC_JS = Path(__file__).parent / "static" / "redoc" / "redoc.standalone.js"
 
-SWAGGER_INIT_JS = """\
+_SWAGGER_INIT_JS = """\
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("keel-docs-config").textContent);
@@ -70,7 +77,7 @@ SWAGGER_INIT_JS = """\
 })();
 """
 
-REDOC_INIT_JS = """\
+_REDOC_INIT_JS = """\
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("keel-docs-config").textContent);
@@ -133,9 +140,9 @@ def swagger_ui_dir() -> Path | None:
 @functools.lru_cache(maxsize=16)
 def _load(name: str) -> _Asset | None:
     if name == "keel-swagger.js":
-        return _make_asset(SWAGGER_INIT_JS.encode(), "text/javascript")
+        return _make_asset(_SWAGGER_INIT_JS.encode(), "text/javascript")
     if name == "keel-redoc.js":
-        return _make_asset(REDOC_INIT_JS.encode(), "text/javascript")
+        return _make_asset(_REDOC_INIT_JS.encode(), "text/javascript")
     if name == "redoc.standalone.js":
         return _make_asset(REDOC_JS.read_bytes(), "text/javascript")
     folder = swagger_ui_dir()
