@@ -153,6 +153,8 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "static").mkdir()  # the folder a page's StaticFiles example serves
+    (tmp_path / "static" / "app.css").write_text("body { margin: 0 }\n")
     return tmp_path
 
 
@@ -202,8 +204,9 @@ def parse_curl(command: str) -> Curl:
             body = next(it)
             if method == "GET":
                 method = "POST"
-            if arg == "--json":
-                headers.setdefault("content-type", "application/json")
+            # as curl does: --json sends JSON, -d a url-encoded form unless told otherwise
+            kind = "application/json" if arg == "--json" else "application/x-www-form-urlencoded"
+            headers.setdefault("content-type", kind)
         elif arg == "-i":
             include = True
         elif arg.startswith("-"):
@@ -215,7 +218,9 @@ def parse_curl(command: str) -> Curl:
 
 def check_curl(client: TestClient, curl: Curl, expected: list[str], where: str) -> None:
     path = re.sub(r"^https?://[^/]+", "", curl.url)
-    response = client.request(curl.method, path, headers=curl.headers, content=curl.body)
+    response = client.request(
+        curl.method, path, headers=curl.headers, content=curl.body, follow_redirects=False
+    )
     shown = list(expected)
     if curl.include:
         status = re.match(r"HTTP/[\d.]+ (\d{3})", shown.pop(0))
