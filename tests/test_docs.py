@@ -293,6 +293,27 @@ def commands(block: Block) -> Iterator[tuple[str, list[str]]]:
         yield current
 
 
+def test_the_answer_checker_sees_wrong_answers() -> None:
+    app = App()
+
+    @app.get("/n")
+    async def n() -> dict[str, int]:
+        return {"n": 1}
+
+    with TestClient(app) as client:
+        check_curl(client, parse_curl("curl http://127.0.0.1:8000/n"), ['{"n": 1}'], "right")
+        with pytest.raises(AssertionError):
+            check_curl(client, parse_curl("curl http://127.0.0.1:8000/n"), ['{"n": 2}'], "body")
+        shown = ["HTTP/1.1 201 Created", "", '{"n": 1}']
+        with pytest.raises(AssertionError):
+            check_curl(client, parse_curl("curl -i http://127.0.0.1:8000/n"), shown, "status")
+    assert same({"a": 1, "b": [2]}, {"a": 1, "b": "..."})
+    assert not same({"a": 1}, {"a": 1, "b": "..."})
+    curl = parse_curl("curl -d 'a=1' -H 'X-Y: z' http://h/p")
+    assert (curl.method, curl.body, curl.headers["x-y"]) == ("POST", "a=1", "z")
+    assert curl.headers["content-type"] == "application/x-www-form-urlencoded"
+
+
 def run_curls(block: Block, page: Page, module: types.ModuleType) -> None:
     app = module.__dict__["app"]
     with TestClient(app) as client:
