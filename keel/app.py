@@ -25,7 +25,7 @@ from keel.requests import DEFAULT_MAX_BODY, Request
 from keel.responses import HTMLResponse, RedirectResponse, Response
 from keel.routing import Mount, Route, Router, route_path
 
-__all__ = ["App"]
+__all__ = ["App", "Handler"]
 
 logger = logging.getLogger("keel.error")
 

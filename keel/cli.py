@@ -35,6 +35,10 @@ __all__ = [
     "load_app",
     "load_target",
     "main",
+    "parse_target",
+    "routes",
+    "run",
+    "serve",
 ]
 
 _TRACEBACK = "keel.traceback"

@@ -9,7 +9,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["Depends", "DependencyOverrides", "Security"]
+__all__ = ["DependencyOverrides", "Depends", "Scope", "Security", "call_kind"]
 
 Scope = Literal["request", "function"]
 

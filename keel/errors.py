@@ -11,10 +11,17 @@ import pydantic_core
 __all__ = [
     "HTTPError",
     "HTTPException",
+    "PROBLEM_JSON",
     "RequestValidationError",
     "ResponseValidationError",
+    "convert_errors",
+    "input_preview",
     "problem_body",
+    "safe_text",
+    "server_error",
     "status_phrase",
+    "traceback_html",
+    "validation_summary",
 ]
 
 PROBLEM_JSON = "application/problem+json"

@@ -15,7 +15,14 @@ from keel.errors import HTTPError
 if TYPE_CHECKING:
     from keel.app import App
 
-__all__ = ["ClientDisconnect", "Request", "UploadFile"]
+__all__ = [
+    "ClientDisconnect",
+    "DEFAULT_MAX_BODY",
+    "PayloadTooLarge",
+    "Request",
+    "UploadFile",
+    "parse_cookies",
+]
 
 DEFAULT_MAX_BODY = 1024 * 1024
 

@@ -26,6 +26,7 @@ __all__ = [
     "RedirectResponse",
     "Response",
     "StreamingResponse",
+    "is_safe_url",
 ]
 
 

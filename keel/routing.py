@@ -17,7 +17,18 @@ from keel.responses import Response
 if TYPE_CHECKING:
     from keel._endpoint import Endpoint
 
-__all__ = ["APIRouter", "Mount", "NoMatchFound", "Responses", "Route", "RouteOptions", "Router"]
+__all__ = [
+    "APIRouter",
+    "METHODS",
+    "Mount",
+    "NoMatchFound",
+    "Responses",
+    "Route",
+    "RouteOptions",
+    "Router",
+    "compile_path",
+    "route_path",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -18,7 +18,17 @@ from keel.cli import AppLoadError, find_target, load_target
 from keel.db import migrations
 from keel.db.database import Database
 
-__all__ = ["db", "find_database"]
+__all__ = [
+    "check",
+    "current",
+    "db",
+    "downgrade",
+    "find_database",
+    "history",
+    "init",
+    "makemigrations",
+    "migrate",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HOW = (

@@ -23,7 +23,7 @@ from keel.db.models import Model
 if TYPE_CHECKING:
     from keel import App
 
-__all__ = ["Database", "DatabaseSettings"]
+__all__ = ["DEFAULT_URL", "Database", "DatabaseSettings", "wrote"]
 
 DEFAULT_URL = "sqlite+aiosqlite:///./app.db"
 

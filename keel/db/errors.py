@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Violation",
+    "ViolationKind",
     "classify_integrity_error",
     "http_error_for",
     "register_exception_handlers",

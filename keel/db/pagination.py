@@ -21,6 +21,8 @@ __all__ = [
     "CursorPage",
     "CursorPagination",
     "CursorParams",
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
     "Page",
     "PageParams",
     "Pagination",

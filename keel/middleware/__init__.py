@@ -6,7 +6,7 @@ from typing import Any
 
 from keel._types import ASGIApp
 
-__all__ = ["Middleware"]
+__all__ = ["ASGIApp", "Middleware"]
 
 
 class Middleware:

@@ -1,10 +1,10 @@
 """The interactive documentation pages: Swagger UI at ``/docs`` and ReDoc at ``/redoc``.
 
-Assets are served by keel itself from installed Python packages, so the pages work without
-internet access: Swagger UI (5.x, needed for OpenAPI 3.1) from ``swagger-ui-bundle-v2``
-(import name ``swagger_ui_bundle``), ReDoc's standalone bundle from
-``drf-spectacular-sidecar`` when it is installed (it is located, never imported). When a
-package is missing the page falls back to a CDN. The pages run no inline script: their
+Assets are served by keel itself, so the pages work without internet access: Swagger UI
+(5.x, needed for OpenAPI 3.1) from the ``swagger-ui-bundle-v2`` dependency (import name
+``swagger_ui_bundle``; located, never imported; if it is missing Swagger UI falls back to a
+CDN), and ReDoc's standalone bundle from a copy vendored in keel
+(``keel/openapi/static/redoc``, MIT, with its licence). The pages run no inline script: their
 configuration travels in a JSON ``<script type="application/json">`` block read by a small
 script served next to the assets, so a strict ``script-src 'self'`` policy allows them.
 """
@@ -31,12 +31,18 @@ from keel.responses import HTMLResponse, Response
 if TYPE_CHECKING:
     from keel.app import App
 
-__all__ = ["install_docs_routes", "redoc_html", "swagger_ui_html"]
+__all__ = [
+    "REDOC_JS",
+    "SWAGGER_CDN",
+    "install_docs_routes",
+    "redoc_html",
+    "swagger_ui_dir",
+    "swagger_ui_html",
+]
 
 logger = logging.getLogger("keel.openapi")
 
 SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-REDOC_CDN = "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
 
 _SWAGGER_FILES = {
     "swagger-ui-bundle.js": "text/javascript",
@@ -44,13 +50,9 @@ _SWAGGER_FILES = {
     "favicon-32x32.png": "image/png",
     "oauth2-redirect.js": "text/javascript",
 }
-_REDOC_PACKAGES = (
-    ("drf_spectacular_sidecar", "static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"),
-    ("star_openapi_redoc", "templates/redoc/js/redoc.standalone.js"),
-    ("flask_openapi3_redoc", "templates/redoc/js/redoc.standalone.js"),
-)
+REDOC_JS = Path(__file__).parent / "static" / "redoc" / "redoc.standalone.js"
 
-SWAGGER_INIT_JS = """\
+_SWAGGER_INIT_JS = """\
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("keel-docs-config").textContent);
@@ -75,7 +77,7 @@ SWAGGER_INIT_JS = """\
 })();
 """
 
-REDOC_INIT_JS = """\
+_REDOC_INIT_JS = """\
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("keel-docs-config").textContent);
@@ -135,25 +137,14 @@ def swagger_ui_dir() -> Path | None:
     return best
 
 
-@functools.lru_cache(maxsize=1)
-def redoc_js_path() -> Path | None:
-    """An installed ``redoc.standalone.js``, or ``None`` (then the CDN is used)."""
-    for package, relative in _REDOC_PACKAGES:
-        root = _package_dir(package)
-        if root is not None and (root / relative).is_file():
-            return root / relative
-    return None
-
-
 @functools.lru_cache(maxsize=16)
 def _load(name: str) -> _Asset | None:
     if name == "keel-swagger.js":
-        return _make_asset(SWAGGER_INIT_JS.encode(), "text/javascript")
+        return _make_asset(_SWAGGER_INIT_JS.encode(), "text/javascript")
     if name == "keel-redoc.js":
-        return _make_asset(REDOC_INIT_JS.encode(), "text/javascript")
+        return _make_asset(_REDOC_INIT_JS.encode(), "text/javascript")
     if name == "redoc.standalone.js":
-        path = redoc_js_path()
-        return _make_asset(path.read_bytes(), "text/javascript") if path else None
+        return _make_asset(REDOC_JS.read_bytes(), "text/javascript")
     folder = swagger_ui_dir()
     if name in _SWAGGER_FILES and folder is not None and (folder / name).is_file():
         return _make_asset((folder / name).read_bytes(), _SWAGGER_FILES[name])
@@ -164,8 +155,10 @@ def _asset_response(request: Request, name: str, allowed: frozenset[str]) -> Res
     asset = _load(name) if name in allowed else None
     if asset is None:
         raise HTTPError(404, f"No documentation asset named {name[:60]!r}")
+    # Pages ask for ``name?v=<hash of the content>``: that URL never changes meaning.
+    versioned = request.query_params.get("v") == _version_of(asset)
     headers = {
-        "cache-control": "public, max-age=86400",
+        "cache-control": _IMMUTABLE if versioned else "public, max-age=86400",
         "etag": asset.etag,
         "vary": "accept-encoding",
         "x-content-type-options": "nosniff",
@@ -179,9 +172,16 @@ def _asset_response(request: Request, name: str, allowed: frozenset[str]) -> Res
     return Response(content, 200, headers, media_type=asset.media_type)
 
 
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def _version_of(asset: _Asset) -> str:
+    return asset.etag.strip('"')[:10]
+
+
 def _asset_url(base: str, name: str) -> str:
     asset = _load(name)
-    version = asset.etag.strip('"')[:10] if asset else "0"
+    version = _version_of(asset) if asset else "0"
     return f"{base}/{name}?v={version}"
 
 
@@ -245,8 +245,7 @@ def redoc_html(
     *, openapi_url: str, title: str, assets_url: str, options: Mapping[str, Any] | None = None
 ) -> str:
     """The ReDoc page for the document at ``openapi_url`` (assets under ``assets_url``)."""
-    local = redoc_js_path() is not None
-    script = _asset_url(assets_url, "redoc.standalone.js") if local else REDOC_CDN
+    script = _asset_url(assets_url, "redoc.standalone.js")
     config: dict[str, Any] = {"url": openapi_url, "options": dict(options or {})}
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -367,8 +366,7 @@ def _add_redoc_routes(app: App, redoc_url: str, openapi_url: str) -> None:
             assets_url=f"{root}{base}/assets",
             options=getattr(app, "redoc_options", None),
         )
-        cdn = "" if redoc_js_path() is not None else _CDN_ORIGIN
-        return HTMLResponse(page, headers={"content-security-policy": _csp(cdn=cdn, redoc=True)})
+        return HTMLResponse(page, headers={"content-security-policy": _csp(redoc=True)})
 
     async def redoc_asset(request: Request, name: str) -> Response:
         return _asset_response(request, name, allowed)

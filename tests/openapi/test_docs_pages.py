@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import importlib.util
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,7 +127,7 @@ def test_swagger_assets_are_served_locally() -> None:
         for url in urls:
             response = client.get(url, headers=IDENTITY)
             assert response.status_code == 200, url
-            assert response.headers["cache-control"] == "public, max-age=86400"
+            assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
         js = client.get("/docs/assets/swagger-ui-bundle.js", headers=IDENTITY)
         assert js.headers["content-type"].startswith("text/javascript")
         assert b"SwaggerUIBundle" in js.content
@@ -204,18 +206,63 @@ def test_custom_urls_and_swagger_parameters() -> None:
         assert client.get("/api/schema.json").status_code == 200
 
 
-def test_cdn_fallback_when_packages_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_swagger_cdn_fallback_when_its_package_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(docs, "swagger_ui_dir", lambda: None)
-    monkeypatch.setattr(docs, "redoc_js_path", lambda: None)
     page = docs.swagger_ui_html(openapi_url="/o", title="t", assets_url="/docs/assets")
     assert f'src="{docs.SWAGGER_CDN}/swagger-ui-bundle.js"' in page
     assert 'src="/docs/assets/keel-swagger.js?v=' in page
-    redoc = docs.redoc_html(openapi_url="/o", title="t", assets_url="/redoc/assets")
-    assert f'src="{docs.REDOC_CDN}"' in redoc
+
+
+def _asset_urls(page: str) -> list[str]:
+    return re.findall(r'<(?:script|link)[^>]*?(?:src|href)="([^"]+)"', page)
+
+
+@pytest.mark.parametrize("page_url", ["/docs", "/redoc"])
+def test_pages_load_only_same_origin_assets(monkeypatch: pytest.MonkeyPatch, page_url: str) -> None:
+    """A default install serves both pages offline, whatever else happens to be installed."""
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        if name.split(".")[0] in ("drf_spectacular_sidecar", "star_openapi_redoc"):
+            return None  # not installed: keel must not need them
+        return real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    docs._load.cache_clear()
+    app = make_app()
+    with TestClient(app) as client:
+        response = client.get(page_url)
+        csp = response.headers["content-security-policy"]
+        assert "http" not in csp.replace("connect-src *", "")
+        urls = _asset_urls(response.text)
+        assert len(urls) >= 2
+        for url in urls:
+            assert url.startswith(f"{page_url}/assets/"), url
+            asset = client.get(url, headers=IDENTITY)
+            assert asset.status_code == 200, url
+            assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+            again = client.get(url, headers={**IDENTITY, "if-none-match": asset.headers["etag"]})
+            assert again.status_code == 304
+
+
+def test_redoc_bundle_is_vendored_with_its_licence() -> None:
+    folder = Path(docs.__file__).parent / "static" / "redoc"
+    assert docs.REDOC_JS.parent == folder
+    licence = (folder / "LICENSE").read_text()
+    assert licence.startswith("The MIT License (MIT)")
+    assert "Rebilly" in licence
+    assert "ReDoc" in (folder / "redoc.standalone.js.LICENSE.txt").read_text()
+    with TestClient(make_app()) as client:
+        js = client.get("/redoc/assets/redoc.standalone.js")
+        assert js.status_code == 200
+        assert js.headers["content-type"].startswith("text/javascript")
+        assert js.headers["cache-control"] == "public, max-age=86400"  # unversioned URL
+        assert b"Redoc" in js.content
+        assert js.content == docs.REDOC_JS.read_bytes()
 
 
 def test_installed_packages_are_found() -> None:
     folder = docs.swagger_ui_dir()
     assert folder is not None
     assert folder.name.startswith("swagger-ui-5")
-    assert docs.redoc_js_path() is not None
+    assert docs.REDOC_JS.is_file()
