@@ -32,12 +32,13 @@ class SchemaMeta(ModelMetaclass):
         **kwargs: Any,
     ) -> type:
         options = {key: kwargs.pop(key) for key in _OPTIONS if key in kwargs}
-        if "__pydantic_parent_namespace__" not in namespace:
-            # pydantic reads the defining function's locals two frames up; one more here.
+        if kwargs.get("__pydantic_reset_parent_namespace__", True):
+            # pydantic keeps the defining function's locals to resolve forward references,
+            # looking two frames up from its own __new__: one frame too close from here.
             frame = sys._getframe(1)
             local = frame.f_code.co_name != "<module>" and frame.f_locals is not frame.f_globals
             namespace["__pydantic_parent_namespace__"] = dict(frame.f_locals) if local else None
-        kwargs["__pydantic_reset_parent_namespace__"] = False
+            kwargs["__pydantic_reset_parent_namespace__"] = False
         if options:
             _add_columns(cls_name, namespace, options)
         return super().__new__(mcs, cls_name, bases, namespace, **kwargs)

@@ -69,7 +69,6 @@ def schema(
         "__module__": model.__module__,
         "__qualname__": schema_name,
         "__annotations__": annotations,
-        "__pydantic_parent_namespace__": None,
     }
     for field_name, spec in (extra or {}).items():
         if isinstance(spec, tuple):
@@ -88,6 +87,7 @@ def schema(
         exclude=exclude,
         partial=is_partial,
         constraints=constraints or {},
+        __pydantic_reset_parent_namespace__=False,
     )
     if cacheable:
         _cache[key] = derived
