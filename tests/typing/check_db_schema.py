@@ -104,7 +104,7 @@ async def use_them(session: Session, writer: Writer) -> None:
     assert_type(detail, WriterDetail)
     assert_type(detail.name, str)
     assert_type(detail.novels, list[NovelRead])
-    assert_type(detail.bio, Any)  # taken from the column: Any to a type checker
+    assert_type(detail.bio, str | None)  # taken from the column (keel.db.mypy)
     assert_type(data_of(detail), dict[str, Any])
     assert_type(WriterUpdate(name="New").apply(writer), Writer)
     assert_type(apply(writer, WriterUpdate()), Writer)
