@@ -1,4 +1,7 @@
-"""Read by mypy only (``mypy --strict tests/typing``): derived schemas are ordinary types."""
+"""Read by mypy only (``mypy --strict tests/typing``): derived schemas are ordinary types.
+
+pyproject enables ``keel.db.mypy``, so fields taken from a model have the columns' types.
+"""
 
 from __future__ import annotations
 
@@ -105,6 +108,14 @@ async def use_them(session: Session, writer: Writer) -> None:
     assert_type(detail.name, str)
     assert_type(detail.novels, list[NovelRead])
     assert_type(detail.bio, str | None)  # taken from the column (keel.db.mypy)
+    assert_type(detail.id, int)
+    assert_type(detail.novels[0].writer_id, int)
+    create = WriterCreate(name="A")
+    assert_type(create.name, str)  # required in a create schema
+    assert_type(create.bio, str | None)
+    update = WriterUpdate()
+    assert_type(update.name, str | None)  # partial: None when not sent
+    assert_type(CamelWriter(name="x").name, str)
     assert_type(data_of(detail), dict[str, Any])
     assert_type(WriterUpdate(name="New").apply(writer), Writer)
     assert_type(apply(writer, WriterUpdate()), Writer)
