@@ -52,6 +52,7 @@ from mypy.types import (
     NoneType,
     Type,
     TypeOfAny,
+    UnboundType,
     UnionType,
     get_proper_type,
 )
@@ -128,7 +129,10 @@ def _note_columns(ctx: ClassDefContext) -> None:
         if not isinstance(stmt, AssignmentStmt) or len(stmt.lvalues) != 1:
             continue
         target = stmt.lvalues[0]
-        if not isinstance(target, NameExpr) or stmt.unanalyzed_type is None:
+        annotation = stmt.unanalyzed_type
+        if not isinstance(target, NameExpr) or not isinstance(annotation, UnboundType):
+            continue
+        if annotation.name.rsplit(".", 1)[-1] != "Mapped":
             continue
         value = stmt.rvalue
         if isinstance(value, TempNode):  # a bare annotation: `bio: Mapped[str | None]`

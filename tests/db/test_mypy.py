@@ -8,7 +8,7 @@ import pytest
 
 api = pytest.importorskip("mypy.api", reason="mypy is a dev dependency")
 
-SNIPPET = '''
+SNIPPET = """
 from __future__ import annotations
 
 import datetime as dt
@@ -66,7 +66,7 @@ def check(read: PetRead, create: PetCreate, update: PetUpdate, summary: PetSumma
     read.nmae
     count: int = read.name
     return read
-'''
+"""
 
 
 def test_schema_fields_have_column_types(tmp_path: Path) -> None:
