@@ -10,7 +10,8 @@ A field has the type of its ``Mapped[...]`` annotation; ``T | None`` where the s
 leave it ``None``: every field of a partial schema, and in a create schema the columns the
 database fills in when they are omitted. Columns a create or update schema leaves out
 (auto-increment keys, ``info=READ_ONLY`` columns such as ``Timestamps``, identity and
-computed columns) are left out here too.
+computed columns) are left out here too, as are those ``include=``/``exclude=`` leave out
+when they are written as literals (a set, list or tuple of strings).
 """
 
 from __future__ import annotations

@@ -442,6 +442,8 @@ def test_aliases_in_and_out() -> None:
     )
     dumped = pydantic.TypeAdapter(AuthorOut).dump_python(out, mode="json")
     assert set(dumped) == {"id", "name", "email", "bio", "createdAt", "updatedAt"}
+    assert "createdAt" in out.model_dump()
+    assert "created_at" in out.model_dump(by_alias=False)
     js = AuthorOut.model_json_schema(mode="serialization")
     assert "createdAt" in js["properties"]
 

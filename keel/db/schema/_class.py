@@ -108,7 +108,8 @@ class Schema(BaseModel, metaclass=SchemaMeta):
 
     Fields declared in the class body replace a column's field (same name) or add one
     (a relationship, a computed value). Aliases (``alias_generator=to_camel``) are accepted
-    under either name and used in responses and the OpenAPI document.
+    under either name and used in responses and the OpenAPI document. With the
+    ``keel.db.mypy`` plugin, mypy gives the fields taken from the model their column types.
 
     Example:
         class AuthorRead(Schema, model=Author):
