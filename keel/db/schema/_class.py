@@ -159,12 +159,12 @@ class Schema(BaseModel, metaclass=SchemaMeta):
             author = data.apply(Author()) # create
         """
         columns = _column_names(type(obj))
-        fields = type(self).model_fields
         sent = self.model_fields_set
-        for name in fields if not self.__keel_partial__ else sent:
+        partial = self.__keel_partial__
+        for name, info in type(self).model_fields.items():
             if name not in columns:
                 continue
-            if name not in sent and is_database_default(fields[name]):
+            if name not in sent and (partial or is_database_default(info)):
                 continue
             setattr(obj, name, getattr(self, name))
         return obj
@@ -182,8 +182,9 @@ def apply(obj: T, data: BaseModel) -> T:
     if isinstance(data, Schema):
         return data.apply(obj)
     columns = _column_names(type(obj))
-    for name in data.model_fields_set:
-        if name in columns:
+    sent = data.model_fields_set
+    for name in type(data).model_fields:
+        if name in sent and name in columns:
             setattr(obj, name, getattr(data, name))
     return obj
 
