@@ -17,15 +17,15 @@ from keel.db import (
     CursorPage,
     CursorPagination,
     Database,
+    NotBlank,
     Page,
     Pagination,
+    Schema,
     Session,
-    apply,
     expect_version,
     get_or_404,
     paginate,
     paginate_keyset,
-    schema,
 )
 
 from .models import Author, Book, Genre
@@ -34,14 +34,37 @@ app = App(title="keel CRUD example", version="1.0.0")
 db = Database(migrations=Path(__file__).with_name("migrations"))
 db.init_app(app)
 
-# Declared once, on the models: these are derived, never written by hand.
-AuthorRead = schema(Author)
-AuthorCreate = schema(Author, mode="create")
-AuthorUpdate = schema(Author, mode="update")
-BookRead = schema(Book)
-BookCreate = schema(Book, mode="create")
-BookUpdate = schema(Book, mode="update")
-AuthorDetail = schema(Author, name="AuthorDetail", extra={"books": list[BookRead]})
+# Declared once, on the models: the API schemas take their fields from the columns.
+
+
+class AuthorRead(Schema, model=Author):
+    """A writer."""
+
+
+class AuthorCreate(Schema, model=Author, mode="create", constraints={"name": NotBlank}):
+    """A new writer."""
+
+
+class AuthorUpdate(Schema, model=Author, mode="update", constraints={"name": NotBlank}):
+    """Changes to a writer: only the fields sent."""
+
+
+class BookRead(Schema, model=Book):
+    """A book."""
+
+
+class BookCreate(Schema, model=Book, mode="create", constraints={"title": NotBlank}):
+    """A new book."""
+
+
+class BookUpdate(Schema, model=Book, mode="update", constraints={"title": NotBlank}):
+    """Changes to a book: only the fields sent."""
+
+
+class AuthorDetail(AuthorRead):
+    """A writer with their books."""
+
+    books: list[BookRead]
 
 
 @app.get("/authors", tags=["authors"])
@@ -60,25 +83,25 @@ async def list_authors(
 @app.post("/authors", status_code=201, tags=["authors"])
 async def create_author(data: AuthorCreate, session: Session) -> AuthorRead:
     """Add an author (409 when the name is taken)."""
-    author = Author(**data.model_dump(exclude_unset=True))
+    author = data.apply(Author())
     session.add(author)
     await session.flush()
-    return author
+    return AuthorRead.model_validate(author)
 
 
 @app.get("/authors/{author_id}", tags=["authors"])
 async def get_author(author_id: int, session: Session) -> AuthorDetail:
     """One author with their books."""
-    return await get_or_404(session, Author, author_id, options=[selectinload(Author.books)])
+    author = await get_or_404(session, Author, author_id, options=[selectinload(Author.books)])
+    return AuthorDetail.model_validate(author)
 
 
 @app.patch("/authors/{author_id}", tags=["authors"])
 async def update_author(author_id: int, data: AuthorUpdate, session: Session) -> AuthorRead:
     """Change the fields sent, leave the others."""
-    author = await get_or_404(session, Author, author_id)
-    apply(author, data)
+    author = data.apply(await get_or_404(session, Author, author_id))
     await session.flush()
-    return author
+    return AuthorRead.model_validate(author)
 
 
 @app.delete("/authors/{author_id}", status_code=204, tags=["authors"])
@@ -123,16 +146,16 @@ async def list_books(
 @app.post("/books", status_code=201, tags=["books"])
 async def create_book(data: BookCreate, session: Session) -> BookRead:
     """Add a book (422 when the author does not exist)."""
-    book = Book(**data.model_dump(exclude_unset=True))
+    book = data.apply(Book())
     session.add(book)
     await session.flush()
-    return book
+    return BookRead.model_validate(book)
 
 
 @app.get("/books/{book_id}", tags=["books"])
 async def get_book(book_id: int, session: Session) -> BookRead:
     """One book."""
-    return await get_or_404(session, Book, book_id)
+    return BookRead.model_validate(await get_or_404(session, Book, book_id))
 
 
 @app.patch("/books/{book_id}", tags=["books"])
@@ -146,9 +169,9 @@ async def update_book(
     book = await get_or_404(session, Book, book_id)
     if if_match is not None:
         expect_version(book, if_match)
-    apply(book, data)
+    data.apply(book)
     await session.flush()
-    return book
+    return BookRead.model_validate(book)
 
 
 @app.delete("/books/{book_id}", status_code=204, tags=["books"])

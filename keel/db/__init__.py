@@ -1,7 +1,7 @@
 """keel.db: models, async sessions, derived schemas, pagination and migrations.
 
 Example:
-    from keel.db import Database, IntPK, Model, Session, schema
+    from keel.db import Database, IntPK, Model, Schema, Session
 
     db = Database()  # KEEL_DATABASE_URL, or sqlite+aiosqlite:///./app.db
     db.init_app(app)
@@ -38,7 +38,7 @@ from keel.db.pagination import (
     paginate_keyset,
 )
 from keel.db.queries import get_or_404
-from keel.db.schema import apply, schema
+from keel.db.schema import NotBlank, Schema, apply, schema
 from keel.db.session import Session, database_of, get_session
 from keel.db.types import UTCDateTime
 
@@ -51,10 +51,12 @@ __all__ = [
     "IntPK",
     "Model",
     "NAMING_CONVENTION",
+    "NotBlank",
     "Page",
     "PageParams",
     "Pagination",
     "READ_ONLY",
+    "Schema",
     "Session",
     "TYPE_ANNOTATION_MAP",
     "Timestamps",

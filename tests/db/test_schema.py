@@ -6,19 +6,41 @@ import datetime as dt
 import enum
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import pytest
+from pydantic.alias_generators import to_camel
 from sqlalchemy import BigInteger, Numeric, SmallInteger, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, selectinload
 
 from keel import App
-from keel.db import TYPE_ANNOTATION_MAP, IntPK, Timestamps, apply, new_metadata, schema
+from keel.db import (
+    TYPE_ANNOTATION_MAP,
+    IntPK,
+    NotBlank,
+    Schema,
+    Session,
+    Timestamps,
+    apply,
+    get_or_404,
+    new_metadata,
+    schema,
+)
+from keel.db.schema import SchemaMeta
 from keel.db.testing import TestSession
 from keel.testing import TestClient
 
-from .db_test_models import Author, AuthorCreate, AuthorRead, AuthorUpdate, Book, Genre, make_app
+from .db_test_models import (
+    Author,
+    AuthorCreate,
+    AuthorRead,
+    AuthorUpdate,
+    AuthorWithBooks,
+    Book,
+    Genre,
+    make_app,
+)
 
 
 class Base(DeclarativeBase):
@@ -118,7 +140,7 @@ def test_schema_subclass_adds_validators() -> None:
         def upper(cls, v: str) -> str:
             return v.upper()
 
-    assert NameUpper(name="abc").name == "ABC"  # type: ignore[attr-defined]
+    assert NameUpper(name="abc").name == "ABC"
 
 
 def test_apply_sets_only_sent_fields() -> None:
@@ -133,7 +155,9 @@ def test_enum_schema_from_model() -> None:
 
 @pytest.fixture
 def app(database_url: str) -> App:
-    return make_app(database_url)
+    app = make_app(database_url)
+    add_class_form_routes(app)
+    return app
 
 
 def test_returning_orm_objects(db_client: TestClient, db_session: TestSession) -> None:
@@ -181,3 +205,305 @@ def test_openapi_shows_derived_schemas(app: App) -> None:
     assert {"AuthorRead", "AuthorCreate", "AuthorUpdate"} <= set(schemas)
     assert schemas["AuthorCreate"]["properties"]["name"]["maxLength"] == 50
     assert AuthorCreate.model_json_schema()["required"] == ["name"]
+
+
+def test_apply_skips_fields_that_are_not_columns() -> None:
+    author = Author(name="Old")
+    book = {"id": 1, "title": "T", "pages": 1, "genre": "novel", "author_id": 1}
+    data = AuthorWithBooks(
+        id=1, name="New", email=None, bio=None, created_at=NOW, updated_at=NOW, books=[book]
+    )
+    apply(author, data)  # `books` is a relationship: it used to be set to a list of schemas
+    assert author.name == "New"
+    assert author.books == []
+
+
+NOW = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+
+
+# -- the class form --------------------------------------------------------------------------
+
+
+class BookOut(Schema, model=Book, alias_generator=to_camel):
+    """A book, camelCase."""
+
+
+class AuthorOut(Schema, model=Author, alias_generator=to_camel):
+    """A writer, camelCase."""
+
+
+class AuthorOutWithBooks(AuthorOut):
+    """A writer and their books."""
+
+    books: list[BookOut]
+
+
+class AuthorIn(
+    Schema, model=Author, mode="create", alias_generator=to_camel, constraints={"name": NotBlank}
+):
+    """A new writer."""
+
+
+class AuthorPatch(
+    Schema, model=Author, mode="update", alias_generator=to_camel, constraints={"name": NotBlank}
+):
+    """Changes to a writer."""
+
+
+def add_class_form_routes(app: App) -> None:
+    @app.post("/v2/authors", status_code=201)
+    async def create(data: AuthorIn, session: Session) -> AuthorOut:
+        author = data.apply(Author())
+        session.add(author)
+        await session.flush()
+        return AuthorOut.model_validate(author)
+
+    @app.get("/v2/authors/{author_id}")
+    async def read(author_id: int, session: Session) -> AuthorOutWithBooks:
+        options = [selectinload(Author.books)]
+        author = await get_or_404(session, Author, author_id, options=options)
+        return AuthorOutWithBooks.model_validate(author)
+
+    @app.patch("/v2/authors/{author_id}", response_model=AuthorOut)
+    async def update(author_id: int, data: AuthorPatch, session: Session) -> Author:
+        author = data.apply(await get_or_404(session, Author, author_id))
+        await session.flush()
+        return author  # the ORM object, validated against response_model
+
+    @app.post("/v2/echo")
+    async def echo(data: AuthorOut) -> AuthorOut:
+        return data
+
+
+@pytest.mark.parametrize("mode", ["read", "create", "update"])
+def test_class_form_matches_the_function(mode: Any) -> None:
+    class Derived(Schema, model=Everything, mode=mode):
+        pass
+
+    function = schema(Everything, mode=mode)
+    assert list(Derived.model_fields) == list(function.model_fields)
+    ours, theirs = Derived.model_json_schema(), function.model_json_schema()
+    assert ours["properties"] == theirs["properties"]
+    assert ours.get("required") == theirs.get("required")
+    assert ours.get("additionalProperties") == theirs.get("additionalProperties")
+    assert Derived.__doc__ == f"Every kind of column. ({mode})"
+    assert isinstance(function, type) and issubclass(function, Schema)
+
+
+def test_class_form_include_exclude_partial() -> None:
+    class Summary(Schema, model=Everything, include={"id", "name"}):
+        pass
+
+    class NoData(Schema, model=Everything, exclude={"data", "ref"}):
+        pass
+
+    class Patch(Schema, model=Everything, mode="create", partial=True):
+        pass
+
+    assert list(Summary.model_fields) == ["id", "name"]
+    assert {"data", "ref"}.isdisjoint(NoData.model_fields)
+    assert "required" not in Patch.model_json_schema()
+    assert Patch().model_dump(exclude_unset=True) == {}
+
+
+def test_body_declarations_replace_and_add_fields_in_place() -> None:
+    class Custom(Schema, model=Author):
+        """Custom docs."""
+
+        name: str  # replaces the column's field: no max length any more
+        shout: str = ""
+
+        @pydantic.field_validator("shout")
+        @classmethod
+        def upper(cls, value: str) -> str:
+            return value.upper()
+
+    assert list(Custom.model_fields) == [
+        "id",
+        "name",
+        "email",
+        "bio",
+        "created_at",
+        "updated_at",
+        "shout",
+    ]
+    assert Custom.__doc__ == "Custom docs."
+    made = Custom(
+        id=1, name="x" * 80, email=None, bio=None, created_at=NOW, updated_at=NOW, shout="hi"
+    )
+    assert (made.name, made.shout) == ("x" * 80, "HI")
+    assert Custom.model_json_schema()["description"] == "Custom docs."
+
+
+def test_subclass_of_a_derived_schema_keeps_its_fields() -> None:
+    class WithBooks(AuthorOut):
+        books: list[BookOut] = []
+
+    assert list(WithBooks.model_fields)[-1] == "books"
+    assert WithBooks.__keel_model__ is Author
+    assert WithBooks.model_config["alias_generator"] is to_camel
+
+
+def test_forward_references_resolve_in_a_function() -> None:
+    class Outer(Schema, model=Book):
+        writer: Inner
+
+    class Inner(Schema, model=Author, include={"id", "name"}):
+        pass
+
+    Outer.model_rebuild()
+    outer = Outer(
+        id=1, title="t", pages=1, genre=Genre.novel, author_id=2, writer={"id": 2, "name": "n"}
+    )
+    assert outer.writer.name == "n"
+
+
+def test_constraints_add_to_the_column_field() -> None:
+    class Strict(
+        Schema,
+        model=Author,
+        mode="create",
+        constraints={"name": NotBlank, "bio": pydantic.Field(min_length=3), "email": [NotBlank]},
+    ):
+        pass
+
+    props_ = Strict.model_json_schema()["properties"]
+    assert props_["name"] == {
+        "maxLength": 50,  # still the column's
+        "minLength": 1,
+        "pattern": "\\S",
+        "title": "Name",
+        "type": "string",
+        "description": "Full name",
+    }
+    assert props_["bio"]["anyOf"][0] == {"minLength": 3, "type": "string"}
+    for bad in ["", "  \t", "x" * 51]:
+        with pytest.raises(pydantic.ValidationError):
+            Strict(name=bad)
+    with pytest.raises(pydantic.ValidationError, match="String should not be blank"):
+        Strict(name=" ")
+    with pytest.raises(pydantic.ValidationError, match="at least 3 characters"):
+        Strict(name="ok", bio="ab")
+    assert Strict(name="ok", bio=None, email=None).bio is None  # NULL still allowed
+    assert Strict(name=" ok ").name == " ok "  # checked, not rewritten
+
+
+def test_constraints_in_an_annotated_declaration() -> None:
+    class Strict(Schema, model=Author, mode="create"):
+        name: Annotated[str, NotBlank, pydantic.Field(max_length=50)]
+
+    with pytest.raises(pydantic.ValidationError, match="String should not be blank"):
+        Strict(name="   ")
+    assert Strict.model_json_schema()["properties"]["name"]["pattern"] == "\\S"
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"mode": "read"}, TypeError, "mode= only apply with model="),
+        ({"model": Author, "mode": "replace"}, ValueError, "mode must be one of"),
+        ({"model": int}, TypeError, "must be a mapped class"),
+        ({"model": Author, "exclude": {"nope"}}, ValueError, "no column attribute named nope"),
+        ({"model": Author, "constraints": {"nope": NotBlank}}, ValueError, "named nope"),
+        (
+            {"model": Author, "mode": "create", "constraints": {"id": NotBlank}},
+            ValueError,
+            "leaves out",
+        ),
+        ({"model": Author, "exlude": {"bio"}}, TypeError, "keyword"),
+    ],
+)
+def test_class_keyword_mistakes_are_clear(
+    options: dict[str, Any], error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        SchemaMeta("Broken", (Schema,), {"__module__": __name__}, **options)
+
+
+def test_constraint_on_a_declared_field_is_refused() -> None:
+    with pytest.raises(TypeError, match="put the constraint on the declaration"):
+
+        class Both(Schema, model=Author, constraints={"name": NotBlank}):
+            name: str
+
+
+def test_aliases_in_and_out() -> None:
+    by_alias = AuthorIn.model_validate({"name": "Ann", "bio": "b"})
+    assert by_alias.name == "Ann"
+    out = AuthorOut(id=1, name="Ann", email=None, bio=None, created_at=NOW, updated_at=NOW)
+    assert (
+        AuthorOut.model_validate(
+            {"id": 1, "name": "A", "email": None, "bio": None, "createdAt": NOW, "updatedAt": NOW}
+        ).created_at
+        == NOW
+    )
+    dumped = pydantic.TypeAdapter(AuthorOut).dump_python(out, mode="json")
+    assert set(dumped) == {"id", "name", "email", "bio", "createdAt", "updatedAt"}
+    assert "createdAt" in out.model_dump()
+    assert "created_at" in out.model_dump(by_alias=False)
+    js = AuthorOut.model_json_schema(mode="serialization")
+    assert "createdAt" in js["properties"]
+
+
+def test_schema_apply_partial_writes_only_what_was_sent() -> None:
+    author = Author(name="Old", bio="kept", email="e@x")
+    patch = AuthorPatch.model_validate({"bio": None})
+    assert patch.apply(author) is author
+    assert (author.name, author.bio, author.email) == ("Old", None, "e@x")
+
+
+def test_schema_apply_full_writes_defaults_but_not_database_defaults() -> None:
+    class EverythingCreate(Schema, model=Everything, mode="create"):
+        pass
+
+    row = EverythingCreate(name="n").apply(Everything())
+    assert (row.name, row.small, row.status, row.active) == ("n", 1, Status.draft, True)
+    assert row.note is None  # omitted nullable column: NULL, as the document's default says
+    assert "price" not in vars(row)  # server default: left to the database
+
+
+def test_apply_on_a_class_that_is_not_mapped() -> None:
+    with pytest.raises(TypeError, match="not a mapped class"):
+        AuthorPatch(name="x").apply(object())
+
+
+def test_class_form_through_the_app(db_client: TestClient, db_session: TestSession) -> None:
+    created = db_client.post("/v2/authors", json={"name": "Tove", "bio": "Moomins"})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert set(body) == {"id", "name", "email", "bio", "createdAt", "updatedAt"}
+    blank = db_client.post("/v2/authors", json={"name": "   "})
+    assert blank.status_code == 422
+    assert "blank" in blank.text
+    author = db_session.get(Author, body["id"])
+    assert author is not None
+    db_session.add(Book(title="Comet", author_id=author.id, pages=10))
+    db_session.flush()
+    detail = db_client.get(f"/v2/authors/{author.id}").json()
+    assert detail["books"] == [
+        {
+            "id": detail["books"][0]["id"],
+            "title": "Comet",
+            "pages": 10,
+            "genre": "novel",
+            "authorId": author.id,
+        }
+    ]
+    patched = db_client.patch(f"/v2/authors/{author.id}", json={"bio": None})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["name"], patched.json()["bio"]) == ("Tove", None)
+    by_name = db_client.post("/v2/echo", json={**body, "created_at": body["createdAt"]})
+    assert by_name.json() == body  # accepted by field name too, answered by alias
+
+
+def test_openapi_names_are_the_class_names(app: App) -> None:
+    first = app.openapi()
+    schemas = first["components"]["schemas"]
+    assert {"AuthorOut", "AuthorOutWithBooks", "AuthorIn", "AuthorPatch", "BookOut"} <= set(schemas)
+    assert not any(name.startswith(("AuthorOut-", "AuthorIn-")) for name in schemas)
+    assert "createdAt" in schemas["AuthorOut"]["properties"]
+    assert schemas["AuthorIn"]["properties"]["name"]["pattern"] == "\\S"
+    assert schemas["AuthorOut"]["description"] == "A writer, camelCase."
+    again = make_app("sqlite+aiosqlite://")
+    add_class_form_routes(again)
+    assert again.openapi()["components"]["schemas"] == schemas
