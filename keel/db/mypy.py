@@ -61,9 +61,9 @@ from pydantic.mypy import PydanticPlugin
 
 __all__ = ["KeelPlugin", "plugin"]
 
-SCHEMA = "keel.db.schema._class.Schema"
-MAPPED = "sqlalchemy.orm.base.Mapped"
-DECLARATIVE = (
+_SCHEMA = "keel.db.schema._class.Schema"
+_MAPPED = "sqlalchemy.orm.base.Mapped"
+_DECLARATIVE = (
     "sqlalchemy.orm.decl_api.DeclarativeBase",
     "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
 )
@@ -85,7 +85,7 @@ class KeelPlugin(PydanticPlugin):
 
     def get_attribute_hook(self, fullname: str) -> Callable[[AttributeContext], Type] | None:
         """Report a name no field has: ``Schema.__getattr__`` exists only for other tools."""
-        if fullname.startswith(SCHEMA + "."):
+        if fullname.startswith(_SCHEMA + "."):
             return _known_attribute
         return super().get_attribute_hook(fullname)
 
@@ -95,7 +95,7 @@ class KeelPlugin(PydanticPlugin):
         sym = self.lookup_fully_qualified(fullname)
         if hook is None or sym is None or not isinstance(sym.node, TypeInfo):
             return hook
-        if not sym.node.has_base(SCHEMA):
+        if not sym.node.has_base(_SCHEMA):
             return hook
         pydantic_hook = hook
 
@@ -213,7 +213,7 @@ def _model_columns(model: TypeInfo) -> dict[str, tuple[TypeInfo, Type, list[str]
             if not isinstance(node, Var) or node.type is None:
                 continue
             mapped = get_proper_type(node.type)
-            if not isinstance(mapped, Instance) or mapped.type.fullname != MAPPED:
+            if not isinstance(mapped, Instance) or mapped.type.fullname != _MAPPED:
                 continue
             if not mapped.args or _is_mapped_class(mapped.args[0]):
                 continue
@@ -225,7 +225,7 @@ def _is_mapped_class(tp: Type) -> bool:
     proper = get_proper_type(tp)
     if not isinstance(proper, Instance):
         return False
-    if any(proper.type.has_base(base) for base in DECLARATIVE):
+    if any(proper.type.has_base(base) for base in _DECLARATIVE):
         return True
     return (
         bool(proper.args)
