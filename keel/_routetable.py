@@ -131,38 +131,48 @@ class _Trie(Generic[T]):
         """The first registered route matching ``path`` and ``method``, with its parameters."""
         if not path.startswith("/"):
             return None
-        return _search(self.root, path, 1, method, _NEVER, [])
+        segments = path[1:].split("/")
+        return _search(self.root, segments, 0, len(segments), method, _NEVER, [])
 
     def methods(self, path: str) -> set[str]:
         """The methods of every route matching ``path``."""
         found: set[str] = set()
         if path.startswith("/"):
-            _collect(self.root, path, 1, found)
+            segments = path[1:].split("/")
+            _collect(self.root, segments, 0, found)
         return found
 
 
 def _search(
-    node: _Node[T], path: str, pos: int, method: str, limit: int, values: list[str]
+    node: _Node[T],
+    segments: list[str],
+    i: int,
+    count: int,
+    method: str,
+    limit: int,
+    values: list[str],
 ) -> tuple[_Target[T], dict[str, str]] | None:
-    """Walk from ``node`` at ``pos`` (-1: path consumed) for a route registered before ``limit``."""
-    if pos < 0:
-        leaf = node.leaf
-        if leaf is not None:
-            target = leaf.get(method)
-            if target is not None and target.index < limit:
-                return target, dict(zip(target.names, values, strict=True))
-        return None
-    end = path.find("/", pos)
-    if end < 0:
-        segment = path[pos:]
-        after = -1
-    else:
-        segment = path[pos:end]
-        after = end + 1
+    """Walk from ``node`` at ``segments[i]`` for a route registered before ``limit``."""
+    while True:
+        if i == count:
+            leaf = node.leaf
+            if leaf is not None:
+                target = leaf.get(method)
+                if target is not None and target.index < limit:
+                    return target, dict(zip(target.names, values, strict=True))
+            return None
+        segment = segments[i]
+        child = node.static.get(segment)
+        if node.dynamic:
+            break
+        # only literal segments below: follow the one that matches, without recursing
+        if child is None or child.first >= limit:
+            return None
+        node = child
+        i += 1
     best = None
-    child = node.static.get(segment)
     if child is not None and child.first < limit:
-        best = _search(child, path, after, method, limit, values)
+        best = _search(child, segments, i + 1, count, method, limit, values)
         if best is not None:
             limit = best[0].index
     for edge in node.dynamic:
@@ -172,7 +182,7 @@ def _search(
             if not segment:
                 continue
             values.append(segment)
-            found = _search(edge.node, path, after, method, limit, values)
+            found = _search(edge.node, segments, i + 1, count, method, limit, values)
             values.pop()
         elif edge.kind == _SEGMENT:
             assert edge.pattern is not None
@@ -181,11 +191,11 @@ def _search(
                 continue
             groups = m.groups()
             values.extend(groups)
-            found = _search(edge.node, path, after, method, limit, values)
+            found = _search(edge.node, segments, i + 1, count, method, limit, values)
             del values[len(values) - len(groups) :]
         else:
             assert edge.pattern is not None and edge.node.leaf is not None
-            m = edge.pattern.fullmatch(path, pos)
+            m = edge.pattern.fullmatch("/".join(segments[i:]))
             target = edge.node.leaf.get(method) if m is not None else None
             if m is None or target is None or target.index >= limit:
                 continue
@@ -196,28 +206,26 @@ def _search(
     return best
 
 
-def _collect(node: _Node[T], path: str, pos: int, out: set[str]) -> None:
-    if pos < 0:
+def _collect(node: _Node[T], segments: list[str], i: int, out: set[str]) -> None:
+    if i == len(segments):
         if node.leaf is not None:
             out.update(node.leaf)
         return
-    end = path.find("/", pos)
-    segment = path[pos:] if end < 0 else path[pos:end]
-    after = -1 if end < 0 else end + 1
+    segment = segments[i]
     child = node.static.get(segment)
     if child is not None:
-        _collect(child, path, after, out)
+        _collect(child, segments, i + 1, out)
     for edge in node.dynamic:
         if edge.kind == _ANY:
             if segment:
-                _collect(edge.node, path, after, out)
+                _collect(edge.node, segments, i + 1, out)
         elif edge.kind == _SEGMENT:
             assert edge.pattern is not None
             if edge.pattern.fullmatch(segment):
-                _collect(edge.node, path, after, out)
+                _collect(edge.node, segments, i + 1, out)
         else:
             assert edge.pattern is not None and edge.node.leaf is not None
-            if edge.pattern.fullmatch(path, pos):
+            if edge.pattern.fullmatch("/".join(segments[i:])):
                 out.update(edge.node.leaf)
 
 
