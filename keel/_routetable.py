@@ -172,7 +172,7 @@ def _search(
             return None
         node = child
         i += 1
-    best = None
+    best = found = None
     if child is not None and child.first < limit:
         best = _search(child, segments, i + 1, count, method, limit, values)
         if best is not None:
