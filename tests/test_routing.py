@@ -4,6 +4,7 @@ import asyncio
 import enum
 import json
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -232,8 +233,8 @@ def test_websocket_without_route_is_refused() -> None:
     async def receive() -> dict[str, object]:
         return {"type": "websocket.connect"}
 
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     asyncio.run(app({"type": "websocket", "path": "/ws", "headers": []}, receive, send))
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": "No such endpoint"}]
@@ -363,9 +364,9 @@ def test_route_added_to_a_router_after_include() -> None:
     async def deep() -> str:
         return "deep"
 
-    router.mount("/files", _echo_mount)
     assert client.get("/v1/r/late/1").json() == {"n": 1}
     assert client.get("/v1/r/inner/deep").json() == "deep"
+    router.mount("/files", _echo_mount)
     assert client.get("/v1/r/files/a").json() == {"mounted": "/v1/r/files", "path": "/v1/r/files/a"}
     assert app.url_path_for("late", n=2) == "/v1/r/late/2"
     assert router.url_path_for("late", n=2) == "/r/late/2"
@@ -422,8 +423,8 @@ def _websocket(app: App, path: str) -> list[dict[str, Any]]:
     async def receive() -> dict[str, object]:
         return {"type": "websocket.connect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     scope = {"type": "websocket", "path": path, "headers": [], "root_path": ""}
     asyncio.run(app(scope, receive, send))
