@@ -49,16 +49,17 @@ class RouteMiss(NamedTuple):
 class _Target(Generic[T]):
     """A route at a trie leaf, with its parameter names and registration index."""
 
-    __slots__ = ("index", "names", "route")
+    __slots__ = ("index", "names", "regex", "route")
 
-    def __init__(self, route: T, names: tuple[str, ...], index: int) -> None:
+    def __init__(self, route: T, template: PathTemplate, names: tuple[str, ...], index: int):
         self.route = route
+        self.regex = template.regex  # the whole path, one group per parameter in order
         self.names = names
         self.index = index
 
 
 class _Node(Generic[T]):
-    __slots__ = ("dynamic", "first", "keyed", "leaf", "static")
+    __slots__ = ("dynamic", "first", "keyed", "leaf", "only", "static")
 
     def __init__(self) -> None:
         self.static: dict[str, _Node[T]] = {}
@@ -66,6 +67,8 @@ class _Node(Generic[T]):
         self.keyed: dict[str, _Edge[T]] = {}  # the same edges by segment shape (build only)
         self.leaf: dict[str, _Target[T]] | None = None
         self.first = _NEVER
+        # The leaf, when only one lies below (its routes' regexes decide at once).
+        self.only: dict[str, _Target[T]] | None = None
 
 
 class _Edge(Generic[T]):
@@ -109,30 +112,29 @@ class _Trie(Generic[T]):
         for method in methods:
             if method in node.leaf:
                 return method, node.leaf[method].route
-        target = _Target(route, names, index)
+        target = _Target(route, template, names, index)
         for method in methods:
             node.leaf[method] = target
         return None
 
     def finish(self) -> None:
         """Sort the parameter edges by registration and let GET routes answer HEAD."""
-        stack = [self.root]
-        while stack:
-            node = stack.pop()
-            node.dynamic.sort(key=lambda e: e.first)
-            node.keyed = {}
-            leaf = node.leaf
-            if leaf is not None and "GET" in leaf and "HEAD" not in leaf:
-                leaf["HEAD"] = leaf["GET"]
-            stack.extend(node.static.values())
-            stack.extend(e.node for e in node.dynamic)
+        _finish(self.root)
+        self.root.only = None  # the root is entered for every path: keep it a plain walk
 
-    def match(self, path: str, method: str) -> tuple[_Target[T], dict[str, str]] | None:
+    def match(self, path: str, method: str) -> tuple[T, dict[str, str]] | None:
         """The first registered route matching ``path`` and ``method``, with its parameters."""
-        if not path.startswith("/"):
+        if path[:1] != "/":  # not so for "OPTIONS *"
             return None
-        segments = path[1:].split("/")
-        return _search(self.root, segments, 0, len(segments), method, _NEVER, [])
+        found = _search(self.root, path, path[1:].split("/"), 0, method, _NEVER)
+        if found is None:
+            return None
+        target, m = found
+        if m is None:
+            assert target.regex is not None
+            m = target.regex.fullmatch(path)
+            assert m is not None
+        return target.route, m.groupdict()
 
     def methods(self, path: str) -> set[str]:
         """The methods of every route matching ``path``."""
@@ -143,25 +145,53 @@ class _Trie(Generic[T]):
         return found
 
 
-# Parameter names and values line up by construction (both follow the same edges), hence
-# zip(strict=False): the check would cost a sixth of a match.
+def _finish(node: _Node[T]) -> tuple[int, dict[str, _Target[T]] | None]:
+    """Finish a subtree; return how many leaves it holds and, if one, that leaf."""
+    node.dynamic.sort(key=lambda e: e.first)
+    node.keyed = {}
+    count = 0
+    single = node.leaf
+    if single is not None:
+        if "GET" in single and "HEAD" not in single:
+            single["HEAD"] = single["GET"]
+        count = 1
+    for child in [*node.static.values(), *(e.node for e in node.dynamic)]:
+        below, leaf = _finish(child)
+        count += below
+        if below == 1:
+            single = leaf
+    if count != 1 or single is None:
+        return count, None
+    node.only = single
+    return 1, single
+
+
+_Found = tuple["_Target[T]", re.Match[str] | None]
+
+
 def _search(
-    node: _Node[T],
-    segments: list[str],
-    i: int,
-    count: int,
-    method: str,
-    limit: int,
-    values: list[str],
-) -> tuple[_Target[T], dict[str, str]] | None:
-    """Walk from ``node`` at ``segments[i]`` for a route registered before ``limit``."""
+    node: _Node[T], path: str, segments: list[str], i: int, method: str, limit: int
+) -> _Found[T] | None:
+    """Walk from ``node`` at ``segments[i]`` for a route registered before ``limit``.
+
+    Returns the route's target, with its regex's match when that ran already: the walk only
+    finds the route; its parameters come from its own regex afterwards.
+    """
     while True:
-        if i == count:
+        only = node.only
+        if only is not None:  # one template below: its regex decides
+            target = only.get(method)
+            if target is None or target.index >= limit:
+                return None
+            assert target.regex is not None
+            m = target.regex.fullmatch(path)
+            return None if m is None else (target, m)
+        if i == len(segments):
             leaf = node.leaf
             if leaf is not None:
                 target = leaf.get(method)
                 if target is not None and target.index < limit:
-                    return target, dict(zip(target.names, values, strict=False))
+                    return target, None
             return None
         segment = segments[i]
         child = node.static.get(segment)
@@ -172,43 +202,32 @@ def _search(
             return None
         node = child
         i += 1
-    best = found = None
+    best = None
     if child is not None and child.first < limit:
-        best = _search(child, segments, i + 1, count, method, limit, values)
+        best = _search(child, path, segments, i + 1, method, limit)
         if best is not None:
             limit = best[0].index
     for edge in node.dynamic:
         if edge.first >= limit:
             break
-        if edge.kind == _ANY:
+        kind = edge.kind
+        if kind == _ANY:
             if not segment:
                 continue
-            if i + 1 == count:  # the last segment: the leaf below answers or not
-                leaf = edge.node.leaf
-                target = leaf.get(method) if leaf is not None else None
-                if target is None or target.index >= limit:
-                    continue
-                found = target, dict(zip(target.names, [*values, segment], strict=False))
-            else:
-                values.append(segment)
-                found = _search(edge.node, segments, i + 1, count, method, limit, values)
-                values.pop()
-        elif edge.kind == _SEGMENT:
+        elif kind == _SEGMENT:
             assert edge.pattern is not None
-            m = edge.pattern.fullmatch(segment)
-            if m is None:
+            if edge.pattern.fullmatch(segment) is None:
                 continue
-            groups = m.groups()
-            values.extend(groups)
-            found = _search(edge.node, segments, i + 1, count, method, limit, values)
-            del values[len(values) - len(groups) :]
         else:
             assert edge.pattern is not None and edge.node.leaf is not None
-            m = edge.pattern.fullmatch("/".join(segments[i:]))
-            target = edge.node.leaf.get(method) if m is not None else None
-            if m is None or target is None or target.index >= limit:
+            target = edge.node.leaf.get(method)
+            if target is None or target.index >= limit:
                 continue
-            found = target, dict(zip(target.names, [*values, *m.groups()], strict=False))
+            if edge.pattern.fullmatch("/".join(segments[i:])) is not None:
+                best = target, None
+                limit = target.index
+            continue
+        found = _search(edge.node, path, segments, i + 1, method, limit)
         if found is not None:
             best = found
             limit = found[0].index
@@ -357,8 +376,7 @@ class RouteTable:
                 return None
         found = self.trie.match(path, method)
         if found is not None:
-            target, params = found
-            route = target.route
+            route, params = found
             scope["path_params"] = params
             scope["route"] = route
             endpoint = route.compiled
@@ -398,8 +416,7 @@ class RouteTable:
         if route is None:
             found = self.websocket_trie.match(path, _WEBSOCKET)
             if found is not None:
-                route = found[0].route
-                scope["path_params"] = found[1]
+                route, scope["path_params"] = found
         if route is not None:
             await route.handle(scope, receive, send)
             return
