@@ -609,3 +609,28 @@ def test_many_routes_sharing_a_prefix_match_the_right_one() -> None:
     assert client.get("/api/v1/items7/1").json() == "items7"
     problem(client.get("/api/v1/items300/1"), 404)
     problem(client.get("/api/v1/items7/x"), 404)
+
+
+def test_catch_all_route_keeps_its_place() -> None:
+    app = App()
+
+    @app.get("/api/{name}")
+    async def api(name: str) -> str:
+        return f"api {name}"
+
+    @app.get("/{rest:path}")
+    async def spa(rest: str) -> str:
+        return f"spa {rest}"
+
+    @app.get("/late/{name}")
+    async def late(name: str) -> str:
+        return f"late {name}"
+
+    client = TestClient(app)
+    assert client.get("/api/x").json() == "api x"
+    assert client.get("/api/x/y").json() == "spa api/x/y"
+    assert client.get("/late/x").json() == "spa late/x"  # the catch-all came first
+    assert client.get("/").json() == "spa "
+    assert client.head("/api/x").status_code == 200
+    r = client.post("/api/x")
+    assert r.headers["allow"] == "GET, HEAD, OPTIONS"
