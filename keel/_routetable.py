@@ -47,14 +47,13 @@ class RouteMiss(NamedTuple):
 
 
 class _Target(Generic[T]):
-    """A route at a trie leaf, with its parameter names and registration index."""
+    """A route at a trie leaf, with its path regex and registration index."""
 
-    __slots__ = ("index", "names", "regex", "route")
+    __slots__ = ("index", "regex", "route")
 
-    def __init__(self, route: T, template: PathTemplate, names: tuple[str, ...], index: int):
+    def __init__(self, route: T, template: PathTemplate, index: int) -> None:
         self.route = route
-        self.regex = template.regex  # the whole path, one group per parameter in order
-        self.names = names
+        self.regex = template.regex  # the whole path, a named group per parameter
         self.index = index
 
 
@@ -93,7 +92,6 @@ class _Trie(Generic[T]):
         """Add ``route``, or return ``(method, route)`` already taking an equal template."""
         node = self.root
         node.first = min(node.first, index)
-        names: tuple[str, ...] = ()
         for segment in template.segments:
             if segment.literal is not None:
                 node = node.static.setdefault(segment.literal, _Node())
@@ -105,14 +103,13 @@ class _Trie(Generic[T]):
                     node.dynamic.append(edge)
                 edge.first = min(edge.first, index)
                 node = edge.node
-                names += segment.names
             node.first = min(node.first, index)
         if node.leaf is None:
             node.leaf = {}
         for method in methods:
             if method in node.leaf:
                 return method, node.leaf[method].route
-        target = _Target(route, template, names, index)
+        target = _Target(route, template, index)
         for method in methods:
             node.leaf[method] = target
         return None
