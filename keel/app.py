@@ -6,11 +6,11 @@ import contextlib
 import importlib
 import inspect
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from keel._concurrency import run_sync
+from keel._routetable import RouteTable
 from keel._types import ASGIApp, Message, Receive, Scope, Send
 from keel.datastructures import State
 from keel.di import DependencyOverrides, Depends
@@ -22,8 +22,8 @@ from keel.errors import (
 )
 from keel.middleware import Middleware
 from keel.requests import DEFAULT_MAX_BODY, Request
-from keel.responses import HTMLResponse, RedirectResponse, Response
-from keel.routing import Mount, Route, Router, route_path
+from keel.responses import HTMLResponse, Response
+from keel.routing import Router
 
 __all__ = ["App", "Handler"]
 
@@ -32,47 +32,6 @@ logger = logging.getLogger("keel.error")
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 F = TypeVar("F", bound=Callable[..., Any])
 H = TypeVar("H", bound=Callable[[Request, Any], Awaitable[Response] | Response])
-
-
-class _Table:
-    """The compiled route table: static paths in a dict, templated ones in a list."""
-
-    def __init__(self) -> None:
-        self.static: dict[str, dict[str, Route]] = {}
-        self.dynamic: list[tuple[Any, dict[str, Route]]] = []
-        # Templated routes indexed by their first path segment (when it is literal), each
-        # list keeping registration order together with the routes that start with a
-        # parameter; `dynamic_rest` holds only the latter.
-        self.by_segment: dict[str, list[tuple[Any, dict[str, Route]]]] = {}
-        self.dynamic_rest: list[tuple[Any, dict[str, Route]]] = []
-        self.websocket_static: dict[str, Any] = {}
-        self.websocket_dynamic: list[tuple[Any, Any]] = []
-        self.mounts: list[Mount] = []
-
-    def index(self) -> None:
-        """Build the first-segment index of templated routes."""
-        firsts: list[str | None] = []
-        for regex, _ in self.dynamic:
-            literal = regex.pattern[1:].split("(?P<", 1)[0]
-            seg = literal.lstrip("/").split("/", 1)
-            first = seg[0].replace("\\", "") if len(seg) > 1 else None
-            firsts.append(first if first and re.escape(first) == seg[0] else None)
-        self.dynamic_rest = [d for d, f in zip(self.dynamic, firsts, strict=True) if f is None]
-        self.by_segment = {}
-        for name in {f for f in firsts if f is not None}:
-            self.by_segment[name] = [
-                d for d, f in zip(self.dynamic, firsts, strict=True) if f is None or f == name
-            ]
-
-    def candidates(self, path: str) -> list[tuple[Any, dict[str, Route]]]:
-        """The templated routes that may match ``path``, in registration order."""
-        end = path.find("/", 1)
-        first = path[1:end] if end > 0 else None
-        if first is not None:
-            found = self.by_segment.get(first)
-            if found is not None:
-                return found
-        return self.dynamic_rest
 
 
 class App(Router):
@@ -172,7 +131,7 @@ class App(Router):
         self.dependency_overrides = DependencyOverrides()
         self._handler_cache: dict[type[BaseException], Handler | None] = {}
         self._stack: ASGIApp | None = None
-        self._table: _Table | None = None
+        self._table: RouteTable | None = None
         self._compiled_version = -1
         self.extensions: dict[str, Any] = {}
         self._builtins_installed = False
@@ -180,6 +139,7 @@ class App(Router):
     # -- registration ------------------------------------------------------------------------
 
     def _changed(self) -> None:
+        super()._changed()
         self._table = None
 
     def on_startup(self, fn: F) -> F:
@@ -233,61 +193,24 @@ class App(Router):
             raise RuntimeError("Middleware cannot be added after the application has started")
         self.user_middleware.insert(0, Middleware(cls, *args, **options))
 
-    def mount(
-        self, path: str, app: Any, *, name: str | None = None, wsgi: bool | None = None
-    ) -> None:
-        """Serve ``app`` under ``path``.
-
-        ``app`` is an ASGI application, or a WSGI one (Flask, Django…), which is detected (or
-        forced with ``wsgi=True``) and run through a2wsgi in a thread pool.
-        """
-        if wsgi is None:
-            wsgi = _looks_wsgi(app)
-        if wsgi:
-            from a2wsgi import WSGIMiddleware
-
-            app = WSGIMiddleware(app)
-        self.mounts.append(Mount(path, app, name))
-        self._changed()
-
     # -- compilation -------------------------------------------------------------------------
 
-    def _compile(self) -> _Table:
+    def _compile(self) -> RouteTable:
         from keel._analysis import compile_plan
         from keel._endpoint import Endpoint
 
-        table = _Table()
         self._install_builtin_routes()
-        for route in self.routes:
+        routes = self.routes
+        for route in routes:
             plan = compile_plan(
                 route.endpoint, route.param_types, self.dependency_overrides, route.dependencies
             )
             route.compiled = Endpoint(route, plan, self)
-            if route.regex is None:
-                methods = table.static.setdefault(route.path, {})
-            else:
-                same = [ms for rx, ms in table.dynamic if rx.pattern == route.regex.pattern]
-                if same:
-                    methods = same[0]
-                else:
-                    methods = {}
-                    table.dynamic.append((route.regex, methods))
-            for m in route.methods:
-                if m in methods:
-                    raise ValueError(
-                        f"Two routes for {m} {route.path}: {methods[m].name!r} and {route.name!r}"
-                    )
-                methods[m] = route
-            if "GET" in route.methods and "HEAD" not in methods:
-                methods.setdefault("HEAD", route)
         for ws in self.websocket_routes:
             ws.compile(self)
-            if ws.regex is None:
-                table.websocket_static[ws.path] = ws
-            else:
-                table.websocket_dynamic.append((ws.regex, ws))
-        table.index()
-        table.mounts = sorted(self.mounts, key=lambda m: len(m.path), reverse=True)
+        table = RouteTable(
+            routes, self.websocket_routes, self.mounts, redirect_slashes=self.redirect_slashes
+        )
         self._compiled_version = self.dependency_overrides.version
         self._table = table
         return table
@@ -301,10 +224,11 @@ class App(Router):
                 openapi = importlib.import_module("keel.openapi")
             except ImportError:  # the generator is not available in this build
                 return
-            before = len(self.routes)
+            before = len(self._routes)
             openapi.install_docs_routes(self)
             # Built-in routes go first so that a catch-all user route cannot shadow them.
-            self.routes[:] = self.routes[before:] + self.routes[:before]
+            self._routes[:] = self._routes[before:] + self._routes[:before]
+            self._changed()
 
     def build(self) -> None:
         """Compile routes, dependency plans and the middleware stack (done at startup)."""
@@ -334,61 +258,13 @@ class App(Router):
             table = self._compile()
         kind = scope["type"]
         if kind == "http":
-            await self._http(table, scope, receive, send)
+            miss = await table.http(scope, receive, send)
+            if miss is not None:
+                await self._error(miss.status, miss.detail, scope, receive, send, miss.headers)
         elif kind == "websocket":
-            await self._websocket(table, scope, receive, send)
+            await table.websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
-
-    async def _http(self, table: _Table, scope: Scope, receive: Receive, send: Send) -> None:
-        root, path = route_path(scope)
-        methods = table.static.get(path)
-        if methods is None:
-            for regex, candidate in table.candidates(path):
-                m = regex.match(path)
-                if m is not None:
-                    methods = candidate
-                    scope["path_params"] = m.groupdict()
-                    break
-        if methods is not None:
-            route = methods.get(scope["method"])
-            if route is not None:
-                scope["route"] = route
-                endpoint = route.compiled
-                assert endpoint is not None
-                await endpoint(scope, receive, send)
-                return
-            await self._method_not_allowed(methods, scope, receive, send)
-            return
-        if await _to_mount(table, root, path, scope, receive, send):
-            return
-        if self.redirect_slashes and path != "/" and scope["method"] in ("GET", "HEAD"):
-            other = path[:-1] if path.endswith("/") else path + "/"
-            if other in table.static or any(r.match(other) for r, _ in table.dynamic):
-                target = root + other
-                qs = scope.get("query_string", b"")
-                if qs:
-                    target += "?" + qs.decode("latin-1")
-                await RedirectResponse(target, 307)(scope, receive, send)
-                return
-        await self._error(404, f"No route for {_short(path)}", scope, receive, send)
-
-    async def _method_not_allowed(
-        self, methods: dict[str, Route], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        allowed = sorted({*methods, "OPTIONS"})
-        allow = ", ".join(allowed)
-        if scope["method"] == "OPTIONS":
-            await Response(b"", 204, {"allow": allow})(scope, receive, send)
-            return
-        await self._error(
-            405,
-            f"Method {scope['method']} is not allowed here; allowed: {allow}",
-            scope,
-            receive,
-            send,
-            {"allow": allow},
-        )
 
     async def _error(
         self,
@@ -402,26 +278,6 @@ class App(Router):
         exc = HTTPError(status, detail, headers)
         response = await self.handle_exception(Request(scope, receive), exc)
         await response(scope, receive, send)
-
-    async def _websocket(self, table: _Table, scope: Scope, receive: Receive, send: Send) -> None:
-        root, path = route_path(scope)
-        route = table.websocket_static.get(path)
-        if route is None:
-            for regex, candidate in table.websocket_dynamic:
-                m = regex.match(path)
-                if m is not None:
-                    scope["path_params"] = m.groupdict()
-                    route = candidate
-                    break
-        if route is not None:
-            await route.handle(scope, receive, send)
-            return
-        if await _to_mount(table, root, path, scope, receive, send):
-            return
-        # No websocket route: refuse before accepting (the server answers HTTP 403).
-        message = await receive()
-        if message["type"] == "websocket.connect":
-            await send({"type": "websocket.close", "code": 1008, "reason": "No such endpoint"})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -514,10 +370,6 @@ class App(Router):
         """Whether ``exc`` got the default 500 (no handler; not an ``HTTPError``)."""
         return not isinstance(exc, HTTPError) and self._lookup_handler(exc) is None
 
-    def url_path_for(self, name: str, /, **params: Any) -> str:
-        """The path of the route called ``name`` with ``params`` filled in."""
-        return super().url_path_for(name, **params)
-
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document of this app (needs the OpenAPI generator, ``keel.openapi``)."""
         openapi = importlib.import_module("keel.openapi")
@@ -555,19 +407,6 @@ class _ServerErrors:
                 raise
 
 
-async def _to_mount(
-    table: _Table, root: str, path: str, scope: Scope, receive: Receive, send: Send
-) -> bool:
-    """Hand the request to the mounted app whose prefix matches, if any."""
-    for mount in table.mounts:
-        if path == mount.path or path.startswith(mount.path + "/"):
-            child = dict(scope)
-            child["root_path"] = root + mount.path
-            await mount.app(child, receive, send)
-            return True
-    return False
-
-
 async def _call(fn: Callable[[], Any]) -> None:
     if inspect.iscoroutinefunction(fn):
         await fn()
@@ -575,23 +414,3 @@ async def _call(fn: Callable[[], Any]) -> None:
         result = await run_sync(fn)
         if inspect.isawaitable(result):
             await result
-
-
-def _looks_wsgi(app: Any) -> bool:
-    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(
-        getattr(app, "__call__", None)  # noqa: B004
-    ):
-        return False
-    if hasattr(app, "wsgi_app"):
-        return True
-    try:
-        params = list(inspect.signature(app).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    return len(params) == 2
-
-
-def _short(path: str) -> str:
-    from keel.errors import safe_text
-
-    return safe_text(path, 100)

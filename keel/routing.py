@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
@@ -22,10 +25,13 @@ __all__ = [
     "METHODS",
     "Mount",
     "NoMatchFound",
+    "PATH_PARAM",
+    "PathTemplate",
     "Responses",
     "Route",
     "RouteOptions",
     "Router",
+    "Segment",
     "compile_path",
     "route_path",
 ]
@@ -44,10 +50,8 @@ _CONVERTERS: dict[str, tuple[str, Any]] = {
     ),
     "path": (".*", str),
 }
-_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")
-
-
-_OPTIONAL_KEYS = ("summary", "description", "response_class", "operation_id", "openapi_extra")
+PATH_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")
+"""A path parameter in a template: ``{name}`` or ``{name:converter}`` (groups: name, converter)."""
 
 
 def route_path(scope: Scope) -> tuple[str, str]:
@@ -114,10 +118,56 @@ class RouteOptions(TypedDict, total=False):
     openapi_extra: dict[str, Any]
 
 
-def compile_path(path: str) -> tuple[re.Pattern[str] | None, str, dict[str, Any], dict[str, str]]:
-    """Compile a template like ``/items/{id:int}``.
+class Segment(NamedTuple):
+    """One ``/``-separated piece of a path template, as the route table matches it.
 
-    Returns ``(regex or None for static paths, format string, {name: type}, {name: converter})``.
+    Attributes:
+        literal: The text of a segment without parameters (``None`` otherwise).
+        pattern: For parameters: a regex whose groups are the values in order; it matches
+            the segment (``fullmatch``), or with ``tail`` the rest of the path. ``None`` for
+            a lone ``{name}``, which takes any non-empty segment.
+        names: The parameter names, in the order of the pattern's groups.
+        key: The segment's shape with the names erased: equal keys match the same text.
+        tail: The segment holds a ``path`` parameter: it and everything after it are
+            matched as one (``pattern`` covers the rest of the template).
+    """
+
+    literal: str | None
+    pattern: re.Pattern[str] | None = None
+    names: tuple[str, ...] = ()
+    key: str = ""
+    tail: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PathTemplate:
+    """A compiled path template (see :func:`compile_path`).
+
+    Attributes:
+        path: The template as written.
+        regex: Matches the whole path with named groups (``None`` for a static path).
+        format: The template with converters removed (``/items/{id}``), for building URLs.
+        param_types: ``{name: python type}`` of the converters.
+        converters: ``{name: converter name}``.
+        prefix: The literal text before the first parameter (the whole path when static).
+        segments: The template split as the route table walks it.
+    """
+
+    path: str
+    regex: re.Pattern[str] | None
+    format: str
+    param_types: dict[str, Any]
+    converters: dict[str, str]
+    prefix: str
+    segments: tuple[Segment, ...]
+
+
+def compile_path(path: str) -> PathTemplate:
+    """Compile a template like ``/items/{id:int}`` or ``/files/{name}.{ext}``.
+
+    Raises:
+        ValueError: The path does not start with ``/``, names an unknown converter or
+            repeats a parameter.
     """
     if not path.startswith("/"):
         raise ValueError(f"Route paths must start with '/': {path!r}")
@@ -126,7 +176,7 @@ def compile_path(path: str) -> tuple[re.Pattern[str] | None, str, dict[str, Any]
     names: dict[str, Any] = {}
     converters: dict[str, str] = {}
     pos = 0
-    for m in _PARAM.finditer(path):
+    for m in PATH_PARAM.finditer(path):
         name, conv = m.group(1), m.group(2) or "str"
         if conv not in _CONVERTERS:
             raise ValueError(
@@ -141,10 +191,54 @@ def compile_path(path: str) -> tuple[re.Pattern[str] | None, str, dict[str, Any]
         converters[name] = conv
         pos = m.end()
     if not names:
-        return None, path, {}, {}
+        return PathTemplate(path, None, path, {}, {}, path, _segments(path))
     pattern += re.escape(path[pos:]) + "$"
     fmt += path[pos:]
-    return re.compile(pattern), fmt, names, converters
+    first = PATH_PARAM.search(path)
+    assert first is not None
+    return PathTemplate(
+        path, re.compile(pattern), fmt, names, converters, path[: first.start()], _segments(path)
+    )
+
+
+def _segments(path: str) -> tuple[Segment, ...]:
+    """Split a template into segments; a ``path`` parameter starts the tail."""
+    tail_at = len(path)
+    for m in PATH_PARAM.finditer(path):
+        if m.group(2) == "path":
+            tail_at = path.rfind("/", 0, m.start()) + 1
+            break
+    if tail_at == len(path):
+        head: list[str] = path[1:].split("/")
+    else:  # the segments before the tail; none when the tail starts the path
+        head = path[1 : tail_at - 1].split("/") if tail_at > 1 else []
+    out = [_segment(text) for text in head]
+    if tail_at < len(path):
+        regex, names = _segment_regex(path[tail_at:])
+        out.append(Segment(None, re.compile(regex), names, "*" + regex, tail=True))
+    return tuple(out)
+
+
+def _segment(text: str) -> Segment:
+    m = PATH_PARAM.fullmatch(text)
+    if m is not None and (m.group(2) or "str") == "str":
+        return Segment(None, None, (m.group(1),), "{}")
+    if PATH_PARAM.search(text) is None:
+        return Segment(text)
+    regex, names = _segment_regex(text)
+    return Segment(None, re.compile(regex), names, regex)
+
+
+def _segment_regex(text: str) -> tuple[str, tuple[str, ...]]:
+    """A regex for ``text`` with one unnamed group per parameter, and the names in order."""
+    regex = ""
+    names: list[str] = []
+    pos = 0
+    for m in PATH_PARAM.finditer(text):
+        regex += re.escape(text[pos : m.start()]) + f"({_CONVERTERS[m.group(2) or 'str'][0]})"
+        names.append(m.group(1))
+        pos = m.end()
+    return regex + re.escape(text[pos:]), tuple(names)
 
 
 class Route:
@@ -159,13 +253,12 @@ class Route:
     ) -> None:
         if not callable(endpoint):
             raise TypeError(f"Route {path!r}: the handler must be callable")
-        self.path = path
         self.endpoint = endpoint
         self.methods = tuple(dict.fromkeys(m.upper() for m in methods))
         for m in self.methods:
             if m not in METHODS:
                 raise ValueError(f"Route {path!r}: unknown HTTP method {m!r}")
-        self.regex, self.format, self.param_types, self.converters = compile_path(path)
+        self._set_path(path)
         status = options.get("status", options.get("status_code", 200))
         self.status: int = status
         self.name: str = options.get("name") or str(getattr(endpoint, "__name__", path))
@@ -188,6 +281,32 @@ class Route:
         else:
             self.response_annotation = _return_annotation(endpoint)
         self.compiled: Endpoint | None = None
+
+    def _set_path(self, path: str) -> None:
+        self.path = path
+        self.template = compile_path(path)
+        self.regex = self.template.regex
+        self.format = self.template.format
+        self.param_types = self.template.param_types
+        self.converters = self.template.converters
+
+    def _inherit(self, group: _Group) -> None:
+        """Take a router's tags, dependencies, responses and flags (outer ones first)."""
+        self.tags = [*group.tags, *(t for t in self.tags if t not in group.tags)]
+        self.dependencies = [*group.dependencies, *self.dependencies]
+        self.responses = {**group.responses, **self.responses}
+        if group.deprecated:
+            self.deprecated = True
+        if not group.include_in_schema:
+            self.include_in_schema = False
+
+    def _under(self, group: _Group) -> Route:
+        """A copy of this route as seen through an ``include`` (``group``)."""
+        route = copy.copy(self)
+        route._set_path(group.prefix + self.path)
+        route._inherit(group)
+        route.compiled = None
+        return route
 
     def url_path(self, params: dict[str, Any]) -> str:
         """Build this route's path from ``params`` (raises :class:`NoMatchFound`)."""
@@ -239,10 +358,39 @@ class Mount:
         return f"Mount({self.path!r}, {self.app!r})"
 
 
+class _Group(NamedTuple):
+    """What a router adds to the routes it holds or includes."""
+
+    prefix: str
+    tags: list[str]
+    dependencies: list[Depends]
+    responses: dict[int | str, Any]
+    deprecated: bool | None
+    include_in_schema: bool
+
+
+@dataclass(slots=True)
+class _Include:
+    """A router included in another, resolved when the outer router's routes are read."""
+
+    router: Router
+    prefix: str
+    tags: list[str]
+    dependencies: list[Depends]
+
+
+@dataclass(slots=True)
+class _Resolved:
+    routes: tuple[Route, ...]
+    websocket_routes: tuple[Any, ...]
+    mounts: tuple[Mount, ...]
+
+
 class Router:
     """A group of routes with a common prefix, tags and dependencies.
 
-    Add it to an app with ``app.include(router)``; routers nest.
+    Add it to an app with ``app.include(router)``; routers nest. An included router stays
+    live: routes, websocket routes and mounts added to it later are served too.
     """
 
     def __init__(
@@ -263,13 +411,81 @@ class Router:
         self.default_responses = _responses(responses)
         self.deprecated = deprecated
         self.include_in_schema = include_in_schema
-        self.routes: list[Route] = []
-        self.websocket_routes: list[Any] = []
-        self.mounts: list[Mount] = []
-        self._changed()
+        self._routes: list[Route | _Include] = []
+        self._websocket_routes: list[Any] = []
+        self._mounts: list[Mount | _Include] = []
+        self._parents: weakref.WeakSet[Router] = weakref.WeakSet()
+        self._resolved: _Resolved | None = None
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every HTTP route, included routers' too, in registration order."""
+        return self._resolve().routes
+
+    @property
+    def websocket_routes(self) -> tuple[Any, ...]:
+        """Every websocket route, included routers' too."""
+        return self._resolve().websocket_routes
+
+    @property
+    def mounts(self) -> tuple[Mount, ...]:
+        """Every mounted application, included routers' too."""
+        return self._resolve().mounts
 
     def _changed(self) -> None:
-        """Hook: the route table changed (the app recompiles)."""
+        """The routes changed: drop the resolved lists here and in every including router."""
+        self._resolved = None
+        for parent in list(self._parents):
+            parent._changed()
+
+    def _resolve(self) -> _Resolved:
+        resolved = self._resolved
+        if resolved is None:
+            routes: list[Route] = []
+            for entry in self._routes:
+                if isinstance(entry, _Include):
+                    group = self._group(entry)
+                    routes.extend(r._under(group) for r in entry.router.routes)
+                else:
+                    routes.append(entry)
+            websockets: list[Any] = []
+            for ws in self._websocket_routes:
+                if isinstance(ws, _Include):
+                    group = self._group(ws)
+                    websockets.extend(
+                        w.with_prefix(group.prefix, group.dependencies)
+                        for w in ws.router.websocket_routes
+                    )
+                else:
+                    websockets.append(ws)
+            mounts: list[Mount] = []
+            for m in self._mounts:
+                if isinstance(m, _Include):
+                    prefix = self.prefix + m.prefix
+                    mounts.extend(Mount(prefix + i.path, i.app, i.name) for i in m.router.mounts)
+                else:
+                    mounts.append(m)
+            resolved = self._resolved = _Resolved(tuple(routes), tuple(websockets), tuple(mounts))
+        return resolved
+
+    def _group(self, include: _Include | None = None) -> _Group:
+        if include is None:
+            return _Group(
+                self.prefix,
+                self.tags,
+                self.dependencies,
+                self.default_responses,
+                self.deprecated,
+                self.include_in_schema,
+            )
+        return _Group(
+            self.prefix + include.prefix,
+            [*self.tags, *include.tags],
+            [*self.dependencies, *include.dependencies],
+            self.default_responses,
+            self.deprecated,
+            self.include_in_schema,
+        )
 
     def add_route(
         self,
@@ -280,14 +496,8 @@ class Router:
     ) -> Route:
         """Register ``endpoint`` for ``path`` and ``methods``."""
         route = Route(self.prefix + path, endpoint, methods, **options)
-        route.tags = [*self.tags, *(t for t in route.tags if t not in self.tags)]
-        route.dependencies = [*self.dependencies, *route.dependencies]
-        route.responses = {**self.default_responses, **route.responses}
-        if self.deprecated:
-            route.deprecated = True
-        if not self.include_in_schema:
-            route.include_in_schema = False
-        self.routes.append(route)
+        route._inherit(self._group())
+        self._routes.append(route)
         self._changed()
         return route
 
@@ -331,8 +541,31 @@ class Router:
         return self.route(path, ("OPTIONS",), **options)
 
     def add_websocket_route(self, route: Any) -> None:
-        """Register a websocket route object (see ``keel.websockets``)."""
-        self.websocket_routes.append(route)
+        """Register a websocket route object, under this router's prefix and dependencies.
+
+        The object has ``path``, ``name``, ``compile(app)``, ``handle(scope, receive, send)``,
+        ``url_path(params)`` and ``with_prefix(prefix, dependencies)`` (a copy).
+        """
+        if self.prefix or self.dependencies:
+            route = route.with_prefix(self.prefix, self.dependencies)
+        self._websocket_routes.append(route)
+        self._changed()
+
+    def mount(
+        self, path: str, app: Any, *, name: str | None = None, wsgi: bool | None = None
+    ) -> None:
+        """Serve ``app`` under ``path`` (below this router's prefix).
+
+        ``app`` is an ASGI application, or a WSGI one (Flask, Django…), which is detected (or
+        forced with ``wsgi=True``) and run through a2wsgi in a thread pool.
+        """
+        if wsgi is None:
+            wsgi = _looks_wsgi(app)
+        if wsgi:
+            from a2wsgi import WSGIMiddleware
+
+            app = WSGIMiddleware(app)
+        self._mounts.append(Mount(self.prefix + path, app, name))
         self._changed()
 
     def include(
@@ -343,45 +576,29 @@ class Router:
         tags: Sequence[str] = (),
         dependencies: Sequence[Depends] = (),
     ) -> None:
-        """Add every route of ``router`` (and its nested routers) under ``prefix``."""
+        """Serve every route of ``router`` (and its nested routers) under ``prefix``.
+
+        The inclusion is live: what is added to ``router`` later is served too.
+        """
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"Include prefixes start with '/' and do not end with '/': {prefix!r}")
-        outer = Router(
-            self.prefix + prefix,
-            tags=[*self.tags, *tags],
-            dependencies=[*self.dependencies, *dependencies],
-            responses=self.default_responses,
-        )
-        for r in router.routes:
-            opts: dict[str, Any] = {
-                "status": r.status,
-                "name": r.name,
-                "tags": r.tags,
-                "response_description": r.response_description,
-                "responses": r.responses,
-                "include_in_schema": r.include_in_schema,
-                "deprecated": r.deprecated,
-                "dependencies": r.dependencies,
-                "max_body_size": r.max_body_size,
-                "response_model": r.response_annotation,
-            }
-            for key in (
-                "summary",
-                "description",
-                "response_class",
-                "operation_id",
-                "openapi_extra",
-            ):
-                if getattr(r, key) is not None:
-                    opts[key] = getattr(r, key)
-            outer.add_route(r.path, r.endpoint, r.methods, **opts)
-        for route in outer.routes:
-            self.routes.append(route)
-        for ws in router.websocket_routes:
-            self.websocket_routes.append(ws.with_prefix(self.prefix + prefix, dependencies))
-        for m in router.mounts:
-            self.mounts.append(Mount(self.prefix + prefix + m.path, m.app, m.name))
+        if router is self or self in router._included():
+            raise ValueError("A router cannot include itself, directly or through another")
+        entry = _Include(router, prefix, list(tags), list(dependencies))
+        self._routes.append(entry)
+        self._websocket_routes.append(entry)
+        self._mounts.append(entry)
+        router._parents.add(self)
         self._changed()
+
+    def _included(self) -> set[Router]:
+        """Every router this one includes, directly or not."""
+        found: set[Router] = set()
+        for entry in self._routes:
+            if isinstance(entry, _Include) and entry.router not in found:
+                found.add(entry.router)
+                found |= entry.router._included()
+        return found
 
     def include_router(
         self,
@@ -409,6 +626,20 @@ class Router:
         if errors:
             raise NoMatchFound(errors[0])
         raise NoMatchFound(f"No route named {name!r}")
+
+
+def _looks_wsgi(app: Any) -> bool:
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(
+        getattr(app, "__call__", None)  # noqa: B004
+    ):
+        return False
+    if hasattr(app, "wsgi_app"):
+        return True
+    try:
+        params = list(inspect.signature(app).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return len(params) == 2
 
 
 APIRouter = Router

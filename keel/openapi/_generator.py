@@ -29,6 +29,7 @@ from keel.openapi._problems import error_response
 from keel.openapi._schemas import REF_PREFIX, SchemaRef, SchemaRegistry
 from keel.params import Body
 from keel.responses import Response
+from keel.routing import PATH_PARAM
 from keel.security import SecurityBase
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ _LOCATION_ORDER = {"path": 0, "query": 1, "header": 2, "cookie": 3}
 _SCHEMA_ONLY_KEYS = ("description", "deprecated")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SLUG = re.compile(r"[^0-9a-zA-Z_]+")
-_CONVERTER = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-zA-Z_][a-zA-Z0-9_]*)?}")
 
 
 def generate_openapi(app: App) -> dict[str, Any]:
@@ -207,7 +207,7 @@ class _Generator:
         for ws in getattr(self.app, "websocket_routes", ()):
             if not getattr(ws, "include_in_schema", True):
                 continue
-            path = getattr(ws, "format", None) or _CONVERTER.sub(r"{\1}", str(ws.path))
+            path = getattr(ws, "format", None) or PATH_PARAM.sub(r"{\1}", str(ws.path))
             endpoint = getattr(ws, "endpoint", None)
             name = getattr(ws, "name", None) or getattr(endpoint, "__name__", None) or path
             entry: dict[str, Any] = {"operationId": _slug(str(name)) or "websocket"}
@@ -224,7 +224,7 @@ class _Generator:
                 entry["tags"] = tags
             params = [
                 {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                for n in _CONVERTER.findall(str(ws.path))
+                for n, _ in PATH_PARAM.findall(str(ws.path))
             ]
             if params:
                 entry["parameters"] = params
