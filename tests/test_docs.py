@@ -346,8 +346,6 @@ def run_page(path: Path) -> None:
 KNOWN_BROKEN: dict[str, str] = {
     "docs/db.md": "the second-base snippet lacks its imports (DeclarativeBase, new_metadata); "
     "db.md is being rewritten on the db branch",
-    "docs/routing.md": "the Router snippet uses Depends, auth and User without defining them; "
-    "routing.md is being rewritten on the routing branch",
 }
 
 
