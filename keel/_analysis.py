@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 
 from pydantic_core import PydanticUndefined
 
+from keel._http import header_alias
 from keel._schema import is_pydantic_model
 from keel.background import BackgroundTasks
 from keel.di import Depends, call_kind
@@ -300,7 +301,7 @@ class _Compiler:
             and (marker is None or marker.alias is None)
             and (not isinstance(marker, Header) or marker.convert_underscores)
         ):
-            alias = p.name.replace("_", "-")
+            alias = header_alias(p.name)
         if location == "path" and p.name not in self.path_names:
             raise TypeError(
                 f"{_describe(call)}: Path parameter {p.name!r} is not in the route's path"

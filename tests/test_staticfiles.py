@@ -102,3 +102,14 @@ def test_only_get_and_head(site: Path) -> None:
 def test_missing_directory_is_a_startup_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="does not exist"):
         StaticFiles(directory=tmp_path / "nope")
+
+
+def test_if_none_match_lists_weak_tags_and_star(site: Path) -> None:
+    client = TestClient(app_for(site))
+    etag = client.get("/static/css/app.css").headers["etag"]
+    for header in (f'"other", {etag}', f"W/{etag}", "*", f'"x",W/{etag}'):
+        r = client.get("/static/css/app.css", headers={"if-none-match": header})
+        assert r.status_code == 304 and r.content == b"", header
+        assert r.headers["etag"] == etag
+    fresh = client.get("/static/css/app.css", headers={"if-none-match": '"other"'})
+    assert fresh.status_code == 200 and fresh.text == "body{}"
