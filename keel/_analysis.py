@@ -85,7 +85,7 @@ class FieldSpec:
 
 
 # Argument sources, encoded as small ints for a fast per-request loop.
-FIELD, DEP, REQUEST, BACKGROUND, RESPONSE, WEBSOCKET, BODY_ALL = range(7)
+FIELD, DEP, REQUEST, BACKGROUND, RESPONSE, WEBSOCKET = range(6)
 
 
 @dataclasses.dataclass(eq=False)
@@ -97,14 +97,21 @@ class Arg:
     ref: Any = None
 
 
+StepKind = Literal["async", "sync", "agen", "gen"]
+"""How a step is called: awaited, run in a thread, or entered as an (async) generator."""
+
+StepScope = Literal["request", "function", "handler"]
+"""When a generator step's teardown runs: after the response, before it, or (the handler) n/a."""
+
+
 @dataclasses.dataclass(eq=False)
 class CallStep:
     """One call in a plan (a dependency or, last, the handler)."""
 
     call: Callable[..., Any]
-    kind: str  # async | sync | agen | gen
+    kind: StepKind
     args: list[Arg]
-    scope: str
+    scope: StepScope
     index: int
     original: Callable[..., Any]
     depends: Depends | None = None
@@ -207,7 +214,7 @@ class _Compiler:
         self.flags: set[int] = set()
 
     def add_call(
-        self, call: Callable[..., Any], depends: Depends | None, scope: str = "request"
+        self, call: Callable[..., Any], depends: Depends | None, scope: StepScope = "request"
     ) -> int:
         original = call
         call = self.overrides.get(call, call)

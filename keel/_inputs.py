@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import PydanticUndefined, SchemaValidator, ValidationError
 
@@ -125,16 +125,19 @@ class ParamReader:
             values[key] = data[ident]
 
 
+BodyMode = Literal["json", "form"]
+"""What a route's body is: a JSON value, or form fields and files."""
+
+
 class BodyReader:
     """The JSON or form body of a route: content-type checks, strict parsing, validation."""
 
     def __init__(self, plan: Plan, max_body: int | None) -> None:
         self.max_body = max_body
-        self.body_mode = ""
         body = plan.body_fields
         form = plan.form_fields
+        self.body_mode: BodyMode = "json" if body else "form"
         if body:
-            self.body_mode = "json"
             self.body_keys = [f.key for f in body]
             self.body_required = any(f.required for f in body)
             if body_is_embedded(body):
@@ -158,8 +161,7 @@ class BodyReader:
                 self.body_adapter = adapter(_annotated(only.annotation, info))
             # One parse: validate jiter's Python value unless JSON mode would differ.
             self.from_python = _json.python_validation_is_exact(self.body_adapter.core_schema)
-        elif form:
-            self.body_mode = "form"
+        else:
             self.form_specs = form
             self.form_model_field = form[0] if is_model_form(form) else None
             value_fields = [f for f in form if f.location == "form"]
@@ -182,7 +184,7 @@ class BodyReader:
         """Read, check and validate the body into ``values``."""
         if self.body_mode == "json":
             await self._read_json(request, values)
-        elif self.body_mode == "form":
+        else:
             await self._read_form(request, values)
 
     async def _read_json(self, request: Request, values: dict[str, Any]) -> None:

@@ -106,7 +106,7 @@ class DependencyOverrides(dict[Callable[..., Any], Callable[..., Any]]):
         return item
 
 
-def call_kind(call: Callable[..., Any]) -> str:
+def call_kind(call: Callable[..., Any]) -> Literal["async", "sync", "agen", "gen"]:
     """Classify a callable: ``async``, ``sync``, ``agen`` or ``gen``."""
     target: Any = call
     if not (inspect.isfunction(call) or inspect.ismethod(call) or inspect.isclass(call)):
