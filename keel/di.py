@@ -82,25 +82,25 @@ class DependencyOverrides(dict[Callable[..., Any], Callable[..., Any]]):
         super().__delitem__(key)
         self._bump()
 
-    def clear(self) -> None:  # noqa: D102
+    def clear(self) -> None:
         super().clear()
         self._bump()
 
-    def pop(self, key: Any, *default: Any) -> Any:  # noqa: D102
+    def pop(self, key: Any, *default: Any) -> Any:
         value = super().pop(key, *default)
         self._bump()
         return value
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # noqa: D102
+    def update(self, *args: Any, **kwargs: Any) -> None:
         super().update(*args, **kwargs)
         self._bump()
 
-    def setdefault(self, key: Any, default: Any = None) -> Any:  # noqa: D102
+    def setdefault(self, key: Any, default: Any = None) -> Any:
         value = super().setdefault(key, default)
         self._bump()
         return value
 
-    def popitem(self) -> tuple[Callable[..., Any], Callable[..., Any]]:  # noqa: D102
+    def popitem(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
         item = super().popitem()
         self._bump()
         return item

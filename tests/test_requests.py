@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import decimal
 import json
 from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from keel import App, Body, File, Form, Request, UploadFile
 from keel.testing import TestClient
@@ -526,3 +528,25 @@ def call_get(app: App, path: str, query: bytes) -> list[dict[str, Any]]:
     scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": query}
     asyncio.run(app(scope, receive, send))
     return sent
+
+
+class StrictDoc(BaseModel):
+    model_config = ConfigDict(strict=True)
+    when: datetime.date
+    price: decimal.Decimal
+
+
+def test_json_mode_semantics_survive_the_single_parse() -> None:
+    """Strict models (dates and decimals from strings) are still validated in JSON mode."""
+    app = App()
+
+    @app.post("/strict")
+    async def strict(body: StrictDoc) -> dict[str, str]:
+        return {"when": body.when.isoformat(), "price": str(body.price)}
+
+    client = TestClient(app)
+    payload = b'{"when": "2024-05-01", "price": "0.10000000000000000001"}'
+    r = client.post("/strict", content=payload, headers=JSON)
+    assert r.json() == {"when": "2024-05-01", "price": "0.10000000000000000001"}, r.text
+    for bad in (b'{"when": "2024-05-01", "price": 1e999999}', b'{"when": 1, "when": 2}'):
+        problem(client.post("/strict", content=bad, headers=JSON), 400)
