@@ -214,6 +214,9 @@ class BodyReader:
                 parsed = self.body_adapter.validate_json(body)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
+            for e in errors:
+                if e["type"] == "json_invalid":  # pydantic's parser stricter than jiter's
+                    raise _json.MalformedJSON(str(e.get("msg", ""))[:160]) from None
             if self.body_model is None:
                 items = convert_errors(errors, prefix=["body"])
             else:
