@@ -110,31 +110,32 @@ def not_modified(
         return False
 
 
-def _invalid_query() -> HTTPError:
-    return HTTPError(400, "The query string is not valid UTF-8")
+def _not_utf8(what: str) -> HTTPError:
+    return HTTPError(400, f"The {what} is not valid UTF-8")
 
 
-def _unquote(text: str) -> str:
+def _unquote(text: str, what: str) -> str:
     if "%" not in text:
         return text.replace("+", " ")
     raw = unquote_to_bytes(text.replace("+", " "))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _invalid_query() from None
+        raise _not_utf8(what) from None
 
 
-def parse_query(query: bytes | str) -> list[tuple[str, str]]:
+def parse_query(query: bytes | str, what: str = "query string") -> list[tuple[str, str]]:
     """Decode a query string into ``(name, value)`` pairs, in order, blanks kept.
 
-    The bytes and every percent-escape are UTF-8 (``+`` is a space); anything else is a 400.
-    The one parser behind typed query parameters and ``request.query_params``.
+    The bytes and every percent-escape are UTF-8 (``+`` is a space); anything else is a 400
+    that names ``what``. The one parser behind typed query parameters,
+    ``request.query_params`` and url-encoded form bodies.
     """
     if isinstance(query, bytes):
         try:
             query = query.decode("utf-8")
         except UnicodeDecodeError:
-            raise _invalid_query() from None
+            raise _not_utf8(what) from None
     if not query:
         return []
     pairs: list[tuple[str, str]] = []
@@ -146,5 +147,5 @@ def parse_query(query: bytes | str) -> list[tuple[str, str]]:
         if plain:
             pairs.append((name, value))
         else:
-            pairs.append((_unquote(name), _unquote(value)))
+            pairs.append((_unquote(name, what), _unquote(value, what)))
     return pairs

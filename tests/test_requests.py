@@ -550,3 +550,19 @@ def test_json_mode_semantics_survive_the_single_parse() -> None:
     assert r.json() == {"when": "2024-05-01", "price": "0.10000000000000000001"}, r.text
     for bad in (b'{"when": "2024-05-01", "price": 1e999999}', b'{"when": 1, "when": 2}'):
         problem(client.post("/strict", content=bad, headers=JSON), 400)
+
+
+def test_urlencoded_forms_decode_like_query_strings() -> None:
+    app = App(max_form_fields=3)
+
+    @app.post("/form")
+    async def form(a: Annotated[str, Form()], b: Annotated[str, Form()] = "") -> dict[str, str]:
+        return {"a": a, "b": b}
+
+    client = TestClient(app)
+    urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+    ok = client.post("/form", content="a=caf%C3%A9+au%2Blait&b=é&c=", headers=urlencoded)
+    assert ok.json() == {"a": "café au+lait", "b": "é"}
+    bad = problem(client.post("/form", content=b"a=%ff", headers=urlencoded), 400)
+    assert "form body" in bad["detail"]
+    problem(client.post("/form", content=b"a=1&b=2&c=3&d=4", headers=urlencoded), 413)
