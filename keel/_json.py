@@ -32,7 +32,9 @@ def loads(body: bytes) -> Any:
     if not body:
         raise MalformedJSON("the body is empty")
     try:
-        value = jiter.from_json(body, allow_inf_nan=False, catch_duplicate_keys=True)
+        value = jiter.from_json(
+            body, allow_inf_nan=False, catch_duplicate_keys=True, partial_mode=False
+        )
     except ValueError as exc:
         raise MalformedJSON(_reason(body, str(exc))) from None
     if _may_overflow(body) and _has_infinity(value):
