@@ -206,12 +206,8 @@ class BodyReader:
                     "The body must be JSON: send it with Content-Type: application/json"
                     + (f" (got {ctype[:60]!r})" if ctype else ""),
                 )
-        value = _json.loads(body)
         try:
-            if self.from_python:
-                parsed = self.body_adapter.validate_python(value)
-            else:
-                parsed = self.body_adapter.validate_json(body)
+            parsed = _json.validate(body, self.body_adapter, self.from_python)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             for e in errors:

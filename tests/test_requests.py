@@ -566,3 +566,28 @@ def test_urlencoded_forms_decode_like_query_strings() -> None:
     bad = problem(client.post("/form", content=b"a=%ff", headers=urlencoded), 400)
     assert "form body" in bad["detail"]
     problem(client.post("/form", content=b"a=1&b=2&c=3&d=4", headers=urlencoded), 413)
+
+
+def test_the_collector_is_left_as_the_app_set_it() -> None:
+    """Validating a body pauses the cycle collector; on success and on error it comes back."""
+    import gc
+
+    app = App()
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, bool]:
+        return {"enabled": gc.isenabled()}
+
+    client = TestClient(app)
+    assert gc.isenabled()
+    assert client.post("/doc", json={"n": 1}).json() == {"enabled": True}
+    problem(client.post("/doc", json={"n": "x"}), 422)
+    problem(client.post("/doc", content=b'{"n": 1, "n": 2}', headers=JSON), 400)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert client.post("/doc", json={"n": 1}).json() == {"enabled": False}
+        problem(client.post("/doc", json={"n": "x"}), 422)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
