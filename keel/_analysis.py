@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 
 from pydantic_core import PydanticUndefined
 
+from keel._http import header_alias
 from keel._schema import is_pydantic_model
 from keel.background import BackgroundTasks
 from keel.di import Depends, call_kind
@@ -84,7 +85,7 @@ class FieldSpec:
 
 
 # Argument sources, encoded as small ints for a fast per-request loop.
-FIELD, DEP, REQUEST, BACKGROUND, RESPONSE, WEBSOCKET, BODY_ALL = range(7)
+FIELD, DEP, REQUEST, BACKGROUND, RESPONSE, WEBSOCKET = range(6)
 
 
 @dataclasses.dataclass(eq=False)
@@ -96,14 +97,21 @@ class Arg:
     ref: Any = None
 
 
+StepKind = Literal["async", "sync", "agen", "gen"]
+"""How a step is called: awaited, run in a thread, or entered as an (async) generator."""
+
+StepScope = Literal["request", "function", "handler"]
+"""When a generator step's teardown runs: after the response, before it, or (the handler) n/a."""
+
+
 @dataclasses.dataclass(eq=False)
 class CallStep:
     """One call in a plan (a dependency or, last, the handler)."""
 
     call: Callable[..., Any]
-    kind: str  # async | sync | agen | gen
+    kind: StepKind
     args: list[Arg]
-    scope: str
+    scope: StepScope
     index: int
     original: Callable[..., Any]
     depends: Depends | None = None
@@ -206,7 +214,7 @@ class _Compiler:
         self.flags: set[int] = set()
 
     def add_call(
-        self, call: Callable[..., Any], depends: Depends | None, scope: str = "request"
+        self, call: Callable[..., Any], depends: Depends | None, scope: StepScope = "request"
     ) -> int:
         original = call
         call = self.overrides.get(call, call)
@@ -300,7 +308,7 @@ class _Compiler:
             and (marker is None or marker.alias is None)
             and (not isinstance(marker, Header) or marker.convert_underscores)
         ):
-            alias = p.name.replace("_", "-")
+            alias = header_alias(p.name)
         if location == "path" and p.name not in self.path_names:
             raise TypeError(
                 f"{_describe(call)}: Path parameter {p.name!r} is not in the route's path"

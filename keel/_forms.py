@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from keel._http import parse_query
 from keel.datastructures import FormData, Headers
 from keel.errors import HTTPError
 
@@ -27,22 +27,13 @@ async def parse_form(request: Request, max_fields: int, max_file_size: int | Non
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     if ctype == b"application/x-www-form-urlencoded":
         body = await request.body()
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise FormError(400, "The form body is not valid UTF-8") from None
-        try:
-            pairs = parse_qsl(
-                text, keep_blank_values=True, max_num_fields=max_fields, errors="strict"
-            )
-        except UnicodeDecodeError:
-            raise FormError(400, "The form body is not valid UTF-8") from None
-        except ValueError:
+        if body.count(b"&") >= max_fields:
             raise FormError(
                 413,
                 f"Too many form fields (the limit is {max_fields})",
                 extra={"limit": max_fields},
-            ) from None
+            )
+        pairs = parse_query(body, "form body")
         return FormData(pairs)
     if ctype == b"multipart/form-data":
         boundary = options.get(b"boundary")

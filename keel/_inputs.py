@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import PydanticUndefined, SchemaValidator, ValidationError
 
@@ -16,6 +15,7 @@ from keel._analysis import (
     split_annotated,
     strip_optional,
 )
+from keel._http import header_alias, is_json_media_type, parse_query
 from keel._schema import is_pydantic_model, simple_params_schema
 from keel._types import Scope
 from keel.errors import HTTPError, RequestValidationError, convert_errors
@@ -24,7 +24,7 @@ from keel.requests import Request, UploadFile, parse_cookies
 if TYPE_CHECKING:
     from pydantic import BaseModel, TypeAdapter
 
-__all__ = ["BodyReader", "ParamReader", "adapter", "parse_query"]
+__all__ = ["BodyReader", "ParamReader", "adapter"]
 
 
 def _model(name: str, fields: dict[str, Any]) -> type[BaseModel]:
@@ -83,7 +83,9 @@ class ParamReader:
         headers: dict[str, list[str]] | None = None
         cookies: dict[str, str] | None = None
         if self.need_query:
-            query = parse_query(scope.get("query_string", b""))
+            query = {}
+            for k, v in parse_query(scope.get("query_string", b"")):
+                query.setdefault(k, []).append(v)
         if self.need_headers:
             headers = {}
             for k, v in scope.get("headers", ()):
@@ -123,16 +125,19 @@ class ParamReader:
             values[key] = data[ident]
 
 
+BodyMode = Literal["json", "form"]
+"""What a route's body is: a JSON value, or form fields and files."""
+
+
 class BodyReader:
     """The JSON or form body of a route: content-type checks, strict parsing, validation."""
 
     def __init__(self, plan: Plan, max_body: int | None) -> None:
         self.max_body = max_body
-        self.body_mode = ""
         body = plan.body_fields
         form = plan.form_fields
+        self.body_mode: BodyMode = "json" if body else "form"
         if body:
-            self.body_mode = "json"
             self.body_keys = [f.key for f in body]
             self.body_required = any(f.required for f in body)
             if body_is_embedded(body):
@@ -154,8 +159,9 @@ class BodyReader:
                 # `deprecated` documents the parameter; on a bare adapter pydantic warns about it
                 info = only.field_info(deprecated=None)
                 self.body_adapter = adapter(_annotated(only.annotation, info))
-        elif form:
-            self.body_mode = "form"
+            # One parse: validate jiter's Python value unless JSON mode would differ.
+            self.from_python = _json.python_validation_is_exact(self.body_adapter.core_schema)
+        else:
             self.form_specs = form
             self.form_model_field = form[0] if is_model_form(form) else None
             value_fields = [f for f in form if f.location == "form"]
@@ -178,7 +184,7 @@ class BodyReader:
         """Read, check and validate the body into ``values``."""
         if self.body_mode == "json":
             await self._read_json(request, values)
-        elif self.body_mode == "form":
+        else:
             await self._read_form(request, values)
 
     async def _read_json(self, request: Request, values: dict[str, Any]) -> None:
@@ -194,21 +200,19 @@ class BodyReader:
             body = b"{}"
         else:
             ctype = _content_type(request.scope)
-            if not _is_json(ctype):
+            if not is_json_media_type(ctype):
                 raise HTTPError(
                     415,
                     "The body must be JSON: send it with Content-Type: application/json"
                     + (f" (got {ctype[:60]!r})" if ctype else ""),
                 )
-            _json.check(body)
         try:
-            parsed = self.body_adapter.validate_json(body)
+            parsed = _json.validate(body, self.body_adapter, self.from_python)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             for e in errors:
-                if e["type"] == "json_invalid":
-                    reason = _json.json_invalid_reason(str(e.get("msg", "")))
-                    raise _json.MalformedJSON(reason) from None
+                if e["type"] == "json_invalid":  # pydantic's parser stricter than jiter's
+                    raise _json.MalformedJSON(str(e.get("msg", ""))[:160]) from None
             if self.body_model is None:
                 items = convert_errors(errors, prefix=["body"])
             else:
@@ -291,7 +295,7 @@ def _model_fields(spec: FieldSpec) -> list[tuple[str, str, bool]] | None:
     for name, field in base.model_fields.items():
         external = field.alias or name
         if spec.location == "header" and field.alias is None:
-            external = name.replace("_", "-")
+            external = header_alias(name)
         out.append(
             (external if field.alias else name, external, is_scalar_sequence(field.annotation))
         )
@@ -342,32 +346,3 @@ def _content_type(scope: Scope) -> str:
         if name == b"content-type":
             return str(value.decode("latin-1"))
     return ""
-
-
-def _is_json(ctype: str) -> bool:
-    mt = ctype.split(";", 1)[0].strip().lower()
-    return mt == "application/json" or (mt.startswith("application/") and mt.endswith("+json"))
-
-
-def parse_query(qs: bytes) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    if not qs:
-        return out
-    try:
-        text = qs.decode("utf-8")
-    except UnicodeDecodeError:
-        raise HTTPError(400, "The query string is not valid UTF-8") from None
-    if "%" not in text and "+" not in text:
-        # Nothing to decode: split by hand (several times faster than parse_qsl).
-        for part in text.split("&"):
-            if part:
-                k, _, v = part.partition("=")
-                out.setdefault(k, []).append(v)
-        return out
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        raise HTTPError(400, "The query string is not valid UTF-8") from None
-    for k, v in pairs:
-        out.setdefault(k, []).append(v)
-    return out

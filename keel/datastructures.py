@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-__all__ = ["URL", "Headers", "QueryParams", "State", "FormData"]
+from keel._http import parse_query
+
+__all__ = ["URL", "FormData", "Headers", "ImmutableMultiDict", "QueryParams", "State"]
+
+V = TypeVar("V")
 
 
 class Headers(Mapping[str, str]):
@@ -40,7 +44,8 @@ class Headers(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return self._index()[key.lower()]
 
-    def get(self, key: str, default: Any = None) -> Any:  # noqa: D102
+    def get(self, key: str, default: Any = None) -> Any:
+        """The first value of header ``key``, or ``default``."""
         return self._index().get(key.lower(), default)
 
     def __contains__(self, key: object) -> bool:
@@ -61,24 +66,19 @@ class Headers(Mapping[str, str]):
         return f"Headers({[(k.decode('latin-1'), v.decode('latin-1')) for k, v in self._raw]!r})"
 
 
-class QueryParams(Mapping[str, str]):
-    """Read-only multi-dict of query-string parameters (first value wins for ``[]``)."""
+class ImmutableMultiDict(Mapping[str, V]):
+    """Read-only multi-dict: ``d[key]`` is the first value, ``getlist`` all of them."""
 
     __slots__ = ("_list", "_dict")
 
-    def __init__(self, query: str | bytes | Sequence[tuple[str, str]] = "") -> None:
-        if isinstance(query, bytes):
-            query = query.decode("latin-1")
-        if isinstance(query, str):
-            self._list = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
-        else:
-            self._list = list(query)
-        d: dict[str, str] = {}
+    def __init__(self, items: Iterable[tuple[str, V]] = ()) -> None:
+        self._list = list(items)
+        d: dict[str, V] = {}
         for k, v in self._list:
             d.setdefault(k, v)
         self._dict = d
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> V:
         return self._dict[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -87,46 +87,36 @@ class QueryParams(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._dict)
 
-    def getlist(self, key: str) -> list[str]:
-        """All values given for ``key``."""
+    def getlist(self, key: str) -> list[V]:
+        """All values given for ``key``, in order."""
         return [v for k, v in self._list if k == key]
 
-    def multi_items(self) -> list[tuple[str, str]]:
+    def multi_items(self) -> list[tuple[str, V]]:
         """Every ``(key, value)`` pair, repeated keys included."""
         return list(self._list)
 
     def __repr__(self) -> str:
-        return f"QueryParams({self._list!r})"
+        return f"{type(self).__name__}({self._list!r})"
 
 
-class FormData(Mapping[str, Any]):
+class QueryParams(ImmutableMultiDict[str]):
+    """Query-string parameters, decoded as UTF-8 by the same parser as typed parameters.
+
+    Invalid UTF-8 (raw or percent-encoded) raises a 400 :class:`~keel.errors.HTTPError`.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, query: str | bytes | Iterable[tuple[str, str]] = "") -> None:
+        if isinstance(query, str | bytes):
+            query = parse_query(query)
+        super().__init__(query)
+
+
+class FormData(ImmutableMultiDict[Any]):
     """Parsed form fields; values are ``str`` or :class:`keel.UploadFile`."""
 
-    __slots__ = ("_list", "_dict")
-
-    def __init__(self, items: Sequence[tuple[str, Any]] = ()) -> None:
-        self._list = list(items)
-        d: dict[str, Any] = {}
-        for k, v in self._list:
-            d.setdefault(k, v)
-        self._dict = d
-
-    def __getitem__(self, key: str) -> Any:
-        return self._dict[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._dict)
-
-    def getlist(self, key: str) -> list[Any]:
-        """All values given for ``key``."""
-        return [v for k, v in self._list if k == key]
-
-    def multi_items(self) -> list[tuple[str, Any]]:
-        """Every ``(key, value)`` pair, repeated keys included."""
-        return list(self._list)
+    __slots__ = ()
 
     async def close(self) -> None:
         """Close every uploaded file held by this form."""
@@ -142,27 +132,33 @@ class URL(str):
     __slots__ = ()
 
     @property
-    def scheme(self) -> str:  # noqa: D102
+    def scheme(self) -> str:
+        """The scheme (``https``)."""
         return urlsplit(self).scheme
 
     @property
-    def netloc(self) -> str:  # noqa: D102
+    def netloc(self) -> str:
+        """Host and port as written."""
         return urlsplit(self).netloc
 
     @property
-    def hostname(self) -> str | None:  # noqa: D102
+    def hostname(self) -> str | None:
+        """The host name, lower-cased."""
         return urlsplit(self).hostname
 
     @property
-    def port(self) -> int | None:  # noqa: D102
+    def port(self) -> int | None:
+        """The explicit port, if any."""
         return urlsplit(self).port
 
     @property
-    def path(self) -> str:  # noqa: D102
+    def path(self) -> str:
+        """The path."""
         return urlsplit(self).path
 
     @property
-    def query(self) -> str:  # noqa: D102
+    def query(self) -> str:
+        """The raw query string."""
         return urlsplit(self).query
 
 

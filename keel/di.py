@@ -88,31 +88,31 @@ class DependencyOverrides(dict[Callable[..., Any], Callable[..., Any]]):
         super().__delitem__(key)
         self._bump()
 
-    def clear(self) -> None:  # noqa: D102
+    def clear(self) -> None:
         super().clear()
         self._bump()
 
-    def pop(self, key: Any, *default: Any) -> Any:  # noqa: D102
+    def pop(self, key: Any, *default: Any) -> Any:
         value = super().pop(key, *default)
         self._bump()
         return value
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # noqa: D102
+    def update(self, *args: Any, **kwargs: Any) -> None:
         super().update(*args, **kwargs)
         self._bump()
 
-    def setdefault(self, key: Any, default: Any = None) -> Any:  # noqa: D102
+    def setdefault(self, key: Any, default: Any = None) -> Any:
         value = super().setdefault(key, default)
         self._bump()
         return value
 
-    def popitem(self) -> tuple[Callable[..., Any], Callable[..., Any]]:  # noqa: D102
+    def popitem(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
         item = super().popitem()
         self._bump()
         return item
 
 
-def call_kind(call: Callable[..., Any]) -> str:
+def call_kind(call: Callable[..., Any]) -> Literal["async", "sync", "agen", "gen"]:
     """Classify a callable: ``async``, ``sync``, ``agen`` or ``gen``."""
     target: Any = call
     if not (inspect.isfunction(call) or inspect.ismethod(call) or inspect.isclass(call)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from keel import _json
 from keel._concurrency import run_sync
 from keel._types import Receive, Scope
+from keel._watchdog import TIMED_OUT, watchdog
 from keel.datastructures import URL, FormData, Headers, QueryParams, State
 from keel.errors import HTTPError
 
@@ -285,12 +287,12 @@ class Request:
             timeout = getattr(self.scope.get("app"), "body_timeout", None)
             if timeout is None:
                 return await self._receive()
-            self._watch = _watchdog().watch(self, timeout)
+            self._watch = watchdog().watch(self, timeout)
         try:
             return await self._receive()
         except BaseException as exc:
-            if self._watch is _TIMED_OUT and _is_cancel(exc):
-                task = _current_task()
+            if self._watch is TIMED_OUT and isinstance(exc, asyncio.CancelledError):
+                task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
                 raise HTTPError(
@@ -302,7 +304,7 @@ class Request:
 
     def _body_done(self) -> None:
         watch = self._watch
-        if watch is not None and watch is not _TIMED_OUT:
+        if watch is not None and watch is not TIMED_OUT:
             watch.unwatch(self)
 
     def _start_reading(self) -> None:
@@ -384,87 +386,3 @@ def parse_cookies(values: list[str]) -> dict[str, str]:
                     val = val[1:-1]
             out.setdefault(key, val)
     return out
-
-
-class _TimedOut:
-    """Marks a request whose body read the watchdog cancelled."""
-
-
-_TIMED_OUT: Any = _TimedOut()
-
-
-class _Watchdog:
-    """Cancels body reads that overrun their deadline: one per event loop.
-
-    Cheaper than a timeout context per read: a request costs two dict operations; the
-    watchdog ticks (at most a few times a second) only while reads are in flight.
-    """
-
-    def __init__(self, loop: Any) -> None:
-        self.loop = loop
-        self.reads: dict[int, tuple[Any, float, Request]] = {}
-        self.handle: Any = None
-
-    def watch(self, request: Request, timeout: float) -> _Watchdog:
-        task = _current_task()
-        if task is not None:
-            deadline = self.loop.time() + timeout
-            self.reads[id(request)] = (task, deadline, request)
-            if self.handle is None:
-                self.handle = self.loop.call_later(min(1.0, timeout), self._tick, timeout)
-        return self
-
-    def unwatch(self, request: Request) -> None:
-        self.reads.pop(id(request), None)
-
-    def _tick(self, timeout: float) -> None:
-        now = self.loop.time()
-        for key, (task, deadline, request) in list(self.reads.items()):
-            if now >= deadline:
-                del self.reads[key]
-                request._watch = _TIMED_OUT
-                task.cancel()
-        self.handle = (
-            self.loop.call_later(min(1.0, timeout / 4), self._tick, timeout) if self.reads else None
-        )
-
-
-_watchdogs: Any = None
-
-
-_last: _Watchdog | None = None
-
-
-def _watchdog() -> _Watchdog:
-    global _watchdogs, _last
-    loop = _get_running_loop()
-    last = _last
-    if last is not None and last.loop is loop:
-        return last
-    if _watchdogs is None:
-        import weakref
-
-        _watchdogs = weakref.WeakKeyDictionary()
-    found: _Watchdog | None = _watchdogs.get(loop)
-    if found is None:
-        found = _watchdogs[loop] = _Watchdog(loop)
-    _last = found
-    return found
-
-
-def _get_running_loop() -> Any:
-    import asyncio
-
-    return asyncio.get_running_loop()
-
-
-def _current_task() -> Any:
-    import asyncio
-
-    return asyncio.current_task()
-
-
-def _is_cancel(exc: BaseException) -> bool:
-    import asyncio
-
-    return isinstance(exc, asyncio.CancelledError)

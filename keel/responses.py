@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pydantic_core
 
 from keel._concurrency import iterate_in_threadpool, run_sync
+from keel._http import body_allowed
 from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTask
 from keel.errors import PROBLEM_JSON, HTTPError, problem_body
@@ -168,11 +169,7 @@ class Response:
                     has_cl = True
                 raw.append((name, _header_value(v)))
         body = getattr(self, "body", None)
-        if (
-            body is not None
-            and not has_cl
-            and not (self.status_code < 200 or self.status_code in (204, 304))
-        ):
+        if body is not None and not has_cl and body_allowed(self.status_code):
             raw.append((b"content-length", str(len(body)).encode("latin-1")))
         if not has_ct:
             ct = self._content_type()
@@ -268,17 +265,25 @@ class Response:
 
     def _start(self, scope: Scope) -> dict[str, Any]:
         headers = self.raw_headers
+        status = self.status_code
+        if not body_allowed(status):
+            # The status may have changed since the headers were made: no length but 205's 0.
+            headers = [h for h in headers if h[0] != b"content-length"]
+            if status == 205:
+                headers.append((b"content-length", b"0"))
         if self._cookies:
             headers = headers + self._cookie_headers(scope)
-        return {"type": "http.response.start", "status": self.status_code, "headers": headers}
+        return {"type": "http.response.start", "status": status, "headers": headers}
+
+    def _sends_body(self, scope: Scope) -> bool:
+        """Whether content goes out: never for HEAD nor for 1xx, 204, 205 and 304."""
+        return scope.get("method") != "HEAD" and body_allowed(self.status_code)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response as an ASGI application."""
         await send(self._start(scope))
-        if scope.get("method") == "HEAD":
-            await send({"type": "http.response.body", "body": b""})
-        else:
-            await send({"type": "http.response.body", "body": self.body})
+        body = self.body if self._sends_body(scope) else b""
+        await send({"type": "http.response.body", "body": body})
         if self.background is not None:
             await self.background()
 
@@ -407,7 +412,7 @@ class StreamingResponse(Response):
 
     async def _stream(self, scope: Scope, send: Send) -> None:
         await send(self._start(scope))
-        if scope.get("method") != "HEAD":
+        if self._sends_body(scope):
             async for chunk in self._chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
@@ -499,7 +504,7 @@ class FileResponse(Response):
             self.stat_result = st
             self._set_stat_headers(st)
         await send(self._start(scope))
-        if scope.get("method") == "HEAD":
+        if not self._sends_body(scope):
             await send({"type": "http.response.body", "body": b""})
         else:
             f = await run_sync(open, self.path, "rb")

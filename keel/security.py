@@ -331,7 +331,7 @@ class OAuth2PasswordBearer(OAuth2):
         self,
         token_url: str | None = None,
         *,
-        tokenUrl: str | None = None,  # noqa: N803 - FastAPI's spelling
+        tokenUrl: str | None = None,  # FastAPI's spelling
         scopes: Mapping[str, str] | None = None,
         refresh_url: str | None = None,
         scheme_name: str | None = None,

@@ -7,6 +7,7 @@ import stat as stat_mod
 from pathlib import Path
 
 from keel._concurrency import run_sync
+from keel._http import not_modified
 from keel._types import Receive, Scope, Send
 from keel.datastructures import Headers
 from keel.errors import HTTPError
@@ -63,7 +64,8 @@ class StaticFiles:
             return
         full, st = found
         response = FileResponse(full, stat_result=st, headers={"cache-control": "no-cache"})
-        if _not_modified(scope, response):
+        etag, last_modified = response.headers.get("etag"), response.headers.get("last-modified")
+        if not_modified(Headers(scope.get("headers", ())), etag, last_modified):
             headers = {k: v for k, v in response.headers.items() if k in ("etag", "last-modified")}
             await Response(b"", 304, headers)(scope, receive, send)
             return
@@ -111,23 +113,4 @@ def _has_link(root: Path, parts: list[str]) -> bool:
         current = current / part
         if current.is_symlink():
             return True
-    return False
-
-
-def _not_modified(scope: Scope, response: Response) -> bool:
-    headers = Headers(scope.get("headers", ()))
-    etag = response.headers.get("etag")
-    if_none_match = headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-        return etag is not None and (etag in tags or "*" in tags)
-    if_modified_since = headers.get("if-modified-since")
-    last_modified = response.headers.get("last-modified")
-    if if_modified_since and last_modified:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False
     return False

@@ -270,7 +270,7 @@ def test_background_tasks_run_after_response() -> None:
     assert done == ["sync", "async"]
 
 
-def test_temporal_response_parameter_sets_headers_cookies_and_status() -> None:
+def test_sub_response_parameter_sets_headers_cookies_and_status() -> None:
     app = App()
 
     @app.get("/")

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import decimal
+import json
 from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from keel import App, File, Form, Request, UploadFile
+from keel import App, Body, File, Form, Request, UploadFile
 from keel.testing import TestClient
 from tests.problems import problem, raw_problem
 
@@ -412,3 +415,179 @@ def test_repeated_keys_in_sibling_objects_are_fine() -> None:
     payload = b'{"data": [{"k": 1, "s": "NaN"}, {"k": 2, "s": "Infinity"}], "s": "\\"k\\": 1"}'
     r = TestClient(app).post("/doc", content=payload, headers=JSON)
     assert r.json() == {"data": [{"k": 1, "s": "NaN"}, {"k": 2, "s": "Infinity"}]}
+
+
+INFINITE = [
+    b'{"x": 1e999999}',
+    b'{"x": -1e999999}',
+    b'{"x": 1E+400}',
+    b'{"data": [1, 2, 1e999999]}',
+    b'{"data": {"a": {"b": [-1e999999]}}}',
+    b'{"data": 1' + b"0" * 400 + b".5}",
+    b"[1e999999]",
+]
+
+
+@pytest.mark.parametrize("payload", INFINITE)
+def test_numbers_too_large_for_a_float_are_400_not_null(payload: bytes) -> None:
+    """``1e999999`` parses as infinity: accepting it would answer 200 and echo ``null``."""
+    app = App()
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, Any]:
+        return body.model_dump()
+
+    @app.post("/raw")
+    async def raw(request: Request) -> dict[str, Any]:
+        return {"json": await request.json()}
+
+    @app.post("/list")
+    async def numbers(body: Annotated[list[float], Body()]) -> list[float]:
+        return body
+
+    client = TestClient(app)
+    for path in ("/doc", "/raw") if payload[:1] == b"{" else ("/list", "/raw"):
+        body = problem(client.post(path, content=payload, headers=JSON), 400)
+        assert "too large" in body["detail"], body
+
+
+def test_underflow_is_zero_like_every_json_parser() -> None:
+    """``1e-999999`` is a tiny finite number: it reads as 0.0 (no information is invented)."""
+    app = App()
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, Any]:
+        return body.model_dump()
+
+    client = TestClient(app)
+    r = client.post("/doc", content=b'{"x": 1e-999999, "data": [-1e-400]}', headers=JSON)
+    assert r.status_code == 200, r.text
+    assert r.json()["x"] == 0.0 and r.json()["data"] == [-0.0]
+
+
+def test_huge_integers_and_exponents_in_strings_are_fine() -> None:
+    app = App()
+
+    @app.post("/raw")
+    async def raw(request: Request) -> dict[str, Any]:
+        return {"json": await request.json()}
+
+    payload = b'{"n": 1' + b"0" * 400 + b', "s": "1e999999 e0000 ' + b"9" * 400 + b'"}'
+    r = TestClient(app).post("/raw", content=payload, headers=JSON)
+    assert r.status_code == 200, r.text
+    assert r.json()["json"]["n"] == 10**400
+
+
+def test_query_params_and_typed_parameters_decode_alike() -> None:
+    """One parser: a raw ``é`` reaches ``request.query_params`` and ``s: str`` the same way."""
+    app = App()
+
+    @app.get("/q")
+    async def q(request: Request, s: str) -> dict[str, Any]:
+        return {
+            "typed": s,
+            "raw": request.query_params["s"],
+            "all": request.query_params.getlist("s"),
+        }
+
+    for query in ("s=é".encode(), b"s=%C3%A9", "s=caf%C3%A9&s=é".encode(), b"s=a+b%2Bc"):
+        sent = call_get(app, "/q", query)
+        assert sent[0]["status"] == 200, sent
+        got = json.loads(sent[1]["body"])
+        assert got["typed"] == got["raw"] == got["all"][0], got
+        assert got["raw"] in ("é", "café", "a b+c")
+
+
+def test_invalid_utf8_in_query_params_is_400() -> None:
+    app = App()
+
+    @app.get("/raw")
+    async def raw(request: Request) -> dict[str, Any]:
+        return dict(request.query_params)
+
+    @app.get("/typed")
+    async def typed(s: str = "") -> dict[str, Any]:
+        return {"s": s}
+
+    client = TestClient(app)
+    for path in ("/raw", "/typed"):
+        problem(client.get(path + "?s=%ff"), 400)
+        sent = call_get(app, path, b"s=\xff")
+        raw_problem(sent, 400)
+
+
+def call_get(app: App, path: str, query: bytes) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": query}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+class StrictDoc(BaseModel):
+    model_config = ConfigDict(strict=True)
+    when: datetime.date
+    price: decimal.Decimal
+
+
+def test_json_mode_semantics_survive_the_single_parse() -> None:
+    """Strict models (dates and decimals from strings) are still validated in JSON mode."""
+    app = App()
+
+    @app.post("/strict")
+    async def strict(body: StrictDoc) -> dict[str, str]:
+        return {"when": body.when.isoformat(), "price": str(body.price)}
+
+    client = TestClient(app)
+    payload = b'{"when": "2024-05-01", "price": "0.10000000000000000001"}'
+    r = client.post("/strict", content=payload, headers=JSON)
+    assert r.json() == {"when": "2024-05-01", "price": "0.10000000000000000001"}, r.text
+    for bad in (b'{"when": "2024-05-01", "price": 1e999999}', b'{"when": 1, "when": 2}'):
+        problem(client.post("/strict", content=bad, headers=JSON), 400)
+
+
+def test_urlencoded_forms_decode_like_query_strings() -> None:
+    app = App(max_form_fields=3)
+
+    @app.post("/form")
+    async def form(a: Annotated[str, Form()], b: Annotated[str, Form()] = "") -> dict[str, str]:
+        return {"a": a, "b": b}
+
+    client = TestClient(app)
+    urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+    ok = client.post("/form", content="a=caf%C3%A9+au%2Blait&b=é&c=", headers=urlencoded)
+    assert ok.json() == {"a": "café au+lait", "b": "é"}
+    bad = problem(client.post("/form", content=b"a=%ff", headers=urlencoded), 400)
+    assert "form body" in bad["detail"]
+    problem(client.post("/form", content=b"a=1&b=2&c=3&d=4", headers=urlencoded), 413)
+
+
+def test_the_collector_is_left_as_the_app_set_it() -> None:
+    """Validating a body pauses the cycle collector; on success and on error it comes back."""
+    import gc
+
+    app = App()
+
+    @app.post("/doc")
+    async def doc(body: Doc) -> dict[str, bool]:
+        return {"enabled": gc.isenabled()}
+
+    client = TestClient(app)
+    assert gc.isenabled()
+    assert client.post("/doc", json={"n": 1}).json() == {"enabled": True}
+    problem(client.post("/doc", json={"n": "x"}), 422)
+    problem(client.post("/doc", content=b'{"n": 1, "n": 2}', headers=JSON), 400)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert client.post("/doc", json={"n": 1}).json() == {"enabled": False}
+        problem(client.post("/doc", json={"n": "x"}), 422)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -316,3 +316,41 @@ def test_test_client_passes_encoded_bodies_through() -> None:
 
     r = TestClient(app).get("/gz")
     assert r.text == "hello " * 100
+
+
+def test_statuses_without_content_never_send_a_body() -> None:
+    """RFC 9110: 1xx, 204, 205 and 304 carry no content; 205 says so with Content-Length: 0."""
+    app = App()
+
+    @app.post("/reset", status=205)
+    async def reset() -> dict[str, int]:
+        return {"a": 1}
+
+    @app.post("/none", status=204)
+    async def none() -> dict[str, int]:
+        return {"a": 1}
+
+    @app.post("/explicit")
+    async def explicit() -> JSONResponse:
+        return JSONResponse({"a": 1}, 205)
+
+    @app.post("/changed")
+    async def changed(response: Response) -> dict[str, int]:
+        response.status = 204
+        return {"a": 1}
+
+    @app.post("/changed-after")
+    async def changed_after() -> JSONResponse:
+        out = JSONResponse({"a": 1})
+        out.status = 304
+        return out
+
+    client = TestClient(app)
+    for path in ("/reset", "/explicit"):
+        r = client.post(path)
+        assert r.status_code == 205 and r.content == b"", path
+        assert r.headers["content-length"] == "0", path
+    for path, status in (("/none", 204), ("/changed", 204), ("/changed-after", 304)):
+        r = client.post(path)
+        assert r.status_code == status and r.content == b"", path
+        assert "content-length" not in r.headers, path

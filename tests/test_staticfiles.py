@@ -133,3 +133,14 @@ def test_a_mounted_folder_speaks_the_apps_error_format(site: Path) -> None:
 
 def test_a_standalone_folder_renders_problems_itself(site: Path) -> None:
     problem(TestClient(StaticFiles(directory=site)).get("/nope.css"), 404)
+
+
+def test_if_none_match_lists_weak_tags_and_star(site: Path) -> None:
+    client = TestClient(app_for(site))
+    etag = client.get("/static/css/app.css").headers["etag"]
+    for header in (f'"other", {etag}', f"W/{etag}", "*", f'"x",W/{etag}'):
+        r = client.get("/static/css/app.css", headers={"if-none-match": header})
+        assert r.status_code == 304 and r.content == b"", header
+        assert r.headers["etag"] == etag
+    fresh = client.get("/static/css/app.css", headers={"if-none-match": '"other"'})
+    assert fresh.status_code == 200 and fresh.text == "body{}"

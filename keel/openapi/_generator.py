@@ -22,6 +22,7 @@ from keel._analysis import (
     split_annotated,
     strip_optional,
 )
+from keel._http import body_allowed, header_alias, is_json_media_type
 from keel._schema import is_pydantic_model
 from keel.error_formats import PROBLEM_DETAILS, ErrorFormat
 from keel.errors import status_phrase
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["generate_openapi"]
 
 OPENAPI_VERSION = "3.1.0"
-_NO_BODY = (204, 205, 304)
 _LOCATION_ORDER = {"path": 0, "query": 1, "header": 2, "cookie": 3}
 _SCHEMA_ONLY_KEYS = ("description", "deprecated")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -59,13 +59,6 @@ def humanize(name: str) -> str:
 
 def _slug(text: str) -> str:
     return _SLUG.sub("_", text).strip("_")
-
-
-def _is_json(media_type: str | None) -> bool:
-    if not media_type:
-        return False
-    mt = media_type.split(";", 1)[0].strip().lower()
-    return mt == "application/json" or (mt.startswith("application/") and mt.endswith("+json"))
 
 
 def _status_sort_key(code: str) -> tuple[int, str]:
@@ -339,7 +332,7 @@ class _Generator:
         for name, info in model.model_fields.items():
             external = info.alias or name
             if f.location == "header" and info.alias is None:
-                external = name.replace("_", "-")
+                external = header_alias(name)
             annotation: Any = info.annotation
             if info.metadata:
                 annotation = Annotated[(annotation, *info.metadata)]
@@ -477,7 +470,7 @@ class _Generator:
         return dict(sorted(responses.items(), key=lambda kv: _status_sort_key(kv[0])))
 
     def _success_content(self, route: Route) -> dict[str, Any] | None:
-        if route.status < 200 or route.status in _NO_BODY:
+        if not body_allowed(route.status):
             return None
         annotation = _without_responses(route.response_annotation)
         base = strip_optional(split_annotated(annotation)[0])
@@ -486,14 +479,14 @@ class _Generator:
             media_type = (rc or base).media_type
             if not media_type:
                 return None
-            schema: Any = {} if _is_json(media_type) else {"type": "string"}
+            schema: Any = {} if is_json_media_type(media_type) else {"type": "string"}
             return {media_type: {"schema": schema}}
         empty = annotation is inspect.Signature.empty
         if rc is not None:
             media_type = rc.media_type
             if not media_type:
                 return None
-            if not _is_json(media_type):
+            if not is_json_media_type(media_type):
                 return {media_type: {"schema": {"type": "string"}}}
         else:
             media_type = "application/json"

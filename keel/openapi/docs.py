@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel._http import not_modified
 from keel.errors import HTTPError
 from keel.requests import Request
 from keel.responses import HTMLResponse, Response
@@ -163,7 +164,7 @@ def _asset_response(request: Request, name: str, allowed: frozenset[str]) -> Res
         "vary": "accept-encoding",
         "x-content-type-options": "nosniff",
     }
-    if asset.etag in request.headers.get("if-none-match", ""):
+    if not_modified(request.headers, asset.etag, None):
         return Response(b"", 304, headers)
     content = asset.content
     if len(content) > 1024 and "gzip" in request.headers.get("accept-encoding", ""):

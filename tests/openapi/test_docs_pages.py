@@ -266,3 +266,17 @@ def test_installed_packages_are_found() -> None:
     assert folder is not None
     assert folder.name.startswith("swagger-ui-5")
     assert docs.REDOC_JS.is_file()
+
+
+def test_docs_assets_answer_conditional_requests_by_the_rules() -> None:
+    """The same If-None-Match comparison as static files: lists, weak tags and ``*``."""
+    with TestClient(make_app()) as client:
+        url = "/docs/assets/keel-swagger.js"
+        etag = client.get(url, headers=IDENTITY).headers["etag"]
+        for header in (etag, f'"x", {etag}', f"W/{etag}", "*"):
+            cached = client.get(url, headers={**IDENTITY, "if-none-match": header})
+            assert cached.status_code == 304 and cached.content == b"", header
+        inner = etag[1:-1]
+        for header in (f'"{inner}-gzip"', f'"x{inner}"', f"{etag[:-1]}, x"):
+            again = client.get(url, headers={**IDENTITY, "if-none-match": header})
+            assert again.status_code == 200, header
