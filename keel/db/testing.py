@@ -96,10 +96,12 @@ class SharedSession:
             await session.commit()
         try:
             yield session
+            await session.commit()
         except BaseException:
+            # The handler raised, or the commit after it failed (a 409 found at commit
+            # time): return to the savepoint so the next request and the test go on.
             await session.rollback()
             raise
-        await session.commit()
 
 
 class TestSession:
