@@ -161,6 +161,16 @@ class Database:
         assert self._sessionmaker is not None
         return self._sessionmaker
 
+    def use_url(self, url: str | URL) -> None:
+        """Point this database at another URL (the test plugin does it); call it before
+        ``connect``, or the engine of the old URL is forgotten without being closed."""
+        text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        self.settings = self.settings.model_copy(update={"url": text})
+        self.url = make_url(text)
+        if self._engine is not None:
+            self._engine.sync_engine.dispose(close=False)
+        self._engine = self._sessionmaker = self._loop = None
+
     def create_engine(self, *, sqlite_foreign_keys: bool = True, **options: Any) -> AsyncEngine:
         """Create a new engine for this URL with keel's settings (the caller disposes it).
 
