@@ -1,0 +1,279 @@
+"""SQLite under asyncio: real transactions, one writer at a time, one thread hop per statement.
+
+* Transactions: SQLAlchemy's ``BEGIN`` is replaced by keel's (see ``sqlite_begin``). In
+  ``auto`` mode a transaction that only reads takes no lock, and the first write emits
+  ``BEGIN IMMEDIATE``.
+* Writers queue in the process: the write lock of the file is taken only after an
+  ``asyncio.Lock`` of the engine, so concurrent writers wait their turn in order instead of
+  all starting a write and backing off in SQLite's busy handler (which sleeps, and gives a
+  long tail). Readers never take it (WAL lets them read while one writes).
+* aiosqlite runs each call in its thread and wakes the event loop for the result; a
+  ``SELECT`` through SQLAlchemy's adapter costs four such hops (cursor, execute, fetch,
+  close). keel's cursor does the whole statement in one, and a commit or rollback with no
+  transaction open costs none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import sqlite3
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_only
+
+__all__ = ["configure_sqlite", "wrote"]
+
+_WRITING = "keel_sqlite_writing"
+_WRITES = (
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "UPSERT",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "SAVEPOINT",
+    "WITH",
+)
+
+
+def wrote(connection_info: dict[str, Any]) -> bool:
+    """Whether an ``auto``-mode SQLite connection has begun a write transaction."""
+    return bool(connection_info.get(_WRITING))
+
+
+def _is_write(statement: str) -> bool:
+    return statement.lstrip()[:10].upper().startswith(_WRITES)
+
+
+class WriteLock:
+    """The engine's writer queue: an ``asyncio.Lock`` held from a transaction's first write
+    to its commit or rollback.
+
+    Args:
+        timeout: seconds to wait before failing as SQLite would ("database is locked").
+    """
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+
+    def acquire(self) -> None:
+        """Wait for the lock (from SQLAlchemy's synchronous code, inside its greenlet)."""
+        try:
+            await_only(self._acquire())
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+
+    async def _acquire(self) -> None:
+        async with asyncio.timeout(self.timeout):
+            await self._lock.acquire()
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        self._lock.release()
+
+
+class _Cursor(AsyncAdapt_aiosqlite_cursor):
+    """A cursor that runs execute, fetch and close in one call on aiosqlite's thread."""
+
+    __slots__ = ()
+    _awaitable_cursor_close = False
+
+    def __init__(self, adapt_connection: Any) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = _Result(None, -1, None)  # description, rowcount, lastrowid
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
+    @property
+    def lastrowid(self) -> int:
+        return self._cursor.lastrowid  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    async def _async_soft_close(self) -> None:
+        return None
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        run = _run_many if isinstance(parameters, _Many) else _run_one
+        args = parameters.rows if isinstance(parameters, _Many) else parameters
+        result, rows = await self._connection._execute(run, self._connection._conn, operation, args)
+        self._cursor = result
+        self._rows = collections.deque(rows)
+        return None
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            return await_only(self._execute_async(operation, _Many(seq_of_parameters)))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+
+class _Many:
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: Any) -> None:
+        self.rows = rows
+
+
+class _Result:
+    """What a cursor tells after a statement (it is closed by then)."""
+
+    __slots__ = ("arraysize", "description", "lastrowid", "rowcount")
+
+    def __init__(self, description: Any, rowcount: int, lastrowid: Any) -> None:
+        self.description = description
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+        self.arraysize = 1
+
+
+def _run_one(conn: sqlite3.Connection, operation: str, parameters: Any) -> tuple[_Result, list[Any]]:
+    cursor = conn.cursor()
+    try:
+        if parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return _Result(description, cursor.rowcount, cursor.lastrowid), rows
+    finally:
+        cursor.close()
+
+
+def _run_many(conn: sqlite3.Connection, operation: str, rows: Any) -> tuple[_Result, list[Any]]:
+    cursor = conn.cursor()
+    try:
+        cursor.executemany(operation, rows)
+        return _Result(cursor.description, cursor.rowcount, cursor.lastrowid), []
+    finally:
+        cursor.close()
+
+
+class _Connection(AsyncAdapt_aiosqlite_connection):
+    """aiosqlite's adapter with keel's cursor; ends transactions only when one is open and
+    then lets the next writer in."""
+
+    __slots__ = ()
+    _cursor_cls = _Cursor
+
+    def _in_transaction(self) -> bool:
+        raw = getattr(self._connection, "_connection", None)
+        return raw is not None and bool(raw.in_transaction)
+
+    def commit(self) -> None:
+        try:
+            if self._in_transaction():
+                super().commit()
+        finally:
+            _release(self)
+
+    def rollback(self) -> None:
+        try:
+            if self._in_transaction():
+                super().rollback()
+        finally:
+            _release(self)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            _release(self)
+
+
+_HOLDER = "_keel_write_lock"
+
+
+def _release(connection: Any) -> None:
+    raw = connection._connection
+    lock: WriteLock | None = raw.__dict__.pop(_HOLDER, None)
+    if lock is not None:
+        lock.release()
+
+
+def _acquire(dbapi_connection: Any, lock: WriteLock) -> None:
+    raw = dbapi_connection._connection
+    if _HOLDER not in raw.__dict__:
+        lock.acquire()
+        raw.__dict__[_HOLDER] = lock
+
+
+def configure_sqlite(
+    engine: AsyncEngine, *, wal: bool, foreign_keys: bool, begin: str, timeout: float = 5.0
+) -> None:
+    """Foreign keys, WAL, keel's transactions and writer queue on a SQLite engine."""
+    lock = WriteLock(timeout)
+    aiosqlite = engine.dialect.driver == "aiosqlite"
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if aiosqlite and type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
+            dbapi_connection.__class__ = _Connection
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    def take_lock(conn: Any) -> None:
+        dbapi_connection = conn.connection.dbapi_connection
+        if isinstance(dbapi_connection, _Connection):
+            _acquire(dbapi_connection, lock)
+
+    if begin != "auto":
+        statement = f"BEGIN {begin.upper()}"
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def on_begin(conn: Any) -> None:
+            if begin == "immediate":
+                take_lock(conn)
+            conn.exec_driver_sql(statement)
+
+        return
+
+    # auto: SQLAlchemy's transaction starts without a BEGIN; the first statement that
+    # writes emits BEGIN IMMEDIATE on the same cursor, so the rest of the transaction
+    # (flushes, savepoints, commit) is atomic.
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin_auto(conn: Any) -> None:
+        conn.info[_WRITING] = False
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def on_execute(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        if conn.info.get(_WRITING) is False and _is_write(statement):
+            take_lock(conn)
+            cursor.execute("BEGIN IMMEDIATE")
+            conn.info[_WRITING] = True
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def on_end(conn: Any) -> None:
+        conn.info.pop(_WRITING, None)

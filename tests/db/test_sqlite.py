@@ -1,0 +1,106 @@
+"""SQLite under asyncio: writers queue inside the process, statements cost one thread hop."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from keel.db import Database
+
+from .db_test_models import Author
+
+
+def no_busy_wait(path: Path) -> Database:
+    """A database whose connections fail at once ("database is locked") when another holds
+    the write lock: any writer that reaches SQLite while another writes shows up as an error."""
+    return Database(
+        f"sqlite+aiosqlite:///{path}",
+        pool_size=16,
+        max_overflow=16,
+        engine_options={"connect_args": {"timeout": 0}},
+    )
+
+
+async def _insert_concurrently(db: Database, count: int) -> list[BaseException | None]:
+    async def insert(i: int) -> None:
+        async with db.session() as session:
+            await session.scalar(select(func.count(Author.id)))  # a read first: no lock
+            await asyncio.sleep(0)
+            session.add(Author(name=f"writer {i}"))
+            await session.flush()
+            await asyncio.sleep(0.001)  # hold the write a moment, as a handler would
+
+    return await asyncio.gather(*(insert(i) for i in range(count)), return_exceptions=True)
+
+
+def test_concurrent_writers_queue_in_the_process(tmp_path: Path) -> None:
+    async def main() -> tuple[list[BaseException | None], int]:
+        db = no_busy_wait(tmp_path / "w.db")
+        async with db:
+            await db.create_all()
+            results = await _insert_concurrently(db, 32)
+            async with db.session() as session:
+                count = await session.scalar(select(func.count(Author.id)))
+        return results, int(count or 0)
+
+    results, count = asyncio.run(main())
+    assert [r for r in results if r is not None] == []
+    assert count == 32
+
+
+def test_a_failed_write_lets_the_next_writer_in(tmp_path: Path) -> None:
+    async def main() -> int:
+        db = no_busy_wait(tmp_path / "f.db")
+        async with db:
+            await db.create_all()
+            async with db.session() as session:
+                session.add(Author(name="taken"))
+            for _ in range(3):
+                try:
+                    async with db.session() as session:
+                        session.add(Author(name="taken"))
+                except Exception as exc:  # noqa: BLE001 - the unique violation
+                    assert "UNIQUE" in str(exc)
+            async with asyncio.timeout(2):  # not the lock's 5 s
+                async with db.session() as session:
+                    session.add(Author(name="next"))
+            async with db.session() as session:
+                return int(await session.scalar(select(func.count(Author.id))) or 0)
+
+    assert asyncio.run(main()) == 2
+
+
+def test_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    async def main() -> int:
+        db = no_busy_wait(tmp_path / "r.db")
+        async with db:
+            await db.create_all()
+            async with db.session() as writer:
+                writer.add(Author(name="uncommitted"))
+                await writer.flush()  # holds the write lock until the block ends
+                async with asyncio.timeout(1), db.session() as reader:
+                    return int(await reader.scalar(select(func.count(Author.id))) or 0)
+
+    assert asyncio.run(main()) == 0
+
+
+def test_statements_return_rows_rowcounts_and_ids(tmp_path: Path) -> None:
+    async def main() -> tuple[object, ...]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+        async with db, db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+            inserted = await conn.execute(text("INSERT INTO t (v) VALUES ('a')"))
+            many = await conn.execute(
+                text("INSERT INTO t (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}]
+            )
+            updated = await conn.execute(text("UPDATE t SET v = 'z' WHERE id > 1"))
+            rows = (await conn.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
+            streamed = [r async for r in await conn.stream(text("SELECT v FROM t ORDER BY id"))]
+            return inserted.lastrowid, many.rowcount, updated.rowcount, rows, streamed
+
+    lastrowid, many, updated, rows, streamed = asyncio.run(main())
+    assert (lastrowid, many, updated) == (1, 2, 2)
+    assert [tuple(r) for r in rows] == [(1, "a"), (2, "z"), (3, "z")]  # type: ignore[attr-defined]
+    assert [tuple(r) for r in streamed] == [("a",), ("z",), ("z",)]  # type: ignore[attr-defined]
