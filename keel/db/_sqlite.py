@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -92,7 +92,8 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
     def __init__(self, adapt_connection: Any) -> None:
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
-        self._cursor = _Result(None, -1, None)  # description, rowcount, lastrowid
+        # The slot of aiosqlite's cursor holds what the last statement told instead.
+        self._cursor = cast(Any, _Result(None, -1, None))
         self._soft_closed_memoized = EMPTY_DICT
         self._rows = collections.deque()
 
@@ -106,7 +107,7 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
 
     @property
     def lastrowid(self) -> int:
-        return self._cursor.lastrowid  # type: ignore[no-any-return]
+        return int(self._cursor.lastrowid or 0)
 
     def close(self) -> None:
         self._rows.clear()
@@ -117,8 +118,9 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
         run = _run_many if isinstance(parameters, _Many) else _run_one
         args = parameters.rows if isinstance(parameters, _Many) else parameters
-        result, rows = await self._connection._execute(run, self._connection._conn, operation, args)
-        self._cursor = result
+        conn = self._connection._conn
+        result, rows = await self._connection._execute(run, conn, operation, args)
+        self._cursor = cast(Any, result)
         self._rows = collections.deque(rows)
         return None
 
@@ -148,7 +150,9 @@ class _Result:
         self.arraysize = 1
 
 
-def _run_one(conn: sqlite3.Connection, operation: str, parameters: Any) -> tuple[_Result, list[Any]]:
+def _run_one(
+    conn: sqlite3.Connection, operation: str, parameters: Any
+) -> tuple[_Result, list[Any]]:
     cursor = conn.cursor()
     try:
         if parameters is None:

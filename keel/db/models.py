@@ -21,7 +21,6 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.strategies import _LazyLoader
 
 from keel.db.diagnostics import LazyLoadError, lazy_load_message
-
 from keel.db.types import UTCDateTime
 
 __all__ = [
@@ -113,7 +112,7 @@ class _ExplainedRaiseOnSQL(_LazyLoader):
 @event.listens_for(Model, "after_mapper_constructed", propagate=True)
 def _default_lazy(mapper: Mapper[Any], cls: type[Any]) -> None:
     """Relationships left at SQLAlchemy's ``lazy="select"`` get the model's default."""
-    lazy = getattr(cls, "__default_lazy__", "select")
+    lazy: Any = getattr(cls, "__default_lazy__", "select")
     if lazy == "select":
         return
     for prop in mapper._props.values():

@@ -33,7 +33,7 @@ def _fits(column: Any, value: Any) -> bool:
     if isinstance(value, int) and not isinstance(value, bool):
         for int_type, bits in _BITS:
             if isinstance(column.type, int_type):
-                return -(2**bits) <= value < 2**bits
+                return bool(-(2**bits) <= value < 2**bits)
     return True
 
 

@@ -57,9 +57,9 @@ async def _sql(url: str, *statements: str) -> None:
 def test_a_missing_table_is_a_500_not_an_outage(
     fresh_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with TestClient(schema_app(fresh_database_url, debug=False)) as client:
-        with caplog.at_level(logging.ERROR, logger="keel.db"):
-            response = client.get("/authors/1")
+    app = schema_app(fresh_database_url, debug=False)
+    with TestClient(app) as client, caplog.at_level(logging.ERROR, logger="keel.db"):
+        response = client.get("/authors/1")
     assert response.status_code == 500
     assert "retry-after" not in response.headers
     assert response.json()["detail"] == "The server failed to handle this request."
@@ -105,9 +105,9 @@ def test_an_unloaded_relationship_is_a_500_naming_it(
     fresh_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     asyncio.run(_add_author(fresh_database_url))
-    with TestClient(schema_app(fresh_database_url, debug=False)) as client:
-        with caplog.at_level(logging.ERROR, logger="keel.db"):
-            response = client.get("/authors/1/book-count")
+    app = schema_app(fresh_database_url, debug=False)
+    with TestClient(app) as client, caplog.at_level(logging.ERROR, logger="keel.db"):
+        response = client.get("/authors/1/book-count")
     assert response.status_code == 500
     assert response.json()["detail"] == "The server failed to handle this request."
     assert "selectinload(Author.books)" in caplog.text

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "db.md"
 
-MODELS = '''
+MODELS = """
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,9 +22,9 @@ from keel.db import IntPK, Model
 class Author(IntPK, Model):
     __tablename__ = "authors"
     name: Mapped[str] = mapped_column(String(100), unique=True)
-'''
+"""
 
-MAIN = '''
+MAIN = """
 from pathlib import Path
 
 from sqlalchemy import select
@@ -43,7 +43,7 @@ AuthorRead = schema(Author)
 @app.get("/authors")
 async def list_authors(session: Session, page: Pagination) -> Page[AuthorRead]:
     return await paginate(session, select(Author).order_by(Author.id), page)
-'''
+"""
 
 
 def doc_files() -> dict[str, str]:
