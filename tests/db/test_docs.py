@@ -9,6 +9,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+from keel import App
+from keel.db import Database, Session, get_or_404
+from keel.testing import TestClient
+
+from .db_test_models import Author, AuthorRead
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "db.md"
 
@@ -91,3 +97,23 @@ def test_the_documented_test_setup_works_with_migrations(
     assert "1 passed" in result.stdout
     if fresh_database_url.startswith("sqlite"):
         assert not Path(fresh_database_url.split("///", 1)[1]).exists()
+
+
+def test_the_quick_start_creates_the_tables(tmp_path: Path) -> None:
+    """docs/db.md: `await db.create_all()` in a startup hook, for an app without migrations."""
+    text = DOC.read_text()
+    assert "@app.on_startup\nasync def create_tables() -> None:\n    await db.create_all()" in text
+    app = App()
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'quick.db'}")
+    db.init_app(app)
+
+    @app.on_startup
+    async def create_tables() -> None:
+        await db.create_all()
+
+    @app.get("/authors/{author_id}")
+    async def get_author(author_id: int, session: Session) -> AuthorRead:
+        return await get_or_404(session, Author, author_id)
+
+    with TestClient(app) as client:
+        assert client.get("/authors/1").status_code == 404  # the table exists, the row not
