@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select, text
 
-from keel.db import Database
+from keel.db import Database, database_of
 
-from .db_test_models import Author
+from .db_test_models import Author, make_app
 
 
 def no_busy_wait(path: Path) -> Database:
@@ -104,3 +105,68 @@ def test_statements_return_rows_rowcounts_and_ids(tmp_path: Path) -> None:
     assert (lastrowid, many, updated) == (1, 2, 2)
     assert [tuple(r) for r in rows] == [(1, "a"), (2, "z"), (3, "z")]  # type: ignore[attr-defined]
     assert [tuple(r) for r in streamed] == [("a",), ("z",), ("z",)]  # type: ignore[attr-defined]
+
+
+async def _asgi(app: Any, method: str, path: str, body: bytes = b"") -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    status: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+def test_concurrent_requests_commit_through_the_request_session(tmp_path: Path) -> None:
+    """32 requests at once, each committing before its response, none waiting on SQLite."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
+
+    async def main() -> tuple[list[int], int]:
+        async with Database(url) as setup:
+            await setup.create_all()
+        app = make_app(url, pool_size=16, max_overflow=16)
+        database = database_of(app)
+        database.engine_options["connect_args"] = {"timeout": 0}
+        for hook in app.startup_handlers:
+            await hook()
+        try:
+            statuses = await asyncio.gather(
+                *(
+                    _asgi(app, "POST", "/authors", f'{{"name": "writer {i}"}}'.encode())
+                    for i in range(32)
+                )
+            )
+            async with database.session() as session:
+                count = await session.scalar(select(func.count(Author.id)))
+        finally:
+            for hook in app.shutdown_handlers:
+                await hook()
+        return list(statuses), int(count or 0)
+
+    statuses, count = asyncio.run(main())
+    assert statuses == [201] * 32
+    assert count == 32
