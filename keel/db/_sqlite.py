@@ -191,7 +191,8 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
             if self._in_transaction():
                 super().commit()
         finally:
-            _release(self)
+            if not self._in_transaction():  # a failed COMMIT leaves it to the rollback
+                _release(self)
 
     def rollback(self) -> None:
         try:
@@ -203,6 +204,12 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
     def close(self) -> None:
         try:
             super().close()
+        finally:
+            _release(self)
+
+    def terminate(self) -> None:
+        try:
+            super().terminate()
         finally:
             _release(self)
 
