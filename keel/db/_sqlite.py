@@ -9,8 +9,10 @@
   long tail). Readers never take it (WAL lets them read while one writes).
 * aiosqlite runs each call in its thread and wakes the event loop for the result; a
   ``SELECT`` through SQLAlchemy's adapter costs four such hops (cursor, execute, fetch,
-  close). keel's cursor does the whole statement in one, and a commit or rollback with no
-  transaction open costs none.
+  close), and the hand-over of the GIL between threads costs more than a small query.
+  keel's cursor does a whole statement in one hop; a ``SELECT`` runs on the event loop's
+  thread directly, within a budget of SQLite VM steps (a longer one is interrupted and run
+  on the thread instead); and a commit or rollback with no transaction open costs nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
+import threading
 from typing import Any, cast
 
 from sqlalchemy import event
@@ -119,9 +122,12 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         run = _run_many if isinstance(parameters, _Many) else _run_one
         args = parameters.rows if isinstance(parameters, _Many) else parameters
         conn = self._connection._conn
-        result, rows = await self._connection._execute(run, conn, operation, args)
-        self._cursor = cast(Any, result)
-        self._rows = collections.deque(rows)
+        inline = run is _run_one and _INLINE in self._connection.__dict__
+        result = _run_inline(conn, operation, args) if inline else None
+        if result is None:
+            result = await self._connection._execute(run, conn, operation, args)
+        self._cursor = cast(Any, result[0])
+        self._rows = collections.deque(result[1])
         return None
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
@@ -173,6 +179,41 @@ def _run_many(conn: sqlite3.Connection, operation: str, rows: Any) -> tuple[_Res
         return _Result(cursor.description, cursor.rowcount, cursor.lastrowid), []
     finally:
         cursor.close()
+
+
+# A SELECT runs on the event loop's thread (no hop at all) within a budget of SQLite VM
+# steps: the progress handler interrupts a longer one, which then runs on aiosqlite's
+# thread instead. Reads take no lock under WAL, so they never wait on another writer.
+_INLINE_STEPS = 1000  # VM instructions between two calls of the progress handler
+_INLINE_CALLS = 20  # about 20,000 instructions (tens of microseconds) at most
+_inline = threading.local()
+_INLINE = "_keel_inline_reads"
+
+
+def _progress() -> int:
+    """SQLite's progress handler: interrupt an inline read that has run out of budget."""
+    left = getattr(_inline, "left", None)
+    if left is None:
+        return 0  # on aiosqlite's thread: never interrupt
+    _inline.left = left - 1
+    return 1 if left <= 0 else 0
+
+
+def _run_inline(
+    conn: sqlite3.Connection, operation: str, parameters: Any
+) -> tuple[_Result, list[Any]] | None:
+    """Run a short SELECT here and now, or return None to send it to aiosqlite's thread."""
+    if operation[:6].upper() != "SELECT":
+        return None
+    _inline.left = _INLINE_CALLS
+    try:
+        return _run_one(conn, operation, parameters)
+    except sqlite3.OperationalError as exc:
+        if "interrupted" in str(exc):
+            return None  # too long for the event loop: run it on the thread
+        raise
+    finally:
+        _inline.left = None
 
 
 class _Connection(AsyncAdapt_aiosqlite_connection):
@@ -242,6 +283,12 @@ def configure_sqlite(
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         if aiosqlite and type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
             dbapi_connection.__class__ = _Connection
+            try:  # needs check_same_thread=False (Database sets it)
+                dbapi_connection._connection._conn.set_progress_handler(_progress, _INLINE_STEPS)
+            except sqlite3.ProgrammingError:
+                pass
+            else:
+                dbapi_connection._connection.__dict__[_INLINE] = True
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:

@@ -193,6 +193,11 @@ class Database:
         kwargs.update(options)
         if self.is_sqlite and not memory and self.url.database:
             Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if self.is_sqlite and self.url.get_driver_name() == "aiosqlite":
+            # keel runs short reads on the event loop's thread (see keel.db._sqlite).
+            connect_args = dict(kwargs.get("connect_args") or {})
+            connect_args.setdefault("check_same_thread", False)
+            kwargs["connect_args"] = connect_args
         engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             configure_sqlite(

@@ -170,3 +170,34 @@ def test_concurrent_requests_commit_through_the_request_session(tmp_path: Path) 
     statuses, count = asyncio.run(main())
     assert statuses == [201] * 32
     assert count == 32
+
+
+def test_a_long_read_leaves_the_event_loop_for_aiosqlites_thread(tmp_path: Path) -> None:
+    """Short SELECTs run on the loop's thread; one over the step budget is interrupted there
+    and run again on aiosqlite's thread, with the same result."""
+
+    async def main() -> tuple[int, int, float]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'l.db'}")
+        async with db, db.engine.connect() as conn:
+            await conn.execute(text("CREATE TABLE n (i INTEGER)"))
+            await conn.execute(text("INSERT INTO n VALUES (:i)"), [{"i": i} for i in range(600)])
+            await conn.commit()
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0)
+                    ticks += 1
+
+            task = asyncio.create_task(ticker())
+            await asyncio.sleep(0)
+            short = (await conn.execute(text("SELECT count(*) FROM n"))).scalar_one()
+            before = ticks
+            long = (await conn.execute(text("SELECT count(*) FROM n a, n b"))).scalar_one()
+            task.cancel()
+            return short, long, ticks - before
+
+    short, long, ticks = asyncio.run(main())
+    assert (short, long) == (600, 360_000)
+    assert ticks > 0  # the loop kept running while the long read ran on the thread
