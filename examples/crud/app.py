@@ -92,7 +92,7 @@ async def create_author(data: AuthorCreate, session: Session) -> AuthorRead:
 @app.get("/authors/{author_id}", tags=["authors"])
 async def get_author(author_id: int, session: Session) -> AuthorDetail:
     """One author with their books."""
-    author = await get_or_404(session, Author, author_id, options=[selectinload(Author.books)])
+    author = await get_or_404(session, Author, author_id, load=[selectinload(Author.books)])
     return AuthorDetail.model_validate(author)
 
 

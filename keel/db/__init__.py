@@ -13,6 +13,7 @@ pytest fixtures in ``keel.db.testing``; both are imported only when used.
 from __future__ import annotations
 
 from keel.db.database import Database, DatabaseSettings
+from keel.db.diagnostics import LazyLoadError, SchemaError
 from keel.db.locking import expect_version, select_for_update
 from keel.db.models import (
     NAMING_CONVENTION,
@@ -49,6 +50,7 @@ __all__ = [
     "Database",
     "DatabaseSettings",
     "IntPK",
+    "LazyLoadError",
     "Model",
     "NAMING_CONVENTION",
     "NotBlank",
@@ -57,6 +59,7 @@ __all__ = [
     "Pagination",
     "READ_ONLY",
     "Schema",
+    "SchemaError",
     "Session",
     "TYPE_ANNOTATION_MAP",
     "Timestamps",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from keel.db._sqlite import configure_sqlite, wrote
 from keel.db.models import Model
 
 if TYPE_CHECKING:
@@ -161,6 +162,16 @@ class Database:
         assert self._sessionmaker is not None
         return self._sessionmaker
 
+    def use_url(self, url: str | URL) -> None:
+        """Point this database at another URL (the test plugin does it); call it before
+        ``connect``, or the engine of the old URL is forgotten without being closed."""
+        text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        self.settings = self.settings.model_copy(update={"url": text})
+        self.url = make_url(text)
+        if self._engine is not None:
+            self._engine.sync_engine.dispose(close=False)
+        self._engine = self._sessionmaker = self._loop = None
+
     def create_engine(self, *, sqlite_foreign_keys: bool = True, **options: Any) -> AsyncEngine:
         """Create a new engine for this URL with keel's settings (the caller disposes it).
 
@@ -182,9 +193,14 @@ class Database:
         kwargs.update(options)
         if self.is_sqlite and not memory and self.url.database:
             Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if self.is_sqlite and self.url.get_driver_name() == "aiosqlite":
+            # keel runs short reads on the event loop's thread (see keel.db._sqlite).
+            connect_args = dict(kwargs.get("connect_args") or {})
+            connect_args.setdefault("check_same_thread", False)
+            kwargs["connect_args"] = connect_args
         engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(
+            configure_sqlite(
                 engine,
                 wal=not memory,
                 foreign_keys=sqlite_foreign_keys,
@@ -279,74 +295,3 @@ class Database:
 def _is_memory(url: URL) -> bool:
     database = url.database or ""
     return database in ("", ":memory:") or "mode=memory" in database or ":memory:" in database
-
-
-def _configure_sqlite(engine: AsyncEngine, *, wal: bool, foreign_keys: bool, begin: str) -> None:
-    """Foreign keys on, WAL journal, and real transactions (BEGIN emitted by SQLAlchemy)."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-            if wal:
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
-        finally:
-            cursor.close()
-
-    if begin != "auto":
-        statement = f"BEGIN {begin.upper()}"
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def on_begin(conn: Any) -> None:
-            conn.exec_driver_sql(statement)
-
-        return
-
-    # auto: SQLAlchemy's transaction starts without a BEGIN; the first statement that
-    # writes emits BEGIN IMMEDIATE on the same cursor, so the rest of the transaction
-    # (flushes, savepoints, commit) is atomic.
-    @event.listens_for(engine.sync_engine, "begin")
-    def on_begin_auto(conn: Any) -> None:
-        conn.info[_WRITING] = False
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def on_execute(
-        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
-        if conn.info.get(_WRITING) is False and _is_write(statement):
-            cursor.execute("BEGIN IMMEDIATE")
-            conn.info[_WRITING] = True
-
-    @event.listens_for(engine.sync_engine, "commit")
-    @event.listens_for(engine.sync_engine, "rollback")
-    def on_end(conn: Any) -> None:
-        conn.info.pop(_WRITING, None)
-
-
-_WRITING = "keel_sqlite_writing"
-
-
-def wrote(connection_info: dict[str, Any]) -> bool:
-    """Whether an ``auto``-mode SQLite connection has begun a write transaction."""
-    return bool(connection_info.get(_WRITING))
-
-
-_WRITES = (
-    "INSERT",
-    "UPDATE",
-    "DELETE",
-    "REPLACE",
-    "UPSERT",
-    "CREATE",
-    "DROP",
-    "ALTER",
-    "SAVEPOINT",
-    "WITH",
-)
-
-
-def _is_write(statement: str) -> bool:
-    return statement.lstrip()[:10].upper().startswith(_WRITES)

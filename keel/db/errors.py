@@ -13,11 +13,14 @@ from sqlalchemy.exc import (
     DataError,
     DBAPIError,
     IntegrityError,
+    InvalidRequestError,
     NoResultFound,
     OperationalError,
+    StatementError,
 )
 from sqlalchemy.orm.exc import StaleDataError
 
+from keel.db.diagnostics import explain, is_schema_error
 from keel.errors import HTTPError
 from keel.responses import Response
 
@@ -165,6 +168,11 @@ def http_error_for(exc: BaseException, metadata: MetaData | None = None) -> HTTP
         exc: the exception a handler or the session's commit raised.
         metadata: the models' metadata, used to name the columns of a constraint.
     """
+    if is_schema_error(exc) or (
+        isinstance(exc, (InvalidRequestError, StatementError))
+        and not isinstance(exc, (NoResultFound, DBAPIError))
+    ):
+        return None  # a missing table, an unloaded relationship: the code's fault, a 500
     state = _sqlstate(exc)
     if isinstance(exc, IntegrityError) or (state or "").startswith("23"):
         assert isinstance(exc, DBAPIError)
@@ -242,10 +250,14 @@ def register_exception_handlers(app: App) -> None:
         database = getattr(request.app.state, "database", None)
         metadata = getattr(database, "metadata", None)
         error = http_error_for(exc, metadata)
+        explained = explain(exc) if error is None else None
         if error is None and getattr(request.app, "debug", False):
-            raise exc  # the core's debug page shows the traceback
+            raise explained or exc  # the core's debug page shows it and the traceback
         if error is None:
-            logger.error("Database error in %s %s", request.method, request.path, exc_info=exc)
+            hint = f": {explained}" if explained else ""
+            logger.error(
+                "Database error in %s %s%s", request.method, request.path, hint, exc_info=exc
+            )
             error = HTTPError(
                 500, "The server failed to handle this request.", title="Internal Server Error"
             )
@@ -254,5 +266,8 @@ def register_exception_handlers(app: App) -> None:
         raise error from exc
 
     # OverflowError: sqlite3 refuses integers beyond 64 bits before the query runs.
-    for exc_type in (DBAPIError, StaleDataError, NoResultFound, OverflowError):
+    # InvalidRequestError, StatementError: a relationship or expired attribute read
+    # without being loaded (explained by keel.db.diagnostics), among other misuses.
+    handled = (DBAPIError, StaleDataError, NoResultFound, OverflowError)
+    for exc_type in (*handled, InvalidRequestError, StatementError):
         app.exception_handler(exc_type)(handle)

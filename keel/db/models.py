@@ -6,12 +6,21 @@ import datetime as dt
 import enum
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import JSON, Enum, MetaData, Numeric, Uuid
+from sqlalchemy import JSON, Enum, MetaData, Numeric, Uuid, event
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Mapper,
+    RelationshipProperty,
+    declared_attr,
+    mapped_column,
+)
+from sqlalchemy.orm.strategies import _LazyLoader
 
+from keel.db.diagnostics import LazyLoadError, lazy_load_message
 from keel.db.types import UTCDateTime
 
 __all__ = [
@@ -58,10 +67,12 @@ class Model(AsyncAttrs, DeclarativeBase):
     """Base class of keel models: a SQLAlchemy 2 declarative base.
 
     Declare columns with ``Mapped[...]`` annotations. The base carries the
-    naming convention and portable type defaults; ``await obj.awaitable_attrs.rel``
-    loads a lazy relationship explicitly. For a second, independent set of tables
-    declare another base the same way (``metadata = new_metadata()``,
-    ``type_annotation_map = TYPE_ANNOTATION_MAP``).
+    naming convention and portable type defaults. Relationships default to
+    ``lazy="raise_on_sql"``: reading one that the query did not load is an error
+    naming it (load it with ``selectinload``), never a hidden query; pass another
+    ``lazy=`` to a relationship, or set ``__default_lazy__`` on a model, to change
+    that. For a second, independent set of tables declare another base the same
+    way (``metadata = new_metadata()``, ``type_annotation_map = TYPE_ANNOTATION_MAP``).
 
     Example:
         class Author(IntPK, Timestamps, Model):
@@ -71,6 +82,7 @@ class Model(AsyncAttrs, DeclarativeBase):
 
     metadata = new_metadata()
     type_annotation_map = TYPE_ANNOTATION_MAP
+    __default_lazy__: str = "raise_on_sql"
 
     def __repr__(self) -> str:
         mapper = self.__mapper__
@@ -78,6 +90,36 @@ class Model(AsyncAttrs, DeclarativeBase):
             f"{col.key}={getattr(self, str(col.key), None)!r}" for col in mapper.primary_key
         )
         return f"<{type(self).__name__} {keys}>"
+
+
+_EXPLAINED_RAISE_ON_SQL = "keel_raise_on_sql"
+
+
+@RelationshipProperty.strategy_for(lazy=_EXPLAINED_RAISE_ON_SQL)
+class _ExplainedRaiseOnSQL(_LazyLoader):
+    """SQLAlchemy's ``raise_on_sql`` loader, raising an error that says what to load."""
+
+    __slots__ = ()
+
+    def __init__(self, parent: Any, strategy_key: Any) -> None:
+        super().__init__(parent, strategy_key)
+        self._raise_on_sql = True
+
+    def _invoke_raise_load(self, state: Any, passive: Any, lazy: Any) -> NoReturn:
+        raise LazyLoadError(lazy_load_message(str(self)))
+
+
+@event.listens_for(Model, "after_mapper_constructed", propagate=True)
+def _default_lazy(mapper: Mapper[Any], cls: type[Any]) -> None:
+    """Relationships left at SQLAlchemy's ``lazy="select"`` get the model's default."""
+    lazy: Any = getattr(cls, "__default_lazy__", "select")
+    if lazy == "select":
+        return
+    for prop in mapper._props.values():
+        if isinstance(prop, RelationshipProperty) and prop.lazy == "select":
+            prop.lazy = lazy
+            key = _EXPLAINED_RAISE_ON_SQL if lazy == "raise_on_sql" else lazy
+            prop.strategy_key = (("lazy", key),)
 
 
 class IntPK:

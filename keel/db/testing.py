@@ -17,11 +17,13 @@ Then a test takes ``db_client`` (a started ``TestClient``) and ``db_session``
         db_session.flush()
         assert db_client.get("/authors").json()["total"] == 1
 
-The tables are created inside the test's transaction (``create_all``), so the
-test database needs no setup and keeps nothing. Override the ``db_create_all``
-fixture to return False when the schema comes from migrations instead.
-Requests run one at a time against that one session: concurrency tests need a
-real database of their own.
+The tests never open the database the app is configured with: the first test
+creates a test database beside it (a temporary SQLite file, or
+``<name>_test_<random>`` on the same PostgreSQL server), and the run drops it at
+its end. When the app has a migrations folder the test database is migrated to
+the latest revision once; otherwise each test creates the models' tables inside
+its transaction (``db_create_all`` overrides the choice). Requests run one at a
+time against that one session: concurrency tests need a real database of their own.
 """
 
 from __future__ import annotations
@@ -34,16 +36,20 @@ from sqlalchemy import Executable, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncSessionTransaction
 
 from keel import App
+from keel.db._testdb import TestDatabase, TestDatabases
 from keel.db.database import Database
 from keel.db.session import database_of, get_session
 from keel.testing import TestClient
 
 __all__ = [
     "SharedSession",
+    "TestDatabase",
+    "TestDatabases",
     "TestSession",
     "db_client",
     "db_create_all",
     "db_session",
+    "db_test_databases",
 ]
 
 T = TypeVar("T")
@@ -96,10 +102,12 @@ class SharedSession:
             await session.commit()
         try:
             yield session
+            await session.commit()
         except BaseException:
+            # The handler raised, or the commit after it failed (a 409 found at commit
+            # time): return to the savepoint so the next request and the test go on.
             await session.rollback()
             raise
-        await session.commit()
 
 
 class TestSession:
@@ -182,28 +190,50 @@ async def _begin_nested(session: AsyncSession) -> AsyncSessionTransaction:
     return await session.begin_nested()
 
 
-@pytest.fixture
-def db_create_all() -> bool:
-    """Whether ``db_client`` creates the models' tables in the test transaction (True)."""
-    return True
+@pytest.fixture(scope="session")
+def db_test_databases() -> Iterator[TestDatabases]:
+    """The databases this test run creates (one per app database), dropped at its end."""
+    databases = TestDatabases()
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
 
 
 @pytest.fixture
-def _keel_db_shared(app: App, db_create_all: bool) -> Iterator[tuple[TestClient, SharedSession]]:
+def db_create_all() -> bool | None:
+    """Whether each test creates the models' tables in its transaction.
+
+    ``None`` (the default): only when the schema did not come from migrations.
+    """
+    return None
+
+
+@pytest.fixture
+def _keel_db_shared(
+    app: App, db_create_all: bool | None, db_test_databases: TestDatabases
+) -> Iterator[tuple[TestClient, SharedSession]]:
     database = database_of(app)
-    with TestClient(app) as client:
-        shared = SharedSession(database)
-        client.run(shared.open(create_all=db_create_all))
-        previous = app.dependency_overrides.get(get_session)
-        app.dependency_overrides[get_session] = shared.dependency
-        try:
-            yield client, shared
-        finally:
-            if previous is None:
-                del app.dependency_overrides[get_session]
-            else:
-                app.dependency_overrides[get_session] = previous
-            client.run(shared.close())
+    test_database = db_test_databases.for_database(database)
+    create_all = (not test_database.migrated) if db_create_all is None else db_create_all
+    original = database.url
+    database.use_url(test_database.url)
+    try:
+        with TestClient(app) as client:
+            shared = SharedSession(database)
+            client.run(shared.open(create_all=create_all))
+            previous = app.dependency_overrides.get(get_session)
+            app.dependency_overrides[get_session] = shared.dependency
+            try:
+                yield client, shared
+            finally:
+                if previous is None:
+                    del app.dependency_overrides[get_session]
+                else:
+                    app.dependency_overrides[get_session] = previous
+                client.run(shared.close())
+    finally:
+        database.use_url(original)
 
 
 @pytest.fixture

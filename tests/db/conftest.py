@@ -16,7 +16,13 @@ import pytest
 
 # The user-facing plugin's fixtures (`pytest_plugins = ["keel.db.testing"]` is only
 # allowed in a top-level conftest, which this suite does not own).
-from keel.db.testing import _keel_db_shared, db_client, db_create_all, db_session  # noqa: F401
+from keel.db.testing import (  # noqa: F401
+    _keel_db_shared,
+    db_client,
+    db_create_all,
+    db_session,
+    db_test_databases,
+)
 
 from .db_test_support import (
     PG_ADMIN,

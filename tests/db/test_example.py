@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -10,15 +11,19 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from tests.services import require
 
 from .db_test_support import create_pg_database, drop_pg_database, pg_url
 
 ROOT = Path(__file__).resolve().parents[2]
+APP = "examples.crud.app:app"
 
 
 def env_for(url: str) -> dict[str, str]:
@@ -28,7 +33,7 @@ def env_for(url: str) -> dict[str, str]:
     return env
 
 
-def test_example_passes_its_own_tests(fresh_database_url: str) -> None:
+def run_example_tests(url: str) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -42,13 +47,70 @@ def test_example_passes_its_own_tests(fresh_database_url: str) -> None:
             "no:schemathesis",
         ],
         cwd=ROOT,
-        env=env_for(fresh_database_url),
+        env=env_for(url),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+
+async def _scalar(url: str, sql: str) -> Any:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.exec_driver_sql(sql)
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()
+
+
+def test_example_tests_leave_the_development_database_alone(fresh_database_url: str) -> None:
+    """Following the README (KEEL_DATABASE_URL exported, then the tests) keeps the data."""
+    dev = fresh_database_url
+    migrate = subprocess.run(
+        [sys.executable, "-c", "from keel.db.cli import db; db()", "--app", APP, "migrate"],
+        cwd=ROOT,
+        env=env_for(dev),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    asyncio.run(
+        _scalar(
+            dev,
+            "INSERT INTO authors (name, created_at, updated_at) "
+            "VALUES ('Mine', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        )
+    )
+    version = asyncio.run(_scalar(dev, "SELECT version_num FROM alembic_version"))
+
+    run_example_tests(dev)
+
+    assert asyncio.run(_scalar(dev, "SELECT name FROM authors")) == "Mine"
+    assert asyncio.run(_scalar(dev, "SELECT version_num FROM alembic_version")) == version
+    dev_name = dev.rsplit("/", 1)[1]
+    leftovers = {n for n in _pg_databases(dev) if n.startswith(f"{dev_name[:49]}_test_")}
+    assert leftovers == set()  # the test database was dropped
+
+
+def _pg_databases(url: str) -> set[str]:
+    if not url.startswith("postgresql"):
+        return set()
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+
+    async def names() -> set[str]:
+        engine = create_async_engine(admin, poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.exec_driver_sql("SELECT datname FROM pg_database")
+                return {row[0] for row in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(names())
 
 
 def free_port() -> int:

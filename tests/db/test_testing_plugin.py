@@ -62,3 +62,17 @@ def test_run_and_delete(db_client: TestClient, db_session: TestSession) -> None:
     db_session.flush()
     assert db_session.run(db_session.session.scalar(select(func.count(Author.id)))) == 0
     assert db_session.execute(select(Author)).all() == []
+
+
+def test_a_request_failing_at_commit_leaves_the_session_usable(
+    db_client: TestClient, db_session: TestSession
+) -> None:
+    author = Author(name="Kept")
+    db_session.add(author)
+    db_session.flush()
+    # The handler only adds the row: the foreign key fails at the commit after the handler.
+    failed = db_client.post("/books/deferred", json={"title": "Orphan", "author_id": 987654})
+    assert failed.status_code == 422
+    assert db_client.get("/authors").json()["total"] == 1
+    assert db_client.post("/authors", json={"name": "Next"}).status_code == 201
+    assert sorted(db_session.scalars(select(Author.name))) == ["Kept", "Next"]
