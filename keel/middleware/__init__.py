@@ -5,8 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from keel._types import ASGIApp
+from keel.middleware.cors import CORSMiddleware
+from keel.middleware.gzip import GZipMiddleware
+from keel.middleware.hosts import TrustedHostMiddleware
+from keel.middleware.request_id import RequestIDLogFilter, RequestIDMiddleware
+from keel.middleware.security_headers import SecurityHeadersMiddleware
 
-__all__ = ["Middleware"]
+__all__ = [
+    "CORSMiddleware",
+    "GZipMiddleware",
+    "Middleware",
+    "RequestIDLogFilter",
+    "RequestIDMiddleware",
+    "SecurityHeadersMiddleware",
+    "TrustedHostMiddleware",
+]
 
 
 class Middleware:
