@@ -223,7 +223,9 @@ def test_no_acceptable_coding_means_plain(gzip_only: App, accept: str | None) ->
     assert r.headers["vary"] == "Accept-Encoding"
 
 
-@pytest.mark.parametrize("accept", ["gzip", "GZIP", "x-gzip", "deflate, gzip;q=0.5", "*", "br;q=0, *"])
+@pytest.mark.parametrize(
+    "accept", ["gzip", "GZIP", "x-gzip", "deflate, gzip;q=0.5", "*", "br;q=0, *"]
+)
 def test_gzip_accepted(gzip_only: App, accept: str) -> None:
     r, _ = raw(gzip_only, "/big", accept)
     assert r.headers["content-encoding"] == "gzip"

@@ -109,12 +109,14 @@ def test_poisoned_hosts_are_400_problems(client: TestClient, host: str) -> None:
 
 
 def test_unknown_and_malformed_hosts_are_told_apart(client: TestClient) -> None:
-    assert "not one of this site's allowed hosts" in problem(
-        client.get("/", headers={"host": "evil.tld"}), 400
-    )["detail"]
-    assert "not a valid host name" in problem(
-        client.get("/", headers={"host": "a@evil.tld"}), 400
-    )["detail"]
+    assert (
+        "not one of this site's allowed hosts"
+        in problem(client.get("/", headers={"host": "evil.tld"}), 400)["detail"]
+    )
+    assert (
+        "not a valid host name"
+        in problem(client.get("/", headers={"host": "a@evil.tld"}), 400)["detail"]
+    )
 
 
 def test_missing_host_is_400() -> None:
