@@ -151,6 +151,7 @@ class GZipMiddleware:
         self.available = ("br", "gzip") if use_brotli and _brotli is not None else ("gzip",)
         patterns = [fnmatch.translate(m.strip().lower()) for m in media_types]
         self._types = re.compile("|".join(patterns) if patterns else "(?!)")
+        self._choices: dict[bytes, str | None] = {}
 
     def compressible(self, media_type: str) -> bool:
         """Whether responses of ``media_type`` (no parameters) are compressed."""
@@ -168,7 +169,15 @@ class GZipMiddleware:
             await self.app(scope, receive, send)
             return
         raw = header_value(scope.get("headers", ()), b"accept-encoding")
-        coding = choose_encoding(raw.decode("latin-1"), self.available) if raw else None
+        coding: str | None = None
+        if raw:
+            try:
+                coding = self._choices[raw]
+            except KeyError:
+                coding = choose_encoding(raw.decode("latin-1"), self.available)
+                if len(self._choices) >= 256:  # hostile variety cannot grow memory
+                    self._choices.clear()
+                self._choices[raw] = coding
         responder = _Responder(self, send, coding, scope.get("method") == "HEAD")
         await self.app(scope, receive, responder.send)
 

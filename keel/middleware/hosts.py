@@ -21,6 +21,7 @@ __all__ = ["TrustedHostMiddleware", "is_allowed_host", "split_host"]
 # A DNS name (letters, digits, dots, hyphens) or a bracketed IPv6 literal, then an optional
 # numeric port. Everything else (userinfo, paths, spaces, commas) fails the full match.
 _HOST_RE = re.compile(r"([a-z0-9.-]+|\[[a-f0-9:.]+\])(?::([0-9]{1,5}))?")
+_CACHE_SIZE = 512
 _LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -128,12 +129,20 @@ class TrustedHostMiddleware:
         self.allowed_hosts = tuple(p for p in patterns if p)
         self.allow_any = "*" in self.allowed_hosts
         self.proxies = TrustedProxies(trusted_proxies)
+        self._verdicts: dict[str, tuple[str, int | None] | None] = {}
 
     def check(self, host: str) -> tuple[str, int | None] | None:
         """``(domain, port)`` for an allowed, well-formed ``host``; ``None`` otherwise."""
+        try:
+            return self._verdicts[host]
+        except KeyError:
+            pass
         parsed = split_host(host)
-        if parsed is None or not is_allowed_host(parsed[0], self.allowed_hosts):
-            return None
+        if parsed is not None and not is_allowed_host(parsed[0], self.allowed_hosts):
+            parsed = None
+        if len(self._verdicts) >= _CACHE_SIZE:  # hostile variety cannot grow memory
+            self._verdicts.clear()
+        self._verdicts[host] = parsed
         return parsed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
