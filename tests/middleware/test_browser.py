@@ -46,8 +46,8 @@ def make_app() -> App:
         title="Secured API",
         middleware=[
             Middleware(RequestIDMiddleware),
-            Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1"]),
             Middleware(SecurityHeadersMiddleware),
+            Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1"]),
             Middleware(CORSMiddleware, allow_origins=["https://app.example.com"]),
             Middleware(GZipMiddleware),
         ],

@@ -267,3 +267,21 @@ def test_bad_options_are_refused() -> None:
         GZipMiddleware(make_app(), minimum_size=-1)
     with pytest.raises(ValueError):
         GZipMiddleware(make_app(), compresslevel=10)
+
+
+def test_many_distinct_accept_encodings_do_not_grow_memory() -> None:
+    app = App(middleware=[Middleware(GZipMiddleware, use_brotli=False)])
+
+    @app.get("/")
+    async def index() -> PlainTextResponse:
+        return PlainTextResponse(BIG)
+
+    with TestClient(app) as c:
+        for i in range(300):
+            r = c.get("/", headers={"accept-encoding": f"gzip;q=0.{i % 10 + 1}, x-{i}"})
+            assert r.headers["content-encoding"] == "gzip"
+    built = app._stack
+    while built is not None and not isinstance(built, GZipMiddleware):
+        built = getattr(built, "app", None)
+    assert isinstance(built, GZipMiddleware)
+    assert 0 < len(built._choices) <= 256

@@ -260,3 +260,11 @@ def test_websocket_with_bad_host_is_closed() -> None:
 
     asyncio.run(run())
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": "Invalid host"}]
+
+
+def test_many_distinct_hosts_do_not_grow_memory(client: TestClient) -> None:
+    mw = TrustedHostMiddleware(make_app(), allowed_hosts=[".example.com"])
+    for i in range(2000):
+        assert mw.check(f"h{i}.example.com") == (f"h{i}.example.com", None)
+        assert mw.check(f"h{i}.evil.tld") is None
+    assert len(mw._verdicts) <= 512
