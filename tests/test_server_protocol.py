@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -30,6 +31,11 @@ def make_app() -> App:
     @app.get("/")
     async def index() -> dict[str, str]:
         return {"hello": "world"}
+
+    @app.get("/slow")
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(TIMEOUT * 1.5)
+        return {"slow": "done"}
 
     @app.post("/echo")
     async def echo(request: Request) -> dict[str, int]:
@@ -172,6 +178,20 @@ def test_many_quick_keep_alive_requests_are_not_cut(server: uvicorn.Server) -> N
             count += 1
             time.sleep(0.1)
     assert count > 10
+
+
+def test_a_pipelined_head_waiting_behind_a_slow_response_is_not_cut(
+    server: uvicorn.Server,
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET / HTTP/1.1\r\nHo")
+        first = read_response(sock)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        assert first.endswith(b'{"slow":"done"}')
+        sock.sendall(b"st: 127.0.0.1\r\n\r\n")
+        second = read_response(sock)
+    assert second.startswith(b"HTTP/1.1 200 ")
+    assert second.endswith(b'{"hello":"world"}')
 
 
 def test_the_timeout_covers_the_head_only(server: uvicorn.Server) -> None:
