@@ -138,6 +138,7 @@ def page(browser: Any, server: str) -> Iterator[Any]:
 def test_swagger_ui_renders_and_calls_the_api(page: Any, server: str) -> None:
     response = page.goto(f"{server}/docs")
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert "server" not in response.headers
     assert "script-src 'self'" in response.headers["content-security-policy"]
     page.locator(".information-container .title").get_by_text("Secured API").wait_for()
     block = page.locator("#operations-default-read_item")
