@@ -268,3 +268,26 @@ def test_many_distinct_hosts_do_not_grow_memory(client: TestClient) -> None:
         assert mw.check(f"h{i}.example.com") == (f"h{i}.example.com", None)
         assert mw.check(f"h{i}.evil.tld") is None
     assert len(mw._verdicts) <= 512
+
+
+def test_problem_without_a_keel_app() -> None:
+    """Wrapping any ASGI app (no keel App in the scope), the refusal is still a problem."""
+    import asyncio
+
+    from tests.problems import raw_problem
+
+    async def plain(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("must not be reached")
+
+    mw = TrustedHostMiddleware(plain, allowed_hosts=["example.com"])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"host", b"evil.tld")]}
+    asyncio.run(mw(scope, receive, send))
+    assert "evil.tld" in raw_problem(sent, 400)["detail"]
