@@ -353,15 +353,11 @@ def main(ctx: click.Context, traceback: bool) -> None:
     ctx.meta[_TRACEBACK] = traceback
 
 
-def _uvicorn_options(http: str) -> dict[str, Any]:
-    opts: dict[str, Any] = {"http": http, "loop": "auto"}
-    try:
-        import uvloop  # noqa: F401
+def _uvicorn_options() -> dict[str, Any]:
+    """uvicorn with httptools (never h11), uvloop when installed and keel's head timeout."""
+    from keel.server import uvicorn_options
 
-        opts["loop"] = "uvloop"
-    except ImportError:
-        pass
-    return opts
+    return uvicorn_options()
 
 
 _TARGET = click.argument("target", required=False)
@@ -388,7 +384,7 @@ def run(target: str | None, host: str, port: int, reload: bool, log_level: str) 
         log_level=log_level,
         server_header=False,
         app_dir=str(where.folder or Path.cwd()),
-        **_uvicorn_options("httptools"),
+        **_uvicorn_options(),
     )
 
 
@@ -419,7 +415,7 @@ def serve(
         proxy_headers=proxy_headers,
         server_header=False,
         app_dir=str(where.folder or Path.cwd()),
-        **_uvicorn_options("httptools"),
+        **_uvicorn_options(),
     )
 
 

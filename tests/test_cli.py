@@ -354,3 +354,27 @@ def test_keel_run_reads_pyproject(project: Project) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/ping").json() == {"pong": "yes"}
     finally:
         stop(proc)
+
+
+def test_keel_run_cuts_a_client_that_trickles_its_request_head() -> None:
+    """uvicorn alone keeps such a client for as long as it trickles; keel's server closes it
+    after ``KEEL_HEADER_TIMEOUT`` seconds with a 408."""
+    from tests.test_server_protocol import trickle_until_closed
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [KEEL, "run", "examples.hello:app", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env={**os.environ, "KEEL_HEADER_TIMEOUT": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(port, proc)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            elapsed, received = trickle_until_closed(sock, b"GET / HTTP/1.1\r\nHo", every=0.1)
+        assert elapsed < 5
+        assert received.startswith(b"HTTP/1.1 408 ")
+    finally:
+        stop(proc)
