@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -16,7 +17,7 @@ def problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-def raw_problem(sent: list[dict[str, Any]], status: int) -> dict[str, Any]:
+def raw_problem(sent: Sequence[Mapping[str, Any]], status: int) -> dict[str, Any]:
     """The same for the ASGI messages an app sent."""
     start = sent[0]
     assert start["status"] == status

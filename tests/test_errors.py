@@ -181,9 +181,10 @@ def test_a_status_handler_comes_before_a_class_handler() -> None:
 def test_exception_handler_rejects_what_is_neither_a_status_nor_an_exception() -> None:
     app = App()
     with pytest.raises(TypeError, match="exception class or an HTTP status"):
-        app.add_exception_handler("404", lambda r, e: None)  # type: ignore[arg-type]
+        # A string is not a status: the deliberate misuse under test.
+        app.add_exception_handler("404", lambda r, e: PlainTextResponse(""))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="4xx or 5xx"):
-        app.add_exception_handler(200, lambda r, e: None)
+        app.add_exception_handler(200, lambda r, e: PlainTextResponse(""))
 
 
 def test_validation_detail_names_every_invalid_field() -> None:
@@ -243,7 +244,8 @@ def test_a_handler_with_a_bug_gives_a_logged_500(caplog: pytest.LogCaptureFixtur
 
     @app.exception_handler(Missing)
     async def broken(request: Request, exc: Missing) -> JSONResponse:
-        return {}["nope"]  # type: ignore[no-any-return]
+        responses: dict[str, JSONResponse] = {}
+        return responses["nope"]  # the bug: a KeyError
 
     @app.exception_handler(LookupError)
     async def not_a_response(request: Request, exc: LookupError) -> JSONResponse:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from keel import App, Body, File, Form, Request, UploadFile
+from keel._types import Message
 from keel.testing import TestClient
 from tests.problems import problem, raw_problem
 
@@ -191,11 +192,11 @@ def test_body_over_limit_is_413(client: TestClient) -> None:
 
 def call_raw(
     app: App, path: str, headers: list[tuple[bytes, bytes]], receive: Any
-) -> list[dict[str, Any]]:
+) -> list[Message]:
     """Call the app as a server would, with a hand-made ``receive``; return what it sent."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {
@@ -516,13 +517,13 @@ def test_invalid_utf8_in_query_params_is_400() -> None:
         raw_problem(sent, 400)
 
 
-def call_get(app: App, path: str, query: bytes) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
+def call_get(app: App, path: str, query: bytes) -> list[Message]:
+    sent: list[Message] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": query}

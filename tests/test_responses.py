@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from keel import App
+from keel._types import Message
 from keel.responses import (
     FileResponse,
     HTMLResponse,
@@ -241,14 +242,14 @@ def test_streaming_stops_when_client_disconnects() -> None:
             await asyncio.sleep(0)
 
     response = StreamingResponse(forever())
-    messages: list[dict[str, object]] = []
+    messages: list[Message] = []
     disconnect = asyncio.Event()
 
     async def receive() -> dict[str, object]:
         await disconnect.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: Message) -> None:
         messages.append(message)
         if len(messages) > 5:
             disconnect.set()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from keel import App
+from keel._types import Message
 from keel.staticfiles import StaticFiles
 from keel.testing import TestClient
 from tests.problems import problem, raw_problem
@@ -32,14 +33,14 @@ def app_for(root: Path, **options: Any) -> App:
     return app
 
 
-def raw_get(app: App, path: str) -> list[dict[str, Any]]:
+def raw_get(app: App, path: str) -> list[Message]:
     """Request a path exactly as given (test clients normalize `..` away); what was sent."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}

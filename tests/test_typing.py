@@ -1,6 +1,6 @@
 """Type errors users must get: typos in marker keywords, wrong handlers, wrong ``responses``.
 
-The positive cases are files in ``tests/typing`` (CI runs ``mypy --strict tests/typing``);
+The positive cases are files in ``tests/typing`` (CI runs ``mypy --strict keel tests examples``);
 the negative ones live here as one snippet checked by one mypy run, each line that must
 fail marked with the error code mypy has to report for it.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
@@ -19,6 +19,7 @@ from keel.db import (
     Model,
     Page,
     Pagination,
+    Schema,
     Session,
     Timestamps,
     Versioned,
@@ -27,7 +28,6 @@ from keel.db import (
     get_or_404,
     paginate,
     paginate_keyset,
-    schema,
     select_for_update,
 )
 
@@ -78,23 +78,42 @@ class Token(UUIDPK, Model):
     label: Mapped[str] = mapped_column(String(20))
 
 
-AuthorRead = schema(Author)
-AuthorCreate = schema(Author, mode="create")
-AuthorUpdate = schema(Author, mode="update")
-BookRead = schema(Book)
-BookCreate = schema(Book, mode="create")
-AuthorWithBooks = schema(Author, name="AuthorWithBooks", extra={"books": list[BookRead]})
-CounterRead = schema(Counter)
+class AuthorRead(Schema, model=Author):
+    pass
 
 
-def make_app(url: str, **options: object) -> App:
+class AuthorCreate(Schema, model=Author, mode="create"):
+    pass
+
+
+class AuthorUpdate(Schema, model=Author, mode="update"):
+    pass
+
+
+class BookRead(Schema, model=Book):
+    pass
+
+
+class BookCreate(Schema, model=Book, mode="create"):
+    pass
+
+
+class AuthorWithBooks(Schema, model=Author):
+    books: list[BookRead]
+
+
+class CounterRead(Schema, model=Counter):
+    pass
+
+
+def make_app(url: str, **options: Any) -> App:
     """An app with CRUD routes over the test models."""
     app = App()
     db = Database(url, **options)
     db.init_app(app)
 
-    @app.post("/authors", status_code=201)
-    async def create_author(data: AuthorCreate, session: Session) -> AuthorRead:
+    @app.post("/authors", status_code=201, response_model=AuthorRead)
+    async def create_author(data: AuthorCreate, session: Session) -> Author:
         author = Author(**data.model_dump(exclude_unset=True))
         session.add(author)
         await session.flush()
@@ -109,12 +128,12 @@ def make_app(url: str, **options: object) -> App:
             stmt = stmt.where(Author.name.contains(q))
         return await paginate(session, stmt, page)
 
-    @app.get("/authors-unchecked/{author_id}")
-    async def unchecked(author_id: int, session: Session) -> AuthorRead | None:
+    @app.get("/authors-unchecked/{author_id}", response_model=AuthorRead | None)
+    async def unchecked(author_id: int, session: Session) -> Author | None:
         return await session.get(Author, author_id)
 
-    @app.get("/authors-all")
-    async def all_authors(session: Session) -> list[AuthorRead]:
+    @app.get("/authors-all", response_model=list[AuthorRead])
+    async def all_authors(session: Session) -> list[Author]:
         return list(await session.scalars(select(Author).order_by(Author.name)))
 
     @app.get("/authors-by-cursor")
@@ -125,12 +144,12 @@ def make_app(url: str, **options: object) -> App:
             session, select(Author), [Author.name, Author.id], page, descending=desc
         )
 
-    @app.get("/authors/{author_id}")
-    async def get_author(author_id: int, session: Session) -> AuthorWithBooks:
+    @app.get("/authors/{author_id}", response_model=AuthorWithBooks)
+    async def get_author(author_id: int, session: Session) -> Author:
         return await get_or_404(session, Author, author_id, options=[selectinload(Author.books)])
 
-    @app.patch("/authors/{author_id}")
-    async def update_author(author_id: int, data: AuthorUpdate, session: Session) -> AuthorRead:
+    @app.patch("/authors/{author_id}", response_model=AuthorRead)
+    async def update_author(author_id: int, data: AuthorUpdate, session: Session) -> Author:
         author = await get_or_404(session, Author, author_id)
         apply(author, data)
         await session.flush()
@@ -140,8 +159,8 @@ def make_app(url: str, **options: object) -> App:
     async def delete_author(author_id: int, session: Session) -> None:
         await session.delete(await get_or_404(session, Author, author_id))
 
-    @app.post("/books", status_code=201)
-    async def create_book(data: BookCreate, session: Session) -> BookRead:
+    @app.post("/books", status_code=201, response_model=BookRead)
+    async def create_book(data: BookCreate, session: Session) -> Book:
         book = Book(**data.model_dump(exclude_unset=True))
         session.add(book)
         await session.flush()
@@ -158,42 +177,40 @@ def make_app(url: str, **options: object) -> App:
         await session.flush()
         raise HTTPError(400, "changed my mind")
 
-    @app.get("/authors-one/{name}")
-    async def one_by_name(name: str, session: Session) -> AuthorRead:
+    @app.get("/authors-one/{name}", response_model=AuthorRead)
+    async def one_by_name(name: str, session: Session) -> Author:
         return (await session.scalars(select(Author).where(Author.name == name))).one()
 
-    @app.post("/counters", status_code=201)
-    async def create_counter(session: Session) -> CounterRead:
+    @app.post("/counters", status_code=201, response_model=CounterRead)
+    async def create_counter(session: Session) -> Counter:
         counter = Counter()
         session.add(counter)
         await session.flush()
         return counter
 
-    @app.post("/counters/{counter_id}/increment")
-    async def increment(counter_id: int, session: Session, pause: float = 0.0) -> CounterRead:
+    @app.post("/counters/{counter_id}/increment", response_model=CounterRead)
+    async def increment(counter_id: int, session: Session, pause: float = 0.0) -> Counter:
         counter = await get_or_404(session, Counter, counter_id)
         await asyncio.sleep(pause)
         counter.value += 1
         await session.flush()
         return counter
 
-    @app.put("/counters/{counter_id}")
+    @app.put("/counters/{counter_id}", response_model=CounterRead)
     async def set_counter(
         counter_id: int,
         value: int,
         session: Session,
         if_match: Annotated[str | None, Header()] = None,
-    ) -> CounterRead:
+    ) -> Counter:
         counter = await get_or_404(session, Counter, counter_id)
         expect_version(counter, if_match)
         counter.value = value
         await session.flush()
         return counter
 
-    @app.post("/counters/{counter_id}/locked-increment")
-    async def locked_increment(
-        counter_id: int, session: Session, pause: float = 0.0
-    ) -> CounterRead:
+    @app.post("/counters/{counter_id}/locked-increment", response_model=CounterRead)
+    async def locked_increment(counter_id: int, session: Session, pause: float = 0.0) -> Counter:
         counter = await select_for_update(session, Counter, counter_id)
         await asyncio.sleep(pause)
         counter.value += 1

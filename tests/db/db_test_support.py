@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from typing import cast
 
+from sqlalchemy import Table
+
+from keel.db import Model
 from tests.services import require
 
 PG_ADMIN = os.environ.get("KEEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def table_of(model: type[Model]) -> Table:
+    """A model's table (SQLAlchemy types ``__table__`` as the wider ``FromClause``)."""
+    return cast(Table, model.__table__)
 
 
 def unavailable(reason: str) -> None:

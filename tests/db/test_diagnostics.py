@@ -23,12 +23,12 @@ def schema_app(url: str, *, debug: bool) -> App:
     app = App(debug=debug)
     Database(url).init_app(app)
 
-    @app.get("/authors/{author_id}")
-    async def get_author(author_id: int, session: Session) -> AuthorRead:
+    @app.get("/authors/{author_id}", response_model=AuthorRead)
+    async def get_author(author_id: int, session: Session) -> Author:
         return await get_or_404(session, Author, author_id)
 
-    @app.get("/authors/{author_id}/books")
-    async def get_author_books(author_id: int, session: Session) -> AuthorWithBooks:
+    @app.get("/authors/{author_id}/books", response_model=AuthorWithBooks)
+    async def get_author_books(author_id: int, session: Session) -> Author:
         return await get_or_404(session, Author, author_id)  # books never loaded
 
     @app.get("/authors/{author_id}/book-count")

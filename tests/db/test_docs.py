@@ -111,8 +111,8 @@ def test_the_quick_start_creates_the_tables(tmp_path: Path) -> None:
     async def create_tables() -> None:
         await db.create_all()
 
-    @app.get("/authors/{author_id}")
-    async def get_author(author_id: int, session: Session) -> AuthorRead:
+    @app.get("/authors/{author_id}", response_model=AuthorRead)
+    async def get_author(author_id: int, session: Session) -> Author:
         return await get_or_404(session, Author, author_id)
 
     with TestClient(app) as client:

@@ -14,6 +14,7 @@ from keel.db.testing import TestSession
 from keel.testing import AsyncTestClient, TestClient
 
 from .db_test_models import Counter, make_app
+from .db_test_support import table_of
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_stale_write_in_a_session_is_409(db_client: TestClient, db_session: Test
     db_session.add(counter)
     db_session.commit()
     # Another writer bumps the row behind the session's back.
-    db_session.execute(Counter.__table__.update().values(version=Counter.version + 1))
+    db_session.execute(table_of(Counter).update().values(version=Counter.version + 1))
     response = db_client.post(f"/counters/{counter.id}/increment")
     assert response.status_code == 409, response.text
     assert response.headers["content-type"] == "application/problem+json"

@@ -8,7 +8,7 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Enum, select, update
 
 from keel import App
 from keel.db import NAMING_CONVENTION, Model
@@ -16,6 +16,7 @@ from keel.db.testing import TestSession
 from keel.testing import TestClient
 
 from .db_test_models import Author, Book, Counter, Token, make_app
+from .db_test_support import table_of
 
 
 @pytest.fixture
@@ -25,11 +26,11 @@ def app(database_url: str) -> App:
 
 def test_naming_convention_names_every_constraint() -> None:
     assert Model.metadata.naming_convention == NAMING_CONVENTION
-    names = {c.name for c in Author.__table__.constraints} | {
-        i.name for i in Book.__table__.indexes
+    names = {c.name for c in table_of(Author).constraints} | {
+        i.name for i in table_of(Book).indexes
     }
     assert {"pk_t_authors", "uq_t_authors_name", "ix_t_books_author_id"} <= names
-    fk = next(iter(Book.__table__.foreign_key_constraints))
+    fk = next(iter(table_of(Book).foreign_key_constraints))
     assert fk.name == "fk_t_books_author_id_t_authors"
 
 
@@ -50,7 +51,9 @@ def test_datetimes_come_back_aware_utc(db_client: TestClient, db_session: TestSe
     db_session.flush()
     naive_id = naive.id
     db_session.expire_all()
-    assert db_session.get(Author, naive_id).created_at == dt.datetime(2024, 1, 1, 8, tzinfo=dt.UTC)
+    loaded_naive = db_session.get(Author, naive_id)
+    assert loaded_naive is not None
+    assert loaded_naive.created_at == dt.datetime(2024, 1, 1, 8, tzinfo=dt.UTC)
 
 
 def test_updated_at_moves_on_update(db_session: TestSession) -> None:
@@ -89,5 +92,6 @@ def test_versioned_bumps_on_every_update(db_session: TestSession) -> None:
 
 def test_enum_stored_as_portable_string(db_session: TestSession) -> None:
     column = Book.__table__.c.genre
+    assert isinstance(column.type, Enum)
     assert column.type.native_enum is False
     assert asyncio.iscoroutinefunction(db_session.session.flush)

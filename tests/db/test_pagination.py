@@ -45,7 +45,7 @@ def test_filtering_is_counted(db_client: TestClient, authors: list[str]) -> None
 @pytest.mark.parametrize(
     "params", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"limit": "many"}]
 )
-def test_bounds(db_client: TestClient, params: dict[str, object]) -> None:
+def test_bounds(db_client: TestClient, params: dict[str, int | str]) -> None:
     response = db_client.get("/authors", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -55,7 +55,7 @@ def test_keyset_walks_every_row_once(db_client: TestClient, authors: list[str]) 
     seen: list[str] = []
     cursor = None
     for _ in range(10):
-        params: dict[str, object] = {"limit": 7}
+        params: dict[str, int | str] = {"limit": 7}
         if cursor:
             params["cursor"] = cursor
         body = db_client.get("/authors-by-cursor", params=params).json()

@@ -17,16 +17,16 @@ from .db_test_models import Author, AuthorRead, AuthorWithBooks, Book, make_app
 def app(database_url: str) -> App:
     app = make_app(database_url)
 
-    @app.get("/by-name/{name}")
-    async def by_name(name: str, session: Session) -> AuthorRead:
+    @app.get("/by-name/{name}", response_model=AuthorRead)
+    async def by_name(name: str, session: Session) -> Author:
         return await get_or_404(session, Author, name=name, detail="No author by that name.")
 
-    @app.get("/by-email")
-    async def by_email(email: str, session: Session) -> AuthorRead:
+    @app.get("/by-email", response_model=AuthorRead)
+    async def by_email(email: str, session: Session) -> Author:
         return await get_or_404(session, Author, email=email)
 
-    @app.get("/with-books/{author_id}")
-    async def with_books(author_id: int, session: Session) -> AuthorWithBooks:
+    @app.get("/with-books/{author_id}", response_model=AuthorWithBooks)
+    async def with_books(author_id: int, session: Session) -> Author:
         return await get_or_404(session, Author, author_id, load=[selectinload(Author.books)])
 
     @app.get("/books-by-author/{author_id}")

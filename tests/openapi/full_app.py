@@ -231,8 +231,9 @@ out = Router(prefix="/responses", tags=["responses"])
     "/items/{item_id}",
     responses={404: {"description": "No such item", "model": NotFound}},
     response_description="The item",
+    response_model=Item,
 )
-async def get_item(item_id: Annotated[int, Path(ge=0, le=1000)]) -> Item:
+async def get_item(item_id: Annotated[int, Path(ge=0, le=1000)]) -> Item | Response:
     """An item, or a custom 404 body."""
     if item_id == 0:
         return Response(b'{"message": "no item 0"}', 404, media_type="application/json")

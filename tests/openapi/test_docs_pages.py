@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from keel import App
+from keel._types import Message
 from keel.openapi import docs
 from keel.testing import TestClient
 
@@ -33,12 +34,12 @@ def asgi_get(
     app: App, path: str, headers: dict[str, str] | None = None, root_path: str = ""
 ) -> tuple[int, dict[str, str], bytes]:
     """One raw ASGI GET (to control root_path and see compressed bodies as sent)."""
-    messages: list[dict[str, Any]] = []
+    messages: list[Message] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         messages.append(message)
 
     scope = {
@@ -197,7 +198,7 @@ def test_none_disables_urls() -> None:
 
 def test_custom_urls_and_swagger_parameters() -> None:
     app = make_app(openapi_url="/api/schema.json", docs_url="/api/docs/")
-    app.swagger_ui_parameters = {"docExpansion": "none"}  # type: ignore[attr-defined]
+    app.swagger_ui_parameters = {"docExpansion": "none"}
     with TestClient(app) as client:
         page = client.get("/api/docs/").text
         assert '"url":"/api/schema.json"' in page

@@ -425,8 +425,8 @@ def test_body_media_type_and_descriptions() -> None:
 
 def test_app_metadata_extras_and_empty_app() -> None:
     app = App(title="T", version="9", openapi_url=None, docs_url=None, redoc_url=None)
-    app.contact = {"name": "Ops", "email": "ops@example.com"}  # type: ignore[attr-defined]
-    app.openapi_tags = [{"name": "x", "description": "X things"}]  # type: ignore[attr-defined]
+    app.contact = {"name": "Ops", "email": "ops@example.com"}
+    app.openapi_tags = [{"name": "x", "description": "X things"}]
     doc = app.openapi()
     assert doc["info"]["contact"] == {"name": "Ops", "email": "ops@example.com"}
     assert doc["tags"] == [{"name": "x", "description": "X things"}]

@@ -1,4 +1,4 @@
-"""Read by mypy only (``mypy --strict tests/typing``): derived schemas are ordinary types.
+"""Read by mypy only (``mypy --strict keel tests examples``): derived schemas are ordinary types.
 
 pyproject enables ``keel.db.mypy``, so fields taken from a model have the columns' types.
 """
