@@ -273,9 +273,16 @@ def _acquire(dbapi_connection: Any, lock: WriteLock) -> None:
 
 
 def configure_sqlite(
-    engine: AsyncEngine, *, wal: bool, foreign_keys: bool, begin: str, timeout: float = 5.0
+    engine: AsyncEngine,
+    *,
+    wal: bool,
+    foreign_keys: bool,
+    begin: str,
+    timeout: float = 5.0,
+    inline_reads: bool = True,
 ) -> None:
-    """Foreign keys, WAL, keel's transactions and writer queue on a SQLite engine."""
+    """Foreign keys, WAL, keel's transactions and writer queue on a SQLite engine; with
+    ``inline_reads``, short ``SELECT`` statements run on the event loop's thread."""
     lock = WriteLock(timeout)
     aiosqlite = engine.dialect.driver == "aiosqlite"
 
@@ -283,6 +290,7 @@ def configure_sqlite(
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         if aiosqlite and type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
             dbapi_connection.__class__ = _Connection
+        if aiosqlite and inline_reads and isinstance(dbapi_connection, _Connection):
             try:  # needs check_same_thread=False (Database sets it)
                 dbapi_connection._connection._conn.set_progress_handler(_progress, _INLINE_STEPS)
             except sqlite3.ProgrammingError:

@@ -51,6 +51,10 @@ class DatabaseSettings(BaseSettings):
             queues the same way). ``deferred``: SQLite's own default, without the
             queue (a transaction that read first and then writes may fail when
             another wrote meanwhile).
+        sqlite_inline_reads: run short ``SELECT`` statements on the event loop's thread
+            (no thread hop; a read that runs past a small budget of SQLite steps moves to
+            aiosqlite's thread). On by default; ``KEEL_DATABASE_SQLITE_INLINE_READS=0``
+            sends every statement to aiosqlite's thread.
         check_migrations: at startup, refuse to serve when the database is not
             at the latest migration or the models have changes no migration
             covers; by default on when the app is not in debug mode and the
@@ -69,6 +73,7 @@ class DatabaseSettings(BaseSettings):
     migrations: str = "migrations"
     check_migrations: bool | None = None
     sqlite_begin: Literal["auto", "immediate", "deferred"] = "auto"
+    sqlite_inline_reads: bool = True
 
 
 class Database:
@@ -194,7 +199,8 @@ class Database:
         kwargs.update(options)
         if self.is_sqlite and not memory and self.url.database:
             Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        if self.is_sqlite and self.url.get_driver_name() == "aiosqlite":
+        inline = self.settings.sqlite_inline_reads
+        if inline and self.is_sqlite and self.url.get_driver_name() == "aiosqlite":
             # keel runs short reads on the event loop's thread (see keel.db._sqlite).
             connect_args = dict(kwargs.get("connect_args") or {})
             connect_args.setdefault("check_same_thread", False)
@@ -206,6 +212,7 @@ class Database:
                 wal=not memory,
                 foreign_keys=sqlite_foreign_keys,
                 begin=self.settings.sqlite_begin,
+                inline_reads=inline,
             )
         return engine
 

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from keel._types import ASGIApp
 
-__all__ = ["ASGIApp", "Middleware"]
+if TYPE_CHECKING:
+    from keel.middleware.cors import CORSMiddleware
+    from keel.middleware.gzip import GZipMiddleware
+    from keel.middleware.hosts import TrustedHostMiddleware
+    from keel.middleware.request_id import RequestIDLogFilter, RequestIDMiddleware
+    from keel.middleware.security_headers import SecurityHeadersMiddleware
+
+__all__ = [
+    "ASGIApp",
+    "CORSMiddleware",
+    "GZipMiddleware",
+    "Middleware",
+    "RequestIDLogFilter",
+    "RequestIDMiddleware",
+    "SecurityHeadersMiddleware",
+    "TrustedHostMiddleware",
+]
 
 
 class Middleware:
@@ -45,3 +62,27 @@ class Middleware:
 
     def __repr__(self) -> str:
         return f"Middleware({getattr(self.cls, '__name__', self.cls)!r})"
+
+
+# The middleware modules load on first use, so ``import keel`` stays fast.
+_LAZY = {
+    "CORSMiddleware": "keel.middleware.cors",
+    "GZipMiddleware": "keel.middleware.gzip",
+    "RequestIDLogFilter": "keel.middleware.request_id",
+    "RequestIDMiddleware": "keel.middleware.request_id",
+    "SecurityHeadersMiddleware": "keel.middleware.security_headers",
+    "TrustedHostMiddleware": "keel.middleware.hosts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.middleware' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -201,3 +201,31 @@ def test_a_long_read_leaves_the_event_loop_for_aiosqlites_thread(tmp_path: Path)
     short, long, ticks = asyncio.run(main())
     assert (short, long) == (600, 360_000)
     assert ticks > 0  # the loop kept running while the long read ran on the thread
+
+
+def test_inline_reads_can_be_turned_off(tmp_path: Path) -> None:
+    """A short SELECT runs without leaving the loop's thread, unless ``sqlite_inline_reads``
+    is off: then it is sent to aiosqlite's thread and the loop runs meanwhile."""
+
+    async def ticks_during_a_short_read(inline: bool) -> int:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", sqlite_inline_reads=inline)
+        async with db, db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0)
+                    ticks += 1
+
+            task = asyncio.create_task(ticker())
+            await asyncio.sleep(0)
+            before = ticks
+            assert (await conn.execute(text("SELECT 42"))).scalar_one() == 42
+            during = ticks - before
+            task.cancel()
+            return during
+
+    assert asyncio.run(ticks_during_a_short_read(True)) == 0
+    assert asyncio.run(ticks_during_a_short_read(False)) > 0

@@ -1,0 +1,209 @@
+"""uvicorn with a request-head timeout: keel's HTTP/1.1 protocol class.
+
+uvicorn's httptools protocol has no limit on how long a client may take to send its request
+line and headers, so a client that trickles them a byte at a time holds a connection (and
+its memory) for as long as it likes: the "slowloris" attack. :class:`KeelHttpToolsProtocol`
+closes a connection whose request head is not complete within ``header_timeout`` seconds
+(10 by default), for the first request and for every keep-alive request after it.
+
+What the client gets when the time is up:
+
+* nothing, when it never sent a byte of the request (an idle, pre-opened connection: the
+  connection is closed, as uvicorn's keep-alive timeout does);
+* ``408 Request Timeout`` with ``Connection: close`` and a problem-details body, when it
+  had started a request (RFC 9110 §15.5.9: a 408 tells an honest but slow client what
+  happened, and that it may retry on a new connection).
+
+Use it with uvicorn::
+
+    uvicorn.run(app, http=keel.server.http_protocol(header_timeout=10))
+
+or ``uvicorn.Config(app, **keel.server.uvicorn_options())``. With several worker processes
+or ``--reload`` uvicorn must import the protocol class by name in each child, so pass the
+module-level :class:`KeelHttpToolsProtocol` and set the timeout with the
+``KEEL_HEADER_TIMEOUT`` environment variable (seconds), which children inherit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = [
+    "DEFAULT_HEADER_TIMEOUT",
+    "KeelHttpToolsProtocol",
+    "http_protocol",
+    "uvicorn_options",
+]
+
+DEFAULT_HEADER_TIMEOUT = 10.0
+"""Seconds a client has to send a complete request head."""
+
+_ENV = "KEEL_HEADER_TIMEOUT"
+
+
+def _env_timeout() -> float:
+    raw = os.environ.get(_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_HEADER_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{_ENV}={raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise ValueError(f"{_ENV} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _timeout_body() -> bytes:
+    problem = {
+        "type": "about:blank",
+        "title": "Request Timeout",
+        "status": 408,
+        "detail": "The request head (request line and headers) was not received in time.",
+    }
+    return json.dumps(problem, separators=(",", ":")).encode()
+
+
+_TIMEOUT_BODY = _timeout_body()
+_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: application/problem+json\r\n"
+    b"connection: close\r\n"
+    b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\n\r\n" + _TIMEOUT_BODY
+)
+
+
+class KeelHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools HTTP/1.1 protocol plus a deadline for each request head.
+
+    The clock starts when the connection opens (first request) or when the first byte of
+    a keep-alive request arrives, and stops when the parser has the whole head. While an
+    earlier request on the connection is still being answered the clock does not run
+    (a pipelined head waits for its turn through no fault of the client).
+
+    Attributes:
+        header_timeout: Seconds allowed for a request head; ``None`` reads
+            ``KEEL_HEADER_TIMEOUT`` (default 10). Set it on a subclass, or use
+            :func:`http_protocol`.
+    """
+
+    header_timeout: float | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        configured = type(self).header_timeout
+        self._head_limit = configured if configured is not None else _env_timeout()
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._in_head = False
+        self._head_bytes = 0
+
+    # -- the deadline ------------------------------------------------------------------------
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(self._head_limit, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _busy(self) -> bool:
+        cycle = self.cycle
+        return cycle is not None and not cycle.response_complete
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._busy():  # an earlier response is still going out: wait for it
+            return
+        self.logger.info(
+            "Closing connection from %s: request head not received within %.3g s",
+            f"{self.client[0]}:{self.client[1]}" if self.client else "unknown client",
+            self._head_limit,
+        )
+        if self._head_bytes:
+            self.transport.write(_TIMEOUT_RESPONSE)
+        self.transport.close()
+
+    # -- uvicorn's hooks ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the clock for the first request head."""
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the clock."""
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser, counting bytes of a head in progress."""
+        if not self._busy() or self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        """A new request starts: its head must arrive in time."""
+        super().on_message_begin()
+        self._in_head = True
+        if not self._busy():
+            self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        """The head is complete: stop the clock."""
+        self._in_head = False
+        self._head_bytes = 0
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        """Between requests uvicorn's keep-alive timeout applies; a started head is timed."""
+        super().on_response_complete()
+        self._disarm_head_timer()
+        if self._in_head and not self.transport.is_closing():
+            self._arm_head_timer()
+
+
+def http_protocol(header_timeout: float | None = None) -> type[KeelHttpToolsProtocol]:
+    """The protocol class to give uvicorn (``http=``), with ``header_timeout`` seconds.
+
+    ``None`` returns :class:`KeelHttpToolsProtocol` itself (timeout from
+    ``KEEL_HEADER_TIMEOUT``, default 10 s), the only form that works with several workers
+    or ``--reload``; a number returns a subclass for single-process servers.
+
+    Raises:
+        ValueError: ``header_timeout`` is not positive.
+    """
+    if header_timeout is None:
+        return KeelHttpToolsProtocol
+    if not header_timeout > 0:
+        raise ValueError(f"header_timeout must be a positive number of seconds: {header_timeout}")
+    return type(
+        "KeelHttpToolsProtocol",
+        (KeelHttpToolsProtocol,),
+        {"header_timeout": float(header_timeout), "__module__": __name__},
+    )
+
+
+def uvicorn_options(header_timeout: float | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``: keel's protocol and loop.
+
+    ``http`` is keel's httptools protocol (never h11: see :mod:`keel.server`); ``loop`` is
+    ``"uvloop"`` when installed.
+    """
+    options: dict[str, Any] = {"http": http_protocol(header_timeout), "loop": "auto"}
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        options["loop"] = "uvloop"
+    return options
