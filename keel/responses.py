@@ -357,8 +357,8 @@ def is_safe_url(
 ) -> bool:
     """Whether ``url`` is a safe redirect target: a local path or one of ``allowed_hosts``.
 
-    Rejects ``//evil``, ``https:evil``, ``user@evil``, ``javascript:``, backslash tricks and
-    control characters.
+    Rejects ``//evil``, ``https:evil``, ``https://trusted@evil`` (user info),
+    ``javascript:``, backslash tricks and control characters.
     """
     from urllib.parse import urlsplit
 

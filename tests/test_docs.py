@@ -343,10 +343,7 @@ def run_page(path: Path) -> None:
 
 
 # Pages whose snippets another change is rewriting: strict, so the fix must remove the entry.
-KNOWN_BROKEN: dict[str, str] = {
-    "docs/db.md": "the second-base snippet lacks its imports (DeclarativeBase, new_metadata); "
-    "db.md is being rewritten on the db branch",
-}
+KNOWN_BROKEN: dict[str, str] = {}
 
 
 def _page_param(path: Path) -> Any:
@@ -380,9 +377,17 @@ def _file_of(block: Block) -> str | None:
 
 
 def _run_shell(command: str, output: list[str], folder: Path, where: str) -> None:
+    """Run a ``keel`` or ``pytest`` command; every shown line (but ``...`` ones) must appear.
+
+    ``NAME=value`` words before the command set environment variables. A shown line starting
+    with ``Error:`` means the command fails (a non-zero exit status); otherwise it succeeds.
+    """
     args = shlex.split(command)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     env["PYTHONPATH"] = os.pathsep.join([str(folder), str(ROOT)])
+    while args and re.match(r"^[A-Z_][A-Z0-9_]*=", args[0]):
+        name, _, value = args.pop(0).partition("=")
+        env[name] = value
     bin_dir = Path(sys.executable).parent
     if args[0] == "keel":
         args[0] = str(bin_dir / "keel")
@@ -393,7 +398,8 @@ def _run_shell(command: str, output: list[str], folder: Path, where: str) -> Non
     done = subprocess.run(
         args, cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False
     )
-    assert done.returncode == 0, f"{where}: {command}\n{done.stdout}\n{done.stderr}"
+    fails = any(line.startswith("Error:") for line in output)
+    assert (done.returncode != 0) == fails, f"{where}: {command}\n{done.stdout}\n{done.stderr}"
     for line in output:
         if line.strip() and "..." not in line:
             assert line.strip() in done.stdout + done.stderr, f"{where}: {line!r} not shown"
@@ -432,6 +438,48 @@ def run_tutorial(folder: Path) -> None:
 
 def test_tutorial_runs_end_to_end(tmp_path: Path) -> None:
     in_subprocess("tutorial", TUTORIAL, tmp_path)
+
+
+def test_the_command_checker_sees_wrong_output(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("from keel import App\n\napp = App()\n")
+    _run_shell("KEEL_APP=m:app keel routes", ["METHODS  PATH"], tmp_path, "right")
+    _run_shell("keel routes m:nope", ["Error: module 'm' has no attribute"], tmp_path, "fails")
+    with pytest.raises(AssertionError):
+        _run_shell("keel routes m:app", ["GET  /nope"], tmp_path, "output")
+    with pytest.raises(AssertionError):
+        _run_shell("keel routes m:nope", [], tmp_path, "exit status")
+    with pytest.raises(AssertionError):
+        _run_shell("keel routes m:app", ["Error: no"], tmp_path, "succeeds")
+
+
+def _shows_keel_commands(path: Path) -> bool:
+    page = parse(path)
+    return path != TUTORIAL and any(
+        command.startswith("keel ") or " keel " in command
+        for block in page.blocks
+        if block.lang == "console" and block.run
+        for command, _ in commands(block)
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in PAGES if _shows_keel_commands(p)],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_keel_commands_print_what_the_page_shows(path: Path, tmp_path: Path) -> None:
+    """A page's ``$ keel ...`` lines run in a folder holding the files the page shows."""
+    page = parse(path)
+    for block in page.blocks:
+        where = f"{page.name}:{block.line}"
+        target = _file_of(block)
+        if target is not None:
+            (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / target).write_text(block.code)
+        if block.lang == "console" and block.run:
+            for command, output in commands(block):
+                if not command.startswith("curl "):
+                    _run_shell(command, output, tmp_path, where)
 
 
 if __name__ == "__main__":

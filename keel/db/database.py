@@ -45,11 +45,12 @@ class DatabaseSettings(BaseSettings):
         sqlite_begin: how SQLite transactions start. ``auto`` (default): reads
             run without a transaction (each sees the latest commit, like
             PostgreSQL's READ COMMITTED) and the first write takes the write lock
-            (``BEGIN IMMEDIATE``), so concurrent writers queue for up to the busy
-            timeout instead of failing with "database is locked", and readers never
-            wait. ``immediate``: every transaction takes the write lock at once.
-            ``deferred``: SQLite's own default (a transaction that read first and
-            then writes may fail when another wrote meanwhile).
+            (``BEGIN IMMEDIATE``); writers queue in the process, in arrival order, for
+            up to 5 s before failing with "database is locked", and readers never
+            wait. ``immediate``: every transaction takes the write lock at once (and
+            queues the same way). ``deferred``: SQLite's own default, without the
+            queue (a transaction that read first and then writes may fail when
+            another wrote meanwhile).
         sqlite_inline_reads: run short ``SELECT`` statements on the event loop's thread
             (no thread hop; a read that runs past a small budget of SQLite steps moves to
             aiosqlite's thread). On by default; ``KEEL_DATABASE_SQLITE_INLINE_READS=0``
