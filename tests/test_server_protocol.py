@@ -208,9 +208,10 @@ def test_the_timeout_covers_the_head_only(server: uvicorn.Server) -> None:
 
 
 def test_connections_use_keel_httptools_protocol_never_h11(server: uvicorn.Server) -> None:
-    assert issubclass(server.config.http_protocol_class, KeelHttpToolsProtocol)
-    assert issubclass(server.config.http_protocol_class, HttpToolsProtocol)
-    assert not issubclass(server.config.http_protocol_class, H11Protocol)
+    protocol: type[object] = server.config.http_protocol_class
+    assert not issubclass(protocol, H11Protocol)
+    assert issubclass(protocol, KeelHttpToolsProtocol)
+    assert issubclass(protocol, HttpToolsProtocol)
     with connect(server) as sock:
         sock.sendall(GET)
         read_response(sock)

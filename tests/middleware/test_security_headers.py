@@ -121,8 +121,8 @@ def test_hsts_only_over_https() -> None:
     with TestClient(
         make_app(hsts_max_age=63072000, hsts_preload=True), base_url="https://testserver"
     ) as c:
-        hsts = c.get("/json").headers["strict-transport-security"]
-        assert hsts == "max-age=63072000; includeSubDomains; preload"
+        preload = c.get("/json").headers["strict-transport-security"]
+        assert preload == "max-age=63072000; includeSubDomains; preload"
     with TestClient(make_app(hsts_max_age=None), base_url="https://testserver") as c:
         assert "strict-transport-security" not in c.get("/json").headers
 
