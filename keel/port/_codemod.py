@@ -82,13 +82,13 @@ def missing(module: str, name: str | None) -> str | None:
     try:
         mod = importlib.import_module(module)
     except ImportError:
-        return f"{module} is not yet available in keel"
+        return f"{module} is not yet available"
     if name is None or hasattr(mod, name):
         return None
     try:
         importlib.import_module(f"{module}.{name}")
     except ImportError:
-        return f"{module}.{name} is not yet available in keel"
+        return f"{module}.{name} is not yet available"
     return None
 
 
@@ -112,6 +112,15 @@ def _closing_line(node: cst.ImportFrom) -> cst.SimpleWhitespace | None:
     ):
         return comma.whitespace_after.last_line
     return None
+
+
+def _has_comment(alias: cst.ImportAlias) -> bool:
+    comma = alias.comma
+    if isinstance(comma, cst.Comma) and isinstance(
+        comma.whitespace_after, cst.ParenthesizedWhitespace
+    ):
+        return comma.whitespace_after.first_line.comment is not None
+    return False
 
 
 def _close_with(alias: cst.ImportAlias, last_line: cst.SimpleWhitespace) -> cst.ImportAlias:
@@ -171,6 +180,7 @@ class _Porter(cst.CSTTransformer):
         self.renames: dict[str, str] = {}
         self.replacements: dict[int, cst.BaseExpression] = {}
         self.skip_names: set[int] = set()
+        self.split: set[int] = set()
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.get_metadata(PositionProvider, node).start.line
@@ -188,9 +198,26 @@ class _Porter(cst.CSTTransformer):
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.SimpleStatementLine | cst.FlattenSentinel[cst.SimpleStatementLine]:
-        if len(updated_node.body) != 1 or not isinstance(updated_node.body[0], cst.ImportFrom):
+        if len(updated_node.body) != 1:
             return updated_node
         node = updated_node.body[0]
+        if isinstance(node, cst.Import) and len(node.names) > 1 and id(node) in self.split:
+            return cst.FlattenSentinel(
+                [
+                    updated_node.with_changes(
+                        body=[node.with_changes(names=[alias])],
+                        leading_lines=updated_node.leading_lines if index == 0 else (),
+                        trailing_whitespace=(
+                            updated_node.trailing_whitespace
+                            if index == len(node.names) - 1
+                            else cst.TrailingWhitespace()
+                        ),
+                    )
+                    for index, alias in enumerate(node.names)
+                ]
+            )
+        if not isinstance(node, cst.ImportFrom):
+            return updated_node
         if node.relative or node.module is None:
             return updated_node
         module = _dotted(node.module)
@@ -198,7 +225,9 @@ class _Porter(cst.CSTTransformer):
             return updated_node
         line = self._line(original_node)
         if module not in MODULES:
-            what = "a private FastAPI import" if _private(module) else "no keel equivalent"
+            what = (
+                "a private FastAPI/Starlette import" if _private(module) else "no keel equivalent"
+            )
             self.hands.append(f"line {line}: from {module} import ...: {what}{_hint(module)}")
             return updated_node
         if isinstance(node.names, cst.ImportStar):
@@ -223,15 +252,22 @@ class _Porter(cst.CSTTransformer):
         statements = []
         closing = _closing_line(node)
         for index, (tmod, aliases) in enumerate(groups.items()):
-            if node.lpar is None:  # a trailing comma needs the parentheses
+            single = len(groups) > 1 and len(aliases) == 1 and not _has_comment(aliases[0])
+            if node.lpar is None or single:  # a trailing comma needs the parentheses
                 aliases[-1] = aliases[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             elif closing is not None:
                 aliases[-1] = _close_with(aliases[-1], closing)
             new_import = node.with_changes(module=_expr(tmod), names=aliases)
+            if single:
+                new_import = new_import.with_changes(lpar=None, rpar=None)
+            last = index == len(groups) - 1
             statements.append(
                 updated_node.with_changes(
                     body=[new_import],
                     leading_lines=updated_node.leading_lines if index == 0 else (),
+                    trailing_whitespace=(
+                        updated_node.trailing_whitespace if last else cst.TrailingWhitespace()
+                    ),
                 )
             )
         if len(statements) == 1:
@@ -253,7 +289,11 @@ class _Porter(cst.CSTTransformer):
                 kept.append(alias)
                 continue
             if module not in MODULES:
-                what = "a private FastAPI import" if _private(module) else "no keel equivalent"
+                what = (
+                    "a private FastAPI/Starlette import"
+                    if _private(module)
+                    else "no keel equivalent"
+                )
                 self.hands.append(f"line {line}: import {module}: {what}{_hint(module)}")
                 kept.append(alias)
                 continue
@@ -280,7 +320,9 @@ class _Porter(cst.CSTTransformer):
         if not names:
             return cst.RemoveFromParent()
         fixed = [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in names]
-        return updated_node.with_changes(names=fixed)
+        new = updated_node.with_changes(names=fixed)
+        self.split.add(id(new))  # one import per line (leave_SimpleStatementLine)
+        return new
 
     # -- uses ---------------------------------------------------------------------------
 

@@ -211,9 +211,7 @@ class Summary:
             note = "chapter not yet supported" if name in LATER else ""
             cells = " | ".join(tally.cell(kind) for kind in KINDS)
             lines.append(f"| {name} | {cells} | {note} |")
-        cells = " | ".join(
-            f"{self.counted.cell(k)} ({self.percent(k):.0f}%)" for k in KINDS
-        )
+        cells = " | ".join(f"{self.counted.cell(k)} ({self.percent(k):.0f}%)" for k in KINDS)
         lines.append(f"| **counted** | {cells} | later chapters left out |")
         lines.append(
             f"\nLater chapters: {sum(self.later.total.values())} tests, "
