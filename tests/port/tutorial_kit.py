@@ -106,7 +106,8 @@ def ported_tree(native: bool) -> Path:
     root = cache_dir() / f"tutorial-{VERSION}-{mode}-{_port_version()}"
     if (root / ".ported").exists():
         return root
-    shutil.rmtree(root, ignore_errors=True)
+    for stale in cache_dir().glob(f"tutorial-{VERSION}-{mode}-*"):  # older codemods' trees
+        shutil.rmtree(stale, ignore_errors=True)
     prefix = f"fastapi-{VERSION}/"
     wanted = ("docs_src/", "tests/test_tutorial/", "tests/__init__.py", "tests/utils.py")
     with tarfile.open(sdist()) as archive:
