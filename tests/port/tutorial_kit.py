@@ -58,9 +58,10 @@ class Unreachable(Exception):
 
 
 def cache_dir() -> Path:
-    """``$KEEL_TEST_CACHE``, else ``$XDG_CACHE_HOME/keel-tests`` (``~/.cache/keel-tests``)."""
-    if "KEEL_TEST_CACHE" in os.environ:
-        return Path(os.environ["KEEL_TEST_CACHE"])
+    """``$XDG_CACHE_HOME/keel-tests``, by default ``~/.cache/keel-tests``.
+
+    (tests/conftest.py hides ``KEEL_*`` variables from tests, so no keel-named override.)
+    """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "keel-tests"
 
@@ -81,7 +82,8 @@ def sdist() -> Path:
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps"]
-        command += ["--disable-pip-version-check", "-q", "-d", str(folder), f"fastapi=={VERSION}"]
+        command += ["--disable-pip-version-check", "-q", "--retries", "1", "--timeout", "20"]
+        command += ["-d", str(folder), f"fastapi=={VERSION}"]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=180)
         except subprocess.TimeoutExpired as exc:
