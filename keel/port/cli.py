@@ -11,7 +11,7 @@ import click
 
 from keel.port import require_libcst
 
-__all__ = ["port"]
+__all__ = ["fastapi", "port"]
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"}
 
@@ -21,7 +21,7 @@ def port() -> None:
     """Move a project from another framework to keel."""
 
 
-def python_files(paths: tuple[Path, ...]) -> Iterator[Path]:
+def _python_files(paths: tuple[Path, ...]) -> Iterator[Path]:
     """The ``.py`` files under PATHS, skipping virtualenvs, caches and hidden folders."""
     for path in paths:
         if path.is_file():
@@ -65,7 +65,7 @@ def fastapi(paths: tuple[Path, ...], check: bool, diff: bool, native: bool, quie
 
     would_change = 0
     hands = 0
-    for path in python_files(paths):
+    for path in _python_files(paths):
         source = path.read_text(encoding="utf-8")
         try:
             result = port_source(source, native=native)
