@@ -220,7 +220,7 @@ class BodyReader:
                 for item in items:
                     if item["loc"] and item["loc"][0] != "body":
                         item["loc"] = ["body", *item["loc"]]
-            raise RequestValidationError(items) from None
+            raise RequestValidationError(items, body=_parsed_or_none(body)) from None
         if self.body_model is None:
             values[self.body_keys[0]] = parsed
         else:
@@ -276,6 +276,14 @@ class BodyReader:
                 values[f.key] = files if f.is_sequence else files[0]
         if errors:
             raise RequestValidationError(errors)
+
+
+def _parsed_or_none(body: bytes) -> Any:
+    """The parsed JSON body for ``RequestValidationError.body`` (``None`` if unparseable)."""
+    try:
+        return _json.loads(body)
+    except HTTPError:
+        return None
 
 
 def _annotated(annotation: Any, info: Any) -> Any:
