@@ -16,6 +16,7 @@ from keel._serialize import Ready, Serializer, merge_sub_response, render
 from keel._teardown import Exits, close_request_scope, enter, unwind
 from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTasks
+from keel.errors import KeelError
 from keel.requests import Request
 from keel.responses import JSONResponse, RedirectResponse, Response
 
@@ -154,9 +155,10 @@ class Endpoint:
             except BaseException as exc:
                 still = await unwind(fn_exits, exc)
                 if still is None:
-                    raise RuntimeError(
-                        "A dependency swallowed an exception raised by the handler; re-raise "
-                        "it after `yield`"
+                    raise KeelError(
+                        "A dependency swallowed an exception raised by the handler (raising an "
+                        "exception and a dependency with yield that catches it must re-raise "
+                        "it after `yield`)"
                     ) from exc
                 raise still from None if still is exc else exc
             if fn_exits:

@@ -299,10 +299,11 @@ def _model_fields(spec: FieldSpec) -> list[tuple[str, str, bool]] | None:
     base = strip_optional(split_annotated(spec.annotation)[0])
     if not is_pydantic_model(base):
         return None
+    convert = getattr(spec.marker, "convert_underscores", True)
     out = []
     for name, field in base.model_fields.items():
         external = field.alias or name
-        if spec.location == "header" and field.alias is None:
+        if spec.location == "header" and field.alias is None and convert:
             external = header_alias(name)
         out.append(
             (external if field.alias else name, external, is_scalar_sequence(field.annotation))

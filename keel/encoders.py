@@ -31,7 +31,7 @@ from typing import Any
 
 __all__ = ["ENCODERS_BY_TYPE", "decimal_encoder", "jsonable_encoder"]
 
-IncEx = set[int] | set[str] | Mapping[int, Any] | Mapping[str, Any]
+_IncEx = set[int] | set[str] | Mapping[int, Any] | Mapping[str, Any]
 
 
 def decimal_encoder(value: decimal.Decimal) -> int | float:
@@ -75,8 +75,8 @@ _PLAIN = (str, int, float, type(None))
 
 def jsonable_encoder(
     obj: Any,
-    include: IncEx | None = None,
-    exclude: IncEx | None = None,
+    include: _IncEx | None = None,
+    exclude: _IncEx | None = None,
     by_alias: bool = True,
     exclude_unset: bool = False,
     exclude_defaults: bool = False,
@@ -116,8 +116,8 @@ def jsonable_encoder(
 
 def _encode(
     obj: Any,
-    include: IncEx | None,
-    exclude: IncEx | None,
+    include: _IncEx | None,
+    exclude: _IncEx | None,
     by_alias: bool,
     exclude_unset: bool,
     exclude_defaults: bool,

@@ -11,6 +11,7 @@ import pydantic_core
 __all__ = [
     "HTTPError",
     "HTTPException",
+    "KeelError",
     "PROBLEM_JSON",
     "RequestValidationError",
     "ErrorList",
@@ -41,6 +42,13 @@ def status_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+class KeelError(RuntimeError):
+    """keel was used in a way it does not support (a programming error, not a request's).
+
+    ``keel.exceptions.FastAPIError`` is the same class, under FastAPI's name.
+    """
 
 
 class HTTPError(Exception):
@@ -109,8 +117,8 @@ class ErrorList(list[dict[str, Any]]):
     """
 
     def __call__(self) -> list[dict[str, Any]]:
-        """The items (FastAPI's ``exc.errors()``)."""
-        return list(self)
+        """The items as pydantic and FastAPI give them: each ``loc`` a tuple."""
+        return [{**e, "loc": tuple(e.get("loc", ()))} for e in self]
 
 
 class RequestValidationError(HTTPError):

@@ -11,6 +11,7 @@ from typing import Any
 from keel.errors import (
     HTTPError,
     HTTPException,
+    KeelError,
     RequestValidationError,
     ResponseValidationError,
 )
@@ -26,13 +27,6 @@ __all__ = [
     "ResponseValidationError",
     "WebSocketException",
 ]
-
-
-class KeelError(RuntimeError):
-    """keel was used in a way it does not support (a programming error, not a request's).
-
-    ``FastAPIError`` is the same class, under FastAPI's name.
-    """
 
 
 FastAPIError = KeelError

@@ -30,16 +30,17 @@ from typing import Any
 from pydantic_core import to_json
 
 from keel import status
+from keel._types import Receive, Scope, Send
 from keel.app import App, Handler
 from keel.background import BackgroundTasks
 from keel.di import Depends, Security
 from keel.encoders import jsonable_encoder
 from keel.error_formats import FastAPIErrors
-from keel.errors import HTTPException, RequestValidationError
+from keel.errors import HTTPException, RequestValidationError, status_phrase
 from keel.exceptions import FastAPIError, WebSocketException
 from keel.params import Body, Cookie, File, Form, Header, Path, Query
 from keel.requests import Request, UploadFile
-from keel.responses import Response
+from keel.responses import PlainTextResponse, Response
 from keel.routing import APIRouter, Router
 
 __all__ = [
@@ -136,7 +137,25 @@ class FastAPI(App):
         self.deprecated = deprecated
         self.include_in_schema = include_in_schema
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def _error(
+        self,
+        status: int,
+        detail: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        # FastAPI's 404/405 say only "Not Found"/"Method Not Allowed".
+        await super()._error(status, status_phrase(status), scope, receive, send, headers)
+
+    async def handle_exception(self, request: Request, exc: BaseException) -> Response:
+        """As ``App``'s, but an unhandled error is FastAPI's ``Internal Server Error`` text."""
+        if not self.debug and self.is_unhandled(exc):
+            return PlainTextResponse("Internal Server Error", 500)
+        return await super().handle_exception(request, exc)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point (sets ``root_path`` when the app was given one)."""
         if self.root_path and scope["type"] != "lifespan":
             scope["root_path"] = self.root_path

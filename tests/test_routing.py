@@ -557,7 +557,9 @@ def test_redirect_slashes_with_templated_routes() -> None:
     assert r.headers["location"] == "/dirs/a/"
     assert client.head("/dirs/a", follow_redirects=False).status_code == 307
     problem(client.get("/items/x/", follow_redirects=False), 404)  # the other form is no route
-    problem(client.post("/posts/1/", follow_redirects=False), 404)  # only GET and HEAD redirect
+    r = client.post("/posts/1/", follow_redirects=False)  # every method redirects, with 307
+    assert (r.status_code, r.headers["location"]) == (307, "/posts/1")
+    assert client.post("/posts/1/").json() == "1"  # the client resends the POST
     problem(client.get("/posts/1/", follow_redirects=False), 404)  # no GET route either way
 
 
