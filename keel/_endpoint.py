@@ -43,7 +43,9 @@ class Endpoint:
         )
         self.params = ParamReader(plan.params) if plan.params else None
         self.body = (
-            BodyReader(plan, self.max_body) if plan.body_fields or plan.form_fields else None
+            BodyReader(plan, self.max_body, not getattr(app, "strict_content_type", True))
+            if plan.body_fields or plan.form_fields
+            else None
         )
         steps = plan.steps
         self.steps = steps

@@ -132,8 +132,9 @@ BodyMode = Literal["json", "form"]
 class BodyReader:
     """The JSON or form body of a route: content-type checks, strict parsing, validation."""
 
-    def __init__(self, plan: Plan, max_body: int | None) -> None:
+    def __init__(self, plan: Plan, max_body: int | None, untyped_json: bool = False) -> None:
         self.max_body = max_body
+        self.untyped_json = untyped_json  # a body without Content-Type is read as JSON
         body = plan.body_fields
         form = plan.form_fields
         self.body_mode: BodyMode = "json" if body else "form"
@@ -200,7 +201,7 @@ class BodyReader:
             body = b"{}"
         else:
             ctype = _content_type(request.scope)
-            if not is_json_media_type(ctype):
+            if not is_json_media_type(ctype) and not (self.untyped_json and not ctype):
                 raise HTTPError(
                     415,
                     "The body must be JSON: send it with Content-Type: application/json"

@@ -71,6 +71,10 @@ class App(Router):
             (``response_class=``); ``None`` lets keel serialise by the declared type.
         exception_handlers: ``{exception class or status: handler}``, as
             :meth:`add_exception_handler`.
+        strict_content_type: A JSON body must come with a JSON ``Content-Type`` (else 415);
+            ``False`` also reads a body sent without any ``Content-Type`` as JSON (for
+            clients that omit it; a browser can then post JSON cross-site without a CORS
+            preflight).
     """
 
     plain_serializer: Callable[[Any], bytes] | None = None
@@ -112,6 +116,7 @@ class App(Router):
         error_format: ErrorFormat | None = None,
         default_response_class: type[Response] | None = None,
         exception_handlers: Mapping[type[BaseException] | int, Handler] | None = None,
+        strict_content_type: bool = True,
     ) -> None:
         super().__init__(dependencies=dependencies)
         self.debug = debug
@@ -150,6 +155,7 @@ class App(Router):
         self.extensions: dict[str, Any] = {}
         self._builtins_installed = False
         self.default_response_class = default_response_class
+        self.strict_content_type = strict_content_type
         for key, handler in (exception_handlers or {}).items():
             self.add_exception_handler(key, handler)
 
