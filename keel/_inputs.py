@@ -167,6 +167,7 @@ class BodyReader:
             self.form_model_field = form[0] if is_model_form(form) else None
             value_fields = [f for f in form if f.location == "form"]
             self.file_specs = [f for f in form if f.location == "file"]
+            self.form_order = {f.alias: i for i, f in enumerate(form)}
             if self.form_model_field is not None:
                 base = self.form_model_field.annotation
                 self.form_adapter: TypeAdapter[Any] | None = adapter(base)
@@ -191,14 +192,14 @@ class BodyReader:
     async def _read_json(self, request: Request, values: dict[str, Any]) -> None:
         body = await request.body()
         if not body:
-            if self.body_required:
-                raise RequestValidationError(
-                    [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
-                )
-            if self.body_model is None:
+            if self.body_model is None:  # one body value
+                if self.body_required:
+                    raise RequestValidationError(
+                        [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
+                    )
                 values[self.body_keys[0]] = self.body_default
                 return
-            body = b"{}"
+            body = b"{}"  # embedded values: each required one is reported missing
         else:
             ctype = _content_type(request.scope)
             if not is_json_media_type(ctype) and not (self.untyped_json and not ctype):
@@ -276,6 +277,9 @@ class BodyReader:
             else:
                 values[f.key] = files if f.is_sequence else files[0]
         if errors:
+            if len(errors) > 1:  # in declaration order, form fields and files mixed
+                order = self.form_order
+                errors.sort(key=lambda e: order.get(e["loc"][1] if len(e["loc"]) > 1 else "", 0))
             raise RequestValidationError(errors)
 
 

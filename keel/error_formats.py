@@ -150,10 +150,11 @@ class FastAPIErrors(ErrorFormat):
 
 
 def _fastapi_item(error: dict[str, Any]) -> dict[str, Any]:
+    kind = error.get("type")
     item = {
-        "type": error.get("type"),
+        "type": kind,
         "loc": error.get("loc"),
-        "msg": error.get("msg"),
+        "msg": "Field required" if kind == "missing" else error.get("msg"),
         "input": error.get("input"),
     }
     if "ctx" in error:

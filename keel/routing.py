@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from keel._endpoint import Endpoint
 
 __all__ = [
+    "APIRoute",
     "APIRouter",
     "METHODS",
     "Mount",
@@ -713,3 +714,7 @@ def _looks_wsgi(app: Any) -> bool:
 
 APIRouter = Router
 """FastAPI spelling of :class:`Router`."""
+
+APIRoute = Route
+"""FastAPI spelling of :class:`Route` (for type hints such as ``generate_unique_id(route)``;
+keel has no custom route classes: wrap requests with middleware or dependencies instead)."""

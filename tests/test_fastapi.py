@@ -199,3 +199,19 @@ def test_importable_names() -> None:
 
     for name in compat.__all__:
         assert hasattr(compat, name), name
+
+
+def test_missing_items_say_field_required_as_fastapi() -> None:
+    from keel.fastapi import File, UploadFile
+
+    app = FastAPI()
+
+    @app.post("/files")
+    async def upload(file: Annotated[UploadFile, File()]) -> str:
+        return file.filename or ""
+
+    assert TestClient(app).post("/files").json() == {
+        "detail": [
+            {"type": "missing", "loc": ["body", "file"], "msg": "Field required", "input": None}
+        ]
+    }

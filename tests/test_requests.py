@@ -645,3 +645,25 @@ def test_strict_content_type_off_reads_untyped_bodies_as_json() -> None:
     lenient = TestClient(make(False))
     assert lenient.post("/items", **raw).json() == {"a": 1}  # type: ignore[arg-type]
     problem(lenient.post("/items", content=b"a=1", headers={"content-type": "text/plain"}), 415)
+
+
+def test_missing_inputs_are_listed_in_declaration_order() -> None:
+    # Regression: an empty body for several body values was one ["body"] error, and form
+    # errors listed files after the other fields whatever the order of the parameters.
+    app = App()
+
+    @app.post("/pair")
+    async def pair(a: Annotated[int, Body()], b: Annotated[int, Body()]) -> int:
+        return a + b
+
+    @app.post("/mixed")
+    async def mixed(
+        file: Annotated[bytes, File()], token: Annotated[str, Form()], fileb: UploadFile
+    ) -> str:
+        return token
+
+    client = TestClient(app)
+    errors = problem(client.post("/pair"), 422)["errors"]
+    assert [e["loc"] for e in errors] == [["body", "a"], ["body", "b"]]
+    errors = problem(client.post("/mixed"), 422)["errors"]
+    assert [e["loc"] for e in errors] == [["body", "file"], ["body", "token"], ["body", "fileb"]]
