@@ -12,7 +12,17 @@ from pydantic import BaseModel
 
 from keel import App
 from keel.error_formats import FastAPIErrors
-from keel.fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from keel.fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    File,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+    status,
+)
 from keel.responses import PlainTextResponse
 from keel.testing import TestClient
 
@@ -202,8 +212,6 @@ def test_importable_names() -> None:
 
 
 def test_missing_items_say_field_required_as_fastapi() -> None:
-    from keel.fastapi import File, UploadFile
-
     app = FastAPI()
 
     @app.post("/files")
