@@ -159,6 +159,11 @@ class App(Router):
         for key, handler in (exception_handlers or {}).items():
             self.add_exception_handler(key, handler)
 
+    @property
+    def router(self) -> App:
+        """The app itself: it is its own router (FastAPI's ``app.router``)."""
+        return self
+
     # -- registration ------------------------------------------------------------------------
 
     def _changed(self) -> None:

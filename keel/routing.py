@@ -459,6 +459,20 @@ class Router:
         return self._resolve().routes
 
     @property
+    def route_class(self) -> type[Route]:
+        """The class of the routes (always :class:`Route`; FastAPI's ``route_class``)."""
+        return Route
+
+    @route_class.setter
+    def route_class(self, value: type[Route]) -> None:
+        raise TypeError(
+            "keel has no custom route classes: to act on every request use "
+            '@app.middleware("http") (or an ASGI middleware), to act on some routes use '
+            "a dependency (dependencies=[Depends(...)] on the route or router), and to "
+            "change error responses use @app.exception_handler(...)"
+        )
+
+    @property
     def websocket_routes(self) -> tuple[Any, ...]:
         """Every websocket route, included routers' too."""
         return self._resolve().websocket_routes

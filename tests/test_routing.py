@@ -754,3 +754,13 @@ def test_redirect_response_class_with_a_returned_url() -> None:
     assert (r.status_code, r.headers["location"]) == (307, "https://example.com/docs")
     r = client.get("/moved")
     assert (r.status_code, r.headers["location"]) == (301, "/new")
+
+
+def test_custom_route_classes_are_refused_with_what_to_use() -> None:
+    app = App()
+    assert app.router is app
+    assert app.router.route_class.__name__ == "Route"
+    with pytest.raises(TypeError, match=r"@app.middleware\(\"http\"\)"):
+        app.router.route_class = type("GzipRoute", (), {})  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="no custom route classes"):
+        Router().route_class = type("LoggingRoute", (), {})  # type: ignore[assignment]
