@@ -100,53 +100,75 @@ def jsonable_encoder(
     Raises:
         ValueError: ``obj`` has no JSON form.
     """
-    custom = dict(custom_encoder or {})
-    return _encode(
-        obj,
-        include,
-        exclude,
+    options = _Options(
         by_alias,
         exclude_unset,
         exclude_defaults,
         exclude_none,
-        custom,
+        dict(custom_encoder or {}),
         sqlalchemy_safe,
     )
+    return _encode(obj, options, include, exclude)
+
+
+class _Options:
+    __slots__ = (
+        "by_alias",
+        "exclude_unset",
+        "exclude_defaults",
+        "exclude_none",
+        "custom",
+        "sqlalchemy_safe",
+    )
+
+    def __init__(
+        self,
+        by_alias: bool,
+        exclude_unset: bool,
+        exclude_defaults: bool,
+        exclude_none: bool,
+        custom: dict[Any, Callable[[Any], Any]],
+        sqlalchemy_safe: bool,
+    ) -> None:
+        self.by_alias = by_alias
+        self.exclude_unset = exclude_unset
+        self.exclude_defaults = exclude_defaults
+        self.exclude_none = exclude_none
+        self.custom = custom
+        self.sqlalchemy_safe = sqlalchemy_safe
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _encode(
-    obj: Any,
-    include: _IncEx | None,
-    exclude: _IncEx | None,
-    by_alias: bool,
-    exclude_unset: bool,
-    exclude_defaults: bool,
-    exclude_none: bool,
-    custom: dict[Any, Callable[[Any], Any]],
-    sqlalchemy_safe: bool,
+    obj: Any, opts: _Options, include: _IncEx | None = None, exclude: _IncEx | None = None
 ) -> Any:
+    custom = opts.custom
     if custom:
         if type(obj) in custom:
             return custom[type(obj)](obj)
         for cls, fn in custom.items():
             if isinstance(cls, type) and isinstance(obj, cls):
                 return fn(obj)
-
-    def again(value: Any) -> Any:
-        return _encode(
-            value,
-            None,
-            None,
-            by_alias,
-            exclude_unset,
-            exclude_defaults,
-            exclude_none,
-            custom,
-            sqlalchemy_safe,
-        )
-
+    kind = type(obj)
+    if kind in _SCALARS:
+        return obj
+    if kind is list:
+        return [item if type(item) in _SCALARS else _encode(item, opts) for item in obj]
+    if kind is dict and include is None and exclude is None:
+        out: dict[Any, Any] = {}
+        for key, value in obj.items():
+            if type(key) is not str:
+                key = _encode(key, opts)
+            elif opts.sqlalchemy_safe and key.startswith("_sa"):
+                continue
+            if value is None and opts.exclude_none:
+                continue
+            out[key] = value if type(value) in _SCALARS else _encode(value, opts)
+        return out
     if isinstance(obj, enum.Enum):
-        return again(obj.value)
+        return _encode(obj.value, opts)
     if isinstance(obj, _PLAIN):
         return obj
     dump = getattr(obj, "model_dump", None)
@@ -155,31 +177,31 @@ def _encode(
             mode="json" if not custom else "python",
             include=include,
             exclude=exclude,
-            by_alias=by_alias,
-            exclude_unset=exclude_unset,
-            exclude_defaults=exclude_defaults,
-            exclude_none=exclude_none,
+            by_alias=opts.by_alias,
+            exclude_unset=opts.exclude_unset,
+            exclude_defaults=opts.exclude_defaults,
+            exclude_none=opts.exclude_none,
         )
-        return again(data)
+        return _encode(data, opts)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return again(dataclasses.asdict(obj))
+        return _encode(dataclasses.asdict(obj), opts)
     if isinstance(obj, Mapping):
         keep = set(include) if include is not None else None
         drop = set(exclude) if exclude is not None else set()
-        out: dict[Any, Any] = {}
+        mapped: dict[Any, Any] = {}
         for key, value in obj.items():
-            if sqlalchemy_safe and isinstance(key, str) and key.startswith("_sa"):
+            if opts.sqlalchemy_safe and isinstance(key, str) and key.startswith("_sa"):
                 continue
             if (keep is not None and key not in keep) or key in drop:
                 continue
-            if value is None and exclude_none:
+            if value is None and opts.exclude_none:
                 continue
-            out[again(key)] = again(value)
-        return out
+            mapped[_encode(key, opts)] = _encode(value, opts)
+        return mapped
     if isinstance(obj, list | tuple | set | frozenset | deque | types.GeneratorType):
-        return [again(item) for item in obj]
-    if type(obj) in ENCODERS_BY_TYPE:
-        return ENCODERS_BY_TYPE[type(obj)](obj)
+        return [_encode(item, opts) for item in obj]
+    if kind in ENCODERS_BY_TYPE:
+        return ENCODERS_BY_TYPE[kind](obj)
     for cls, encoder in ENCODERS_BY_TYPE.items():
         if isinstance(obj, cls):
             return encoder(obj)
@@ -192,4 +214,4 @@ def _encode(
             raise ValueError(
                 f"Cannot convert {type(obj).__name__} to JSON-compatible data: {first}"
             ) from first
-    return again(data)
+    return _encode(data, opts)

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from keel import status
-from keel._types import Receive, Scope, Send
+from keel._types import ASGIApp, Receive, Scope, Send
 from keel.app import App, Handler
 from keel.background import BackgroundTasks
 from keel.di import Depends, Security
@@ -155,8 +155,21 @@ class FastAPI(App):
             return PlainTextResponse("Internal Server Error", 500)
         return await super().handle_exception(request, exc)
 
+    def build(self) -> None:
+        """As ``App.build``; with ``root_path``, every request gets it as its ASGI root path."""
+        super().build()
+        if self.root_path and self._stack is not None:
+            self._stack = _RootPath(self._stack, self.root_path)
+
+
+class _RootPath:
+    """Sets the ASGI ``root_path`` of HTTP and websocket requests (FastAPI's ``root_path=``)."""
+
+    def __init__(self, app: ASGIApp, root_path: str) -> None:
+        self.app = app
+        self.root_path = root_path
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI entry point (sets ``root_path`` when the app was given one)."""
-        if self.root_path and scope["type"] != "lifespan":
+        if scope["type"] != "lifespan":
             scope["root_path"] = self.root_path
-        await super().__call__(scope, receive, send)
+        await self.app(scope, receive, send)
