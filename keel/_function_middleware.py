@@ -31,18 +31,15 @@ class _Downstream(Response):
     ) -> None:
         self._setup(status, None, None, None)
         self.raw_headers = raw_headers
-        self.chunks = chunks
         self.body = b""
-
-    async def body_iterator(self) -> AsyncIterator[bytes]:
-        """The body chunks (read them once, then send another response)."""
-        async for chunk in self.chunks:
-            yield chunk
+        self.body_iterator: AsyncIterator[bytes] = chunks
+        """The body chunks, as they come (Starlette's name): read it once, or replace it
+        with another async iterator to change the body."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the status, (possibly changed) headers, then the body as it comes."""
         await send(self._start(scope))
-        async for chunk in self.chunks:
+        async for chunk in self.body_iterator:
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})

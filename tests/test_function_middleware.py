@@ -124,3 +124,26 @@ def test_middleware_kind_and_return_value_are_checked() -> None:
 
     r = TestClient(app, raise_server_exceptions=False).get("/")
     assert r.status_code == 500
+
+
+def test_middleware_can_rewrite_a_streamed_body() -> None:
+    app = App()
+
+    @app.middleware("http")
+    async def upper(request: Request, call_next: CallNext) -> Response:
+        response = await call_next(request)
+        original = response.body_iterator
+
+        async def shout() -> AsyncIterator[bytes]:
+            async for chunk in original:
+                yield chunk.upper()
+
+        response.body_iterator = shout()
+        del response.headers["content-length"]
+        return response  # type: ignore[no-any-return]
+
+    @app.get("/")
+    async def index() -> str:
+        return "quiet"
+
+    assert TestClient(app).get("/").text == '"QUIET"'
