@@ -140,7 +140,17 @@ class FastAPIErrors(ErrorFormat):
                 },
                 "required": ["detail"],
             },
-            "ValidationError": {"title": "ValidationError", **_ITEM},
+            "ValidationError": {
+                "title": "ValidationError",
+                **_ITEM,
+                "properties": {
+                    **_ITEM["properties"],
+                    "ctx": {
+                        "type": "object",
+                        "description": 'The rule\'s parameters, e.g. `{"ge": 1}`.',
+                    },
+                },
+            },
         }
 
     def schema(self, status: int) -> dict[str, Any]:

@@ -192,6 +192,7 @@ def test_constructor_keywords() -> None:
     assert operation["responses"]["404"]["description"] == "Not here"
     assert doc["info"]["title"] == "Inventory"
     assert doc["components"]["schemas"]["HTTPValidationError"]
+    assert "ctx" in doc["components"]["schemas"]["ValidationError"]["properties"]
 
 
 def test_refused_and_doc_only_keywords_say_so() -> None:
