@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from keel import status
 from keel.app import App
 from keel.background import BackgroundTasks
 from keel.di import Depends, Security
 from keel.errors import HTTPError, HTTPException, RequestValidationError
 from keel.params import Body, Cookie, File, Form, Header, Path, Query
 from keel.requests import Request, UploadFile
+from keel.responses import Response
 from keel.routing import APIRouter, Router
 
 if TYPE_CHECKING:
@@ -43,10 +45,12 @@ __all__ = [
     "Query",
     "Request",
     "RequestValidationError",
+    "Response",
     "Router",
     "Security",
     "Settings",
     "UploadFile",
+    "status",
 ]
 
 

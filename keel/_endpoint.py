@@ -16,8 +16,9 @@ from keel._serialize import Ready, Serializer, merge_sub_response, render
 from keel._teardown import Exits, close_request_scope, enter, unwind
 from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTasks
+from keel.errors import KeelError
 from keel.requests import Request
-from keel.responses import Response
+from keel.responses import JSONResponse, RedirectResponse, Response
 
 if TYPE_CHECKING:
     from keel.routing import Route
@@ -35,12 +36,16 @@ class Endpoint:
         self.max_body = (
             route.max_body_size if route.max_body_size is not None else app.max_body_size
         )
-        self.response_class = route.response_class
+        self.response_class = route.response_class or app.default_response_class
         where = getattr(route.endpoint, "__qualname__", route.path)
-        self.serializer = Serializer(route.response_annotation, where)
+        self.serializer = Serializer(
+            route.response_annotation, where, route.dump_options, app.plain_serializer
+        )
         self.params = ParamReader(plan.params) if plan.params else None
         self.body = (
-            BodyReader(plan, self.max_body) if plan.body_fields or plan.form_fields else None
+            BodyReader(plan, self.max_body, not getattr(app, "strict_content_type", True))
+            if plan.body_fields or plan.form_fields
+            else None
         )
         steps = plan.steps
         self.steps = steps
@@ -91,11 +96,21 @@ class Endpoint:
                 merge_sub_response(value, sub_response)
             return value
         if self.response_class is not None:
-            response = self.response_class(value, self.status)
+            response = self._wrap(self.response_class, value)
             if sub_response is not None:
                 merge_sub_response(response, sub_response)
             return response
         return render(self.status, self.serializer, scope, value, sub_response)
+
+    def _wrap(self, cls: type[Response], value: Any) -> Response:
+        """``value`` in the route's ``response_class`` (a URL for a redirect class)."""
+        if issubclass(cls, RedirectResponse):
+            if self.route.status_explicit:
+                return cls(value, self.status)
+            return cls(value)
+        if issubclass(cls, JSONResponse):
+            return cls(self.serializer.python(value), self.status)
+        return cls(value, self.status)
 
     async def _send_value(
         self, scope: Scope, send: Send, value: Any, sub_response: Response | None
@@ -142,9 +157,10 @@ class Endpoint:
             except BaseException as exc:
                 still = await unwind(fn_exits, exc)
                 if still is None:
-                    raise RuntimeError(
-                        "A dependency swallowed an exception raised by the handler; re-raise "
-                        "it after `yield`"
+                    raise KeelError(
+                        "A dependency swallowed an exception raised by the handler (raising an "
+                        "exception and a dependency with yield that catches it must re-raise "
+                        "it after `yield`)"
                     ) from exc
                 raise still from None if still is exc else exc
             if fn_exits:

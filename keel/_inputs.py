@@ -132,8 +132,9 @@ BodyMode = Literal["json", "form"]
 class BodyReader:
     """The JSON or form body of a route: content-type checks, strict parsing, validation."""
 
-    def __init__(self, plan: Plan, max_body: int | None) -> None:
+    def __init__(self, plan: Plan, max_body: int | None, untyped_json: bool = False) -> None:
         self.max_body = max_body
+        self.untyped_json = untyped_json  # a body without Content-Type is read as JSON
         body = plan.body_fields
         form = plan.form_fields
         self.body_mode: BodyMode = "json" if body else "form"
@@ -166,6 +167,7 @@ class BodyReader:
             self.form_model_field = form[0] if is_model_form(form) else None
             value_fields = [f for f in form if f.location == "form"]
             self.file_specs = [f for f in form if f.location == "file"]
+            self.form_order = {f.alias: i for i, f in enumerate(form)}
             if self.form_model_field is not None:
                 base = self.form_model_field.annotation
                 self.form_adapter: TypeAdapter[Any] | None = adapter(base)
@@ -190,17 +192,17 @@ class BodyReader:
     async def _read_json(self, request: Request, values: dict[str, Any]) -> None:
         body = await request.body()
         if not body:
-            if self.body_required:
-                raise RequestValidationError(
-                    [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
-                )
-            if self.body_model is None:
+            if self.body_model is None:  # one body value
+                if self.body_required:
+                    raise RequestValidationError(
+                        [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
+                    )
                 values[self.body_keys[0]] = self.body_default
                 return
-            body = b"{}"
+            body = b"{}"  # embedded values: each required one is reported missing
         else:
             ctype = _content_type(request.scope)
-            if not is_json_media_type(ctype):
+            if not is_json_media_type(ctype) and not (self.untyped_json and not ctype):
                 raise HTTPError(
                     415,
                     "The body must be JSON: send it with Content-Type: application/json"
@@ -220,7 +222,7 @@ class BodyReader:
                 for item in items:
                     if item["loc"] and item["loc"][0] != "body":
                         item["loc"] = ["body", *item["loc"]]
-            raise RequestValidationError(items) from None
+            raise RequestValidationError(items, body=_parsed_or_none(body)) from None
         if self.body_model is None:
             values[self.body_keys[0]] = parsed
         else:
@@ -275,7 +277,18 @@ class BodyReader:
             else:
                 values[f.key] = files if f.is_sequence else files[0]
         if errors:
+            if len(errors) > 1:  # in declaration order, form fields and files mixed
+                order = self.form_order
+                errors.sort(key=lambda e: order.get(e["loc"][1] if len(e["loc"]) > 1 else "", 0))
             raise RequestValidationError(errors)
+
+
+def _parsed_or_none(body: bytes) -> Any:
+    """The parsed JSON body for ``RequestValidationError.body`` (``None`` if unparseable)."""
+    try:
+        return _json.loads(body)
+    except HTTPError:
+        return None
 
 
 def _annotated(annotation: Any, info: Any) -> Any:
@@ -291,10 +304,11 @@ def _model_fields(spec: FieldSpec) -> list[tuple[str, str, bool]] | None:
     base = strip_optional(split_annotated(spec.annotation)[0])
     if not is_pydantic_model(base):
         return None
+    convert = getattr(spec.marker, "convert_underscores", True)
     out = []
     for name, field in base.model_fields.items():
         external = field.alias or name
-        if spec.location == "header" and field.alias is None:
+        if spec.location == "header" and field.alias is None and convert:
             external = header_alias(name)
         out.append(
             (external if field.alias else name, external, is_scalar_sequence(field.annotation))

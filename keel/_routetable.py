@@ -21,6 +21,7 @@ gets ``204`` with ``Allow``; a missing slash gets a ``307``) or handed back to t
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -262,10 +263,12 @@ class RouteTable:
         websocket_routes: Websocket route objects (``path``, ``handle``).
         mounts: Mounted applications.
         redirect_slashes: Redirect to the other trailing-slash form when only it exists.
+        first_wins: Two routes sharing a template and a method: the first registered one
+            answers and a warning names the other (FastAPI's behaviour), instead of an error.
 
     Raises:
-        ValueError: Two routes share a template and a method, or a templated route lies
-            wholly under a mount (the mount would always answer first).
+        ValueError: Two routes share a template and a method (unless ``first_wins``), or a
+            templated route lies wholly under a mount (the mount would always answer first).
     """
 
     def __init__(
@@ -275,8 +278,10 @@ class RouteTable:
         mounts: Sequence[Mount],
         *,
         redirect_slashes: bool = True,
+        first_wins: bool = False,
     ) -> None:
         self.redirect_slashes = redirect_slashes
+        self.first_wins = first_wins
         self.static: dict[str, dict[str, Route]] = {}
         self.trie: _Trie[Route] = _Trie()
         self.mounts = sorted(mounts, key=lambda m: len(m.path), reverse=True)
@@ -308,6 +313,9 @@ class RouteTable:
         self.websocket_trie.finish()
 
     def _add(self, route: Route, index: int) -> None:
+        if self.first_wins:
+            self._add_first_wins(route, index)
+            return
         template = route.template
         taken: tuple[str, Route] | None = None
         if template.regex is None:
@@ -326,6 +334,28 @@ class RouteTable:
             raise ValueError(
                 f"Two routes for {method} {template.path}: {other.name!r} and {route.name!r}"
             )
+
+    def _add_first_wins(self, route: Route, index: int) -> None:
+        template = route.template
+        if template.regex is not None:
+            self._check_mounts(template, f"Route {', '.join(route.methods)} {template.path}")
+        for method in route.methods:
+            taken: tuple[str, Route] | None = None
+            if template.regex is None:
+                methods = self.static.setdefault(template.path, {})
+                if method in methods:
+                    taken = method, methods[method]
+                else:
+                    methods[method] = route
+            else:
+                taken = self.trie.add(template, (method,), route, index)
+            if taken is not None:
+                warnings.warn(
+                    f"Two routes for {method} {template.path}: {taken[1].name!r} answers, "
+                    f"{route.name!r} (registered later) never does",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
     def _check_mounts(self, template: PathTemplate, what: str) -> None:
         for mount in self.mounts:
@@ -389,7 +419,7 @@ class RouteTable:
                 return None
             detail = f"Method {method} is not allowed here; allowed: {allow}"
             return RouteMiss(405, detail, {"allow": allow})
-        if self.redirect_slashes and path != "/" and method in ("GET", "HEAD"):
+        if self.redirect_slashes and path != "/":  # 307: the method and body are kept
             other = path[:-1] if path.endswith("/") else path + "/"
             if method in self.static.get(other, ()) or self.trie.match(other, method):
                 target_url = root + other

@@ -4,6 +4,7 @@ type, and merging the ``Response`` a handler asked for as a parameter (its sub-r
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import ValidationError, to_json
@@ -24,27 +25,79 @@ __all__ = ["Ready", "Serializer", "merge_sub_response", "render"]
 _JSON_CT = (b"content-type", b"application/json")
 
 
-class Serializer:
-    """Turns a handler's return value into JSON bytes according to its declared type."""
+DUMP_OPTIONS = (
+    "include",
+    "exclude",
+    "by_alias",
+    "exclude_unset",
+    "exclude_defaults",
+    "exclude_none",
+)
+"""What ``response_model_<option>=`` route options pass to pydantic's ``dump_json``."""
 
-    def __init__(self, annotation: Any, where: str) -> None:
+
+class Serializer:
+    """Turns a handler's return value into JSON bytes according to its declared type.
+
+    Args:
+        annotation: The declared response type (``response_model`` or the return annotation).
+        where: The handler's name, for errors.
+        dump: pydantic ``dump_json`` options (``exclude_unset``…), fixed at startup.
+        plain: Serialises values without a declared type (``None``: pydantic-core's
+            ``to_json``).
+    """
+
+    def __init__(
+        self,
+        annotation: Any,
+        where: str,
+        dump: dict[str, Any] | None = None,
+        plain: Callable[[Any], bytes] | None = None,
+    ) -> None:
         self.where = where
         self.adapter: TypeAdapter[Any] | SimpleAdapter | None = None
         self.exact: type | None = None
+        self.dump = dump or {}
+        self.plain = plain or _to_json
         if annotation is inspect.Signature.empty or annotation is Any or annotation is None:
+            if self.dump and plain is None:
+                self.plain = _encoded(self.dump)
             return
         base = strip_optional(split_annotated(annotation)[0])
         if isinstance(base, type) and issubclass(base, Response):
             return
-        schema = simple_schema(annotation)
+        schema = None if self.dump else simple_schema(annotation)
         self.adapter = SimpleAdapter(schema) if schema is not None else adapter(annotation)
         if is_pydantic_model(annotation):
             self.exact = annotation
 
+    def check(self, value: Any) -> Any:
+        """``value`` validated against the declared type (raises ResponseValidationError)."""
+        assert self.adapter is not None
+        if self.exact is not None and type(value) is self.exact:
+            return value
+        try:
+            return self.adapter.validate_python(value, from_attributes=True)
+        except ValidationError as exc:
+            errors = convert_errors(exc.errors(include_url=False))
+            raise ResponseValidationError(self.where, errors) from None
+
+    def python(self, value: Any) -> Any:
+        """``value`` as JSON-compatible Python data (for a ``response_class`` to render)."""
+        adapter = self.adapter
+        if adapter is None or isinstance(adapter, SimpleAdapter):
+            from keel.encoders import jsonable_encoder
+
+            checked = value if adapter is None else self.check(value)
+            return jsonable_encoder(checked, **self.dump)
+        return adapter.dump_python(self.check(value), mode="json", **self.dump)
+
     def __call__(self, value: Any) -> bytes:
         adapter = self.adapter
         if adapter is None:
-            return to_json(value, inf_nan_mode="null")
+            return self.plain(value)
+        if self.dump:
+            return adapter.dump_json(self.check(value), **self.dump)
         if self.exact is not None and type(value) is self.exact:
             return adapter.dump_json(value)
         try:
@@ -53,6 +106,20 @@ class Serializer:
             errors = convert_errors(exc.errors(include_url=False))
             raise ResponseValidationError(self.where, errors) from None
         return adapter.dump_json(checked)
+
+
+def _to_json(value: Any) -> bytes:
+    return to_json(value, inf_nan_mode="null")
+
+
+def _encoded(dump: dict[str, Any]) -> Callable[[Any], bytes]:
+    """Serialise an undeclared value through ``jsonable_encoder`` with ``dump`` options."""
+    from keel.encoders import jsonable_encoder
+
+    def serialise(value: Any) -> bytes:
+        return to_json(jsonable_encoder(value, **dump), inf_nan_mode="null")
+
+    return serialise
 
 
 class Ready:

@@ -6,7 +6,7 @@ import contextlib
 import importlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from keel._concurrency import run_sync
@@ -67,7 +67,23 @@ class App(Router):
         error_format: How every error response is written and documented
             (:class:`~keel.error_formats.ProblemDetails`, RFC 9457, by default; see
             :mod:`keel.error_formats`).
+        default_response_class: The response class of routes that name none
+            (``response_class=``); ``None`` lets keel serialise by the declared type.
+        exception_handlers: ``{exception class or status: handler}``, as
+            :meth:`add_exception_handler`.
+        strict_content_type: A JSON body must come with a JSON ``Content-Type`` (else 415);
+            ``False`` also reads a body sent without any ``Content-Type`` as JSON (for
+            clients that omit it; a browser can then post JSON cross-site without a CORS
+            preflight).
     """
+
+    plain_serializer: Callable[[Any], bytes] | None = None
+    """Serialises return values of routes without a declared type (``None``: pydantic-core;
+    :class:`keel.fastapi.FastAPI` uses FastAPI's encoder)."""
+
+    first_wins = False
+    """Two routes for one method and template: the first answers, with a warning (set by
+    :class:`keel.fastapi.FastAPI`); keel's ``App`` refuses them at startup."""
 
     def __init__(
         self,
@@ -98,6 +114,9 @@ class App(Router):
         swagger_ui_init_oauth: dict[str, Any] | None = None,
         redoc_options: dict[str, Any] | None = None,
         error_format: ErrorFormat | None = None,
+        default_response_class: type[Response] | None = None,
+        exception_handlers: Mapping[type[BaseException] | int, Handler] | None = None,
+        strict_content_type: bool = True,
     ) -> None:
         super().__init__(dependencies=dependencies)
         self.debug = debug
@@ -135,6 +154,15 @@ class App(Router):
         self._compiled_version = -1
         self.extensions: dict[str, Any] = {}
         self._builtins_installed = False
+        self.default_response_class = default_response_class
+        self.strict_content_type = strict_content_type
+        for key, handler in (exception_handlers or {}).items():
+            self.add_exception_handler(key, handler)
+
+    @property
+    def router(self) -> App:
+        """The app itself: it is its own router (FastAPI's ``app.router``)."""
+        return self
 
     # -- registration ------------------------------------------------------------------------
 
@@ -151,6 +179,50 @@ class App(Router):
         """Decorator: run ``fn`` (async or sync) when the server stops."""
         self.shutdown_handlers.append(fn)
         return fn
+
+    def on_event(self, event: str) -> Callable[[F], F]:
+        """Deprecated decorator (FastAPI/Starlette): use ``lifespan=`` or :meth:`on_startup`.
+
+        ``@app.on_event("startup")`` and ``@app.on_event("shutdown")`` register the function
+        as :meth:`on_startup`/:meth:`on_shutdown` do, with a ``DeprecationWarning``.
+        """
+        import warnings
+
+        if event not in ("startup", "shutdown"):
+            raise ValueError(f"on_event() takes 'startup' or 'shutdown', got {event!r}")
+        warnings.warn(
+            f'on_event("{event}") is deprecated: use App(lifespan=...) or @app.on_{event}',
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.on_startup if event == "startup" else self.on_shutdown
+
+    def middleware(self, kind: str) -> Callable[[F], F]:
+        """Decorator: ``async def mw(request, call_next)`` wraps every HTTP request.
+
+        ``call_next(request)`` runs the rest of the app and returns its response (streamed,
+        not buffered); the function returns that response, changed or not, or another one::
+
+            @app.middleware("http")
+            async def add_timing(request, call_next):
+                start = time.perf_counter()
+                response = await call_next(request)
+                response.headers["x-time"] = f"{time.perf_counter() - start:.4f}"
+                return response
+
+        Function middleware runs inside the ASGI middleware given to ``App(middleware=)``,
+        the last declared outermost.
+        """
+        if kind != "http":
+            raise ValueError(f'middleware() takes "http" only, got {kind!r}')
+
+        def decorator(fn: F) -> F:
+            from keel._function_middleware import FunctionMiddleware
+
+            self.add_middleware(FunctionMiddleware, dispatch=fn)
+            return fn
+
+        return decorator
 
     def exception_handler(self, exc_class: type[BaseException] | int) -> Callable[[H], H]:
         """Decorator: handle exceptions of ``exc_class`` (or an HTTP status) with ``fn``.
@@ -209,7 +281,11 @@ class App(Router):
         for ws in self.websocket_routes:
             ws.compile(self)
         table = RouteTable(
-            routes, self.websocket_routes, self.mounts, redirect_slashes=self.redirect_slashes
+            routes,
+            self.websocket_routes,
+            self.mounts,
+            redirect_slashes=self.redirect_slashes,
+            first_wins=self.first_wins,
         )
         self._compiled_version = self.dependency_overrides.version
         self._table = table

@@ -101,8 +101,10 @@ class FastAPIErrors(ErrorFormat):
 
     Every error is ``{"detail": <the HTTPError's detail>}`` (the status phrase when it has
     none); a request that failed validation is a 422 with ``{"detail": [<error items>]}``,
-    each item ``{"loc": [...], "msg": str, "type": str}`` (and ``input`` for a scalar).
-    Problem extension members (``extra=``) are not sent.
+    each item ``{"type": str, "loc": [...], "msg": str, "input": ..., "ctx": {...}}`` as
+    FastAPI writes it, except that ``input`` is ``null`` where keel does not echo the value
+    (containers such as a whole body, and secret-looking fields); ``ctx`` is present when
+    the rule has parameters. Problem extension members (``extra=``) are not sent.
     """
 
     media_type = "application/json"
@@ -110,7 +112,7 @@ class FastAPIErrors(ErrorFormat):
     def render(self, request: Request, error: HTTPError) -> Response:
         """``{"detail": ...}`` with the error's status and headers."""
         if isinstance(error, RequestValidationError):
-            detail: Any = error.errors
+            detail: Any = [_fastapi_item(e) for e in error.errors]
         else:
             detail = error.detail if error.detail is not None else error.title
         return JSONResponse({"detail": detail}, error.status, error.headers)
@@ -138,13 +140,36 @@ class FastAPIErrors(ErrorFormat):
                 },
                 "required": ["detail"],
             },
-            "ValidationError": {"title": "ValidationError", **_ITEM},
+            "ValidationError": {
+                "title": "ValidationError",
+                **_ITEM,
+                "properties": {
+                    **_ITEM["properties"],
+                    "ctx": {
+                        "type": "object",
+                        "description": 'The rule\'s parameters, e.g. `{"ge": 1}`.',
+                    },
+                },
+            },
         }
 
     def schema(self, status: int) -> dict[str, Any]:
         """``HTTPValidationError`` for 422, ``ErrorDetail`` otherwise."""
         name = "HTTPValidationError" if status == 422 else "ErrorDetail"
         return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _fastapi_item(error: dict[str, Any]) -> dict[str, Any]:
+    kind = error.get("type")
+    item = {
+        "type": kind,
+        "loc": error.get("loc"),
+        "msg": "Field required" if kind == "missing" else error.get("msg"),
+        "input": error.get("input"),
+    }
+    if "ctx" in error:
+        item["ctx"] = error["ctx"]
+    return item
 
 
 _PROBLEM_PROPERTIES: dict[str, Any] = {

@@ -11,8 +11,10 @@ import pydantic_core
 __all__ = [
     "HTTPError",
     "HTTPException",
+    "KeelError",
     "PROBLEM_JSON",
     "RequestValidationError",
+    "ErrorList",
     "ResponseValidationError",
     "convert_errors",
     "input_preview",
@@ -40,6 +42,13 @@ def status_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+class KeelError(RuntimeError):
+    """keel was used in a way it does not support (a programming error, not a request's).
+
+    ``keel.exceptions.FastAPIError`` is the same class, under FastAPI's name.
+    """
 
 
 class HTTPError(Exception):
@@ -101,11 +110,25 @@ HTTPException = HTTPError
 """FastAPI/Starlette spelling of :class:`HTTPError`."""
 
 
+class ErrorList(list[dict[str, Any]]):
+    """The error items of a :class:`RequestValidationError`: a list, also callable.
+
+    ``exc.errors`` is the list; ``exc.errors()`` (FastAPI's spelling) returns it too.
+    """
+
+    def __call__(self) -> list[dict[str, Any]]:
+        """The items as pydantic and FastAPI give them: each ``loc`` a tuple."""
+        return [{**e, "loc": tuple(e.get("loc", ()))} for e in self]
+
+
 class RequestValidationError(HTTPError):
     """Request parameters or body failed validation (422 by default).
 
-    ``errors`` is a list of ``{"loc": [...], "msg": str, "type": str}`` items; an ``input``
-    member, when present, is a short preview of the offending scalar value.
+    ``errors`` is a list of ``{"loc": [...], "msg": str, "type": str}`` items (also callable,
+    ``exc.errors()``, as in FastAPI); an ``input`` member, when present, is a short preview of
+    the offending scalar value, and ``ctx`` the rule's parameters (e.g. ``{"ge": 1}``).
+    ``body`` is the parsed JSON body when a body failed validation, for exception handlers
+    (keel's own responses never echo it).
     """
 
     def __init__(
@@ -114,11 +137,20 @@ class RequestValidationError(HTTPError):
         *,
         status: int = 422,
         detail: str | None = None,
+        body: Any = None,
     ) -> None:
-        self.errors = [dict(e) for e in errors]
+        self.errors = ErrorList(dict(e) for e in errors)
+        self.body = body
         if detail is None:
             detail = validation_summary(self.errors)
-        super().__init__(status, detail, extra={"errors": self.errors})
+        public = [{k: v for k, v in e.items() if k != "ctx"} for e in self.errors]
+        super().__init__(status, detail, extra={"errors": public})
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.errors)} validation error{'s' if len(self.errors) != 1 else ''}:"]
+        for e in self.errors:
+            lines.append(f"  {e.get('type')}: {tuple(e.get('loc', ()))}: {e.get('msg')}")
+        return "\n".join(lines)
 
 
 _NAMED = 3
@@ -211,8 +243,20 @@ def convert_errors(
             preview = input_preview(loc, err["input"])
             if preview is not None:
                 item["input"] = preview
+        ctx = err.get("ctx")
+        if ctx:
+            item["ctx"] = {str(k): _ctx_value(v) for k, v in ctx.items()}
         out.append(item)
     return out
+
+
+def _ctx_value(value: Any) -> Any:
+    """A rule parameter as JSON can carry it (an exception becomes ``{}``, as in FastAPI)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, BaseException):
+        return {}
+    return safe_text(str(value), 200)
 
 
 def problem_body(problem: Mapping[str, Any]) -> bytes:

@@ -8,7 +8,7 @@ Constraints are pydantic's ``Field`` constraints; a misspelt one is a type error
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic_core import PydanticUndefined
@@ -101,6 +101,8 @@ class Param(_AnyValue):  # type: ignore[misc]  # an Any base on purpose, see _An
         alias: The external name (query key, header name, form field…).
         deprecated: Mark the parameter deprecated in the OpenAPI document.
         include_in_schema: ``False`` hides it from the OpenAPI document.
+        openapi_examples: Named OpenAPI Example Objects, ``{"normal": {"summary": ...,
+            "value": ...}}``: shown by the docs UIs (the parameter's or body's ``examples``).
         **constraints: ``gt``, ``ge``, ``lt``, ``le``, ``multiple_of``, ``min_length``,
             ``max_length``, ``pattern``, ``strict``, ``title``, ``description``, ``examples``…
     """
@@ -114,6 +116,7 @@ class Param(_AnyValue):  # type: ignore[misc]  # an Any base on purpose, see _An
         "include_in_schema",
         "constraints",
         "extra",
+        "openapi_examples",
     )
 
     def __init__(
@@ -124,6 +127,7 @@ class Param(_AnyValue):  # type: ignore[misc]  # an Any base on purpose, see _An
         alias: str | None = None,
         deprecated: bool | None = None,
         include_in_schema: bool = True,
+        openapi_examples: Mapping[str, Mapping[str, Any]] | None = None,
         **constraints: Unpack[Constraints],
     ) -> None:
         if default is ...:
@@ -145,6 +149,7 @@ class Param(_AnyValue):  # type: ignore[misc]  # an Any base on purpose, see _An
             given["examples"] = [given.pop("example")]
         self.constraints = given
         self.extra: dict[str, Any] = {}
+        self.openapi_examples = _examples(openapi_examples)
 
     @property
     def has_default(self) -> bool:
@@ -240,3 +245,27 @@ class File(Form):
 
     location = "file"
     __slots__ = ()
+
+
+_EXAMPLE_KEYS = {"summary", "description", "value", "externalValue"}
+
+
+def _examples(given: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+    """Check ``openapi_examples``: names mapped to OpenAPI Example Objects."""
+    if given is None:
+        return None
+    out: dict[str, dict[str, Any]] = {}
+    for name, example in given.items():
+        if not isinstance(name, str) or not isinstance(example, Mapping):
+            raise TypeError(
+                "openapi_examples maps names to Example Objects, e.g. "
+                '{"normal": {"summary": "A normal item", "value": {...}}}'
+            )
+        unknown = set(example) - _EXAMPLE_KEYS
+        if unknown:
+            raise TypeError(
+                f"openapi_examples[{name!r}] has unknown keys {sorted(unknown)}; "
+                f"use {sorted(_EXAMPLE_KEYS)}"
+            )
+        out[name] = dict(example)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keel import _json
 from keel._concurrency import run_sync
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from keel.app import App
 
 __all__ = [
+    "Address",
     "ClientDisconnect",
     "DEFAULT_MAX_BODY",
     "PayloadTooLarge",
@@ -187,10 +188,10 @@ class Request:
         return self._cookies
 
     @property
-    def client(self) -> tuple[str, int] | None:
-        """``(host, port)`` of the client, when the server knows it."""
+    def client(self) -> Address | None:
+        """``(host, port)`` of the client (also ``.host``, ``.port``), when the server knows it."""
         c = self.scope.get("client")
-        return (c[0], c[1]) if c else None
+        return Address(c[0], c[1]) if c else None
 
     @property
     def state(self) -> State:
@@ -352,6 +353,13 @@ class Request:
 
     def __repr__(self) -> str:
         return f"Request({self.scope.get('method')} {self.scope.get('path')!r})"
+
+
+class Address(NamedTuple):
+    """A network peer: ``host`` and ``port`` (a tuple too)."""
+
+    host: str
+    port: int
 
 
 class _Unset:

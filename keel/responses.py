@@ -22,11 +22,13 @@ __all__ = [
     "HTMLResponse",
     "JSONResponse",
     "MutableHeaders",
+    "ORJSONResponse",
     "PlainTextResponse",
     "ProblemResponse",
     "RedirectResponse",
     "Response",
     "StreamingResponse",
+    "UJSONResponse",
     "is_safe_url",
 ]
 
@@ -311,6 +313,48 @@ class JSONResponse(Response):
     def render(self, content: Any) -> bytes:
         """Serialize ``content`` to JSON bytes."""
         return pydantic_core.to_json(content, inf_nan_mode="null")
+
+
+def _optional_module(name: str, cls: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ImportError(
+            f"{cls} needs the {name!r} package: pip install {name} (or use JSONResponse, "
+            "which is already fast: it serialises with pydantic-core in Rust)"
+        ) from None
+
+
+class ORJSONResponse(JSONResponse):
+    """A JSON response serialised by ``orjson`` (install it: ``pip install orjson``).
+
+    Raises:
+        ImportError: orjson is not installed (raised when the response is created).
+    """
+
+    def render(self, content: Any) -> bytes:
+        """Serialize ``content`` with ``orjson`` (numpy arrays and non-str keys allowed)."""
+        orjson = _optional_module("orjson", "ORJSONResponse")
+        body: bytes = orjson.dumps(
+            content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+        )
+        return body
+
+
+class UJSONResponse(JSONResponse):
+    """A JSON response serialised by ``ujson`` (install it: ``pip install ujson``).
+
+    Raises:
+        ImportError: ujson is not installed (raised when the response is created).
+    """
+
+    def render(self, content: Any) -> bytes:
+        """Serialize ``content`` with ``ujson``."""
+        ujson = _optional_module("ujson", "UJSONResponse")
+        text: str = ujson.dumps(content, ensure_ascii=False)
+        return text.encode("utf-8")
 
 
 class ProblemResponse(Response):

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from keel._endpoint import Endpoint
 
 __all__ = [
+    "APIRoute",
     "APIRouter",
     "METHODS",
     "Mount",
@@ -98,6 +99,12 @@ class RouteOptions(TypedDict, total=False):
         dependencies: Dependencies run for their side effects before the handler.
         max_body_size: Body limit in bytes for this route (``None``: the app's).
         openapi_extra: Merged into the operation object.
+        response_model_include: Only these fields of the response model are sent.
+        response_model_exclude: These fields of the response model are not sent.
+        response_model_by_alias: Send the model's field aliases as keys.
+        response_model_exclude_unset: Leave out fields the handler did not set.
+        response_model_exclude_defaults: Leave out fields equal to their default.
+        response_model_exclude_none: Leave out fields whose value is ``None``.
     """
 
     status: int
@@ -116,6 +123,22 @@ class RouteOptions(TypedDict, total=False):
     dependencies: Sequence[Depends]
     max_body_size: int | None
     openapi_extra: dict[str, Any]
+    response_model_include: Any
+    response_model_exclude: Any
+    response_model_by_alias: bool
+    response_model_exclude_unset: bool
+    response_model_exclude_defaults: bool
+    response_model_exclude_none: bool
+
+
+_DUMP_KEYS = (
+    "include",
+    "exclude",
+    "by_alias",
+    "exclude_unset",
+    "exclude_defaults",
+    "exclude_none",
+)
 
 
 class Segment(NamedTuple):
@@ -261,6 +284,12 @@ class Route:
         self._set_path(path)
         status = options.get("status", options.get("status_code", 200))
         self.status: int = status
+        self.status_explicit = "status" in options or "status_code" in options
+        self.dump_options: dict[str, Any] = {}
+        for key in _DUMP_KEYS:
+            value = options.get(f"response_model_{key}")
+            if value is not None and value is not False:
+                self.dump_options[key] = value
         self.name: str = options.get("name") or str(getattr(endpoint, "__name__", path))
         self.tags: list[str] = list(options.get("tags", ()))
         self.summary = options.get("summary")
@@ -299,6 +328,8 @@ class Route:
             self.deprecated = True
         if not group.include_in_schema:
             self.include_in_schema = False
+        if self.response_class is None and group.response_class is not None:
+            self.response_class = group.response_class
 
     def _under(self, group: _Group) -> Route:
         """A copy of this route as seen through an ``include`` (``group``)."""
@@ -367,6 +398,7 @@ class _Group(NamedTuple):
     responses: dict[int | str, Any]
     deprecated: bool | None
     include_in_schema: bool
+    response_class: type[Response] | None = None
 
 
 @dataclass(slots=True)
@@ -377,6 +409,10 @@ class _Include:
     prefix: str
     tags: list[str]
     dependencies: list[Depends]
+    responses: dict[int | str, Any]
+    deprecated: bool | None
+    include_in_schema: bool
+    response_class: type[Response] | None = None
 
 
 @dataclass(slots=True)
@@ -421,6 +457,20 @@ class Router:
     def routes(self) -> tuple[Route, ...]:
         """Every HTTP route, included routers' too, in registration order."""
         return self._resolve().routes
+
+    @property
+    def route_class(self) -> type[Route]:
+        """The class of the routes (always :class:`Route`; FastAPI's ``route_class``)."""
+        return Route
+
+    @route_class.setter
+    def route_class(self, value: type[Route]) -> None:
+        raise TypeError(
+            "keel has no custom route classes: to act on every request use "
+            '@app.middleware("http") (or an ASGI middleware), to act on some routes use '
+            "a dependency (dependencies=[Depends(...)] on the route or router), and to "
+            "change error responses use @app.exception_handler(...)"
+        )
 
     @property
     def websocket_routes(self) -> tuple[Any, ...]:
@@ -482,9 +532,10 @@ class Router:
             self.prefix + include.prefix,
             [*self.tags, *include.tags],
             [*self.dependencies, *include.dependencies],
-            self.default_responses,
-            self.deprecated,
-            self.include_in_schema,
+            {**self.default_responses, **include.responses},
+            True if include.deprecated else self.deprecated,
+            self.include_in_schema and include.include_in_schema,
+            include.response_class,
         )
 
     def add_route(
@@ -575,16 +626,29 @@ class Router:
         prefix: str = "",
         tags: Sequence[str] = (),
         dependencies: Sequence[Depends] = (),
+        responses: Responses | None = None,
+        deprecated: bool | None = None,
+        include_in_schema: bool = True,
     ) -> None:
         """Serve every route of ``router`` (and its nested routers) under ``prefix``.
 
+        ``tags``, ``dependencies`` and ``responses`` are added to each included route's own;
+        ``deprecated=True`` marks them deprecated and ``include_in_schema=False`` hides them.
         The inclusion is live: what is added to ``router`` later is served too.
         """
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"Include prefixes start with '/' and do not end with '/': {prefix!r}")
         if router is self or self in router._included():
             raise ValueError("A router cannot include itself, directly or through another")
-        entry = _Include(router, prefix, list(tags), list(dependencies))
+        entry = _Include(
+            router,
+            prefix,
+            list(tags),
+            list(dependencies),
+            _responses(responses),
+            deprecated,
+            include_in_schema,
+        )
         self._routes.append(entry)
         self._websocket_routes.append(entry)
         self._mounts.append(entry)
@@ -607,9 +671,29 @@ class Router:
         prefix: str = "",
         tags: Sequence[str] = (),
         dependencies: Sequence[Depends] = (),
+        responses: Responses | None = None,
+        deprecated: bool | None = None,
+        include_in_schema: bool = True,
+        default_response_class: type[Response] | None = None,
     ) -> None:
-        """FastAPI spelling of :meth:`include`."""
-        self.include(router, prefix=prefix, tags=tags, dependencies=dependencies)
+        """FastAPI spelling of :meth:`include`.
+
+        ``default_response_class`` becomes the ``response_class`` of the included routes
+        that name none.
+        """
+        self.include(
+            router,
+            prefix=prefix,
+            tags=tags,
+            dependencies=dependencies,
+            responses=responses,
+            deprecated=deprecated,
+            include_in_schema=include_in_schema,
+        )
+        if default_response_class is not None:
+            entry = self._routes[-1]
+            assert isinstance(entry, _Include)
+            entry.response_class = default_response_class
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` with ``params`` filled in."""
@@ -644,3 +728,7 @@ def _looks_wsgi(app: Any) -> bool:
 
 APIRouter = Router
 """FastAPI spelling of :class:`Router`."""
+
+APIRoute = Route
+"""FastAPI spelling of :class:`Route` (for type hints such as ``generate_unique_id(route)``;
+keel has no custom route classes: wrap requests with middleware or dependencies instead)."""

@@ -82,11 +82,16 @@ class AsyncTestClient(httpx.AsyncClient):
         base_url: str = "http://testserver",
         raise_server_exceptions: bool = True,
         client: tuple[str, int] = ("testclient", 50000),
+        root_path: str = "",
         **kwargs: Any,
     ) -> None:
         transport = httpx.ASGITransport(
-            app=app, raise_app_exceptions=raise_server_exceptions, client=client
+            app=app,
+            raise_app_exceptions=raise_server_exceptions,
+            client=client,
+            root_path=root_path,
         )
+        kwargs["headers"] = {"user-agent": "testclient", **dict(kwargs.get("headers") or {})}
         super().__init__(transport=transport, base_url=base_url, **kwargs)
         self.app = app
         self._lifespan: _Lifespan | None = None
@@ -160,6 +165,7 @@ class TestClient(httpx.Client):
         base_url: Base URL of requests.
         raise_server_exceptions: Re-raise unhandled app exceptions in the test (as Starlette).
         client: The ``(host, port)`` the app sees as the client.
+        root_path: The ASGI ``root_path`` of every request (the prefix a proxy strips).
     """
 
     __test__ = False  # not a pytest test class
@@ -170,15 +176,20 @@ class TestClient(httpx.Client):
         base_url: str = "http://testserver",
         raise_server_exceptions: bool = True,
         client: tuple[str, int] = ("testclient", 50000),
+        root_path: str = "",
         **kwargs: Any,
     ) -> None:
         self.app = app
         self._loop: _LoopThread | None = None
         self._lifespan: _Lifespan | None = None
         asgi = httpx.ASGITransport(
-            app=app, raise_app_exceptions=raise_server_exceptions, client=client
+            app=app,
+            raise_app_exceptions=raise_server_exceptions,
+            client=client,
+            root_path=root_path,
         )
         kwargs.setdefault("follow_redirects", True)
+        kwargs["headers"] = {"user-agent": "testclient", **dict(kwargs.get("headers") or {})}
         super().__init__(transport=_SyncTransport(self, asgi), base_url=base_url, **kwargs)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -261,3 +262,44 @@ def test_openapi_metadata_options() -> None:
         "license": {"name": "MIT", "identifier": "MIT"},
     }
     assert doc["tags"] == [{"name": "items", "description": "Things for sale"}]
+
+
+def test_on_event_is_deprecated_but_works() -> None:
+    app = App()
+    events: list[str] = []
+    with pytest.warns(DeprecationWarning, match="lifespan"):
+
+        @app.on_event("startup")
+        async def start() -> None:
+            events.append("start")
+
+    with pytest.warns(DeprecationWarning):
+
+        @app.on_event("shutdown")
+        def stop() -> None:
+            events.append("stop")
+
+    with pytest.raises(ValueError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        app.on_event("boot")
+    with TestClient(app):
+        assert events == ["start"]
+    assert events == ["start", "stop"]
+
+
+def test_default_response_class() -> None:
+    from keel.responses import HTMLResponse
+
+    app = App(default_response_class=HTMLResponse)
+
+    @app.get("/page")
+    async def page() -> str:
+        return "<h1>hi</h1>"
+
+    @app.get("/json", response_class=JSONResponse)
+    async def as_json() -> dict[str, int]:
+        return {"a": 1}
+
+    client = TestClient(app)
+    assert client.get("/page").headers["content-type"] == "text/html; charset=utf-8"
+    assert client.get("/json").json() == {"a": 1}

@@ -340,3 +340,60 @@ def test_a_misspelt_constraint_is_a_type_error_at_run_time_too() -> None:
 
     with pytest.raises(TypeError, match="unknown option.*gee"):
         Query(gee=1)  # type: ignore[call-arg]
+
+
+class CommonHeaders(BaseModel):
+    save_data: bool
+    x_tag: list[str] = []
+
+
+def test_header_model_without_underscore_conversion() -> None:
+    app = App()
+
+    @app.get("/converted")
+    async def converted(h: Annotated[CommonHeaders, Header()]) -> CommonHeaders:
+        return h
+
+    @app.get("/raw")
+    async def raw(h: Annotated[CommonHeaders, Header(convert_underscores=False)]) -> CommonHeaders:
+        return h
+
+    client = TestClient(app)
+    assert client.get("/converted", headers={"save-data": "1"}).json()["save_data"] is True
+    r = client.get("/raw", headers={"save_data": "1", "x_tag": "a"})
+    assert r.json() == {"save_data": True, "x_tag": ["a"]}
+    assert problem(client.get("/raw", headers={"save-data": "1"}), 422)["errors"][0]["loc"] == [
+        "header",
+        "save_data",
+    ]
+
+
+class Named(BaseModel):
+    name: str
+
+
+EXAMPLES: dict[str, dict[str, object]] = {
+    "normal": {"summary": "A normal item", "value": {"name": "Foo"}},
+    "empty": {"description": "Fails validation", "value": {}},
+}
+
+
+def test_openapi_examples_on_body_and_query() -> None:
+    examples = EXAMPLES
+    app = App()
+
+    @app.put("/items")
+    async def put(
+        item: Annotated[Named, Body(openapi_examples=EXAMPLES)],
+        q: Annotated[str, Query(openapi_examples={"one": {"value": "x"}})] = "",
+    ) -> str:
+        return item.name
+
+    doc = app.openapi()["paths"]["/items"]["put"]
+    assert doc["requestBody"]["content"]["application/json"]["examples"] == examples
+    assert doc["parameters"][0]["examples"] == {"one": {"value": "x"}}
+    assert TestClient(app).put("/items", json={"name": "n"}).json() == "n"
+    with pytest.raises(TypeError, match="unknown keys"):
+        Body(openapi_examples={"bad": {"val": 1}})
+    with pytest.raises(TypeError, match="Example Objects"):
+        Body(openapi_examples={"bad": 1})  # type: ignore[dict-item]

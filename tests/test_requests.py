@@ -592,3 +592,79 @@ def test_the_collector_is_left_as_the_app_set_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_client_address_has_host_and_port() -> None:
+    app = App()
+
+    @app.get("/")
+    async def index(request: Request) -> list[object]:
+        client = request.client
+        assert client is not None
+        host, port = client
+        return [client.host, client.port, host, port]
+
+    assert TestClient(app, client=("10.1.2.3", 4567)).get("/").json() == [
+        "10.1.2.3",
+        4567,
+        "10.1.2.3",
+        4567,
+    ]
+
+
+def test_form_route_without_any_body_reports_missing_fields() -> None:
+    # Regression: a bodiless POST to a form route was a 415, not the missing fields.
+    app = App()
+
+    @app.post("/login")
+    async def login(username: Annotated[str, Form()], password: Annotated[str, Form()]) -> str:
+        return username
+
+    @app.post("/upload")
+    async def upload(file: Annotated[bytes | None, File()] = None) -> bool:
+        return file is None
+
+    client = TestClient(app)
+    errors = problem(client.post("/login"), 422)["errors"]
+    assert [e["loc"] for e in errors] == [["body", "username"], ["body", "password"]]
+    assert client.post("/upload").json() is True
+    problem(client.post("/login", json={"username": "u"}), 415)  # a body of another type
+
+
+def test_strict_content_type_off_reads_untyped_bodies_as_json() -> None:
+    def make(strict: bool) -> App:
+        app = App(strict_content_type=strict)
+
+        @app.post("/items")
+        async def create(item: dict[str, int]) -> dict[str, int]:
+            return item
+
+        return app
+
+    raw = {"content": b'{"a": 1}'}
+    problem(TestClient(make(True)).post("/items", **raw), 415)  # type: ignore[arg-type]
+    lenient = TestClient(make(False))
+    assert lenient.post("/items", **raw).json() == {"a": 1}  # type: ignore[arg-type]
+    problem(lenient.post("/items", content=b"a=1", headers={"content-type": "text/plain"}), 415)
+
+
+def test_missing_inputs_are_listed_in_declaration_order() -> None:
+    # Regression: an empty body for several body values was one ["body"] error, and form
+    # errors listed files after the other fields whatever the order of the parameters.
+    app = App()
+
+    @app.post("/pair")
+    async def pair(a: Annotated[int, Body()], b: Annotated[int, Body()]) -> int:
+        return a + b
+
+    @app.post("/mixed")
+    async def mixed(
+        file: Annotated[bytes, File()], token: Annotated[str, Form()], fileb: UploadFile
+    ) -> str:
+        return token
+
+    client = TestClient(app)
+    errors = problem(client.post("/pair"), 422)["errors"]
+    assert [e["loc"] for e in errors] == [["body", "a"], ["body", "b"]]
+    errors = problem(client.post("/mixed"), 422)["errors"]
+    assert [e["loc"] for e in errors] == [["body", "file"], ["body", "token"], ["body", "fileb"]]

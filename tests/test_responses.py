@@ -355,3 +355,25 @@ def test_statuses_without_content_never_send_a_body() -> None:
         r = client.post(path)
         assert r.status_code == status and r.content == b"", path
         assert "content-length" not in r.headers, path
+
+
+@pytest.mark.parametrize("name", ["ORJSONResponse", "UJSONResponse"])
+def test_optional_json_responses(name: str) -> None:
+    import importlib.util
+
+    import keel.responses
+
+    cls = getattr(keel.responses, name)
+    package = name.removesuffix("Response").lower()
+    app = App()
+
+    @app.get("/", response_class=cls)
+    async def index() -> dict[str, object]:
+        return {"a": [1, "é"]}
+
+    if importlib.util.find_spec(package) is None:
+        with pytest.raises(ImportError, match=f"needs the '{package}' package: pip install"):
+            cls({"a": 1})
+    else:
+        r = TestClient(app).get("/")
+        assert (r.json(), r.headers["content-type"]) == ({"a": [1, "é"]}, "application/json")

@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from keel import App, Request, Router
 from keel.responses import Response
@@ -557,7 +558,9 @@ def test_redirect_slashes_with_templated_routes() -> None:
     assert r.headers["location"] == "/dirs/a/"
     assert client.head("/dirs/a", follow_redirects=False).status_code == 307
     problem(client.get("/items/x/", follow_redirects=False), 404)  # the other form is no route
-    problem(client.post("/posts/1/", follow_redirects=False), 404)  # only GET and HEAD redirect
+    r = client.post("/posts/1/", follow_redirects=False)  # every method redirects, with 307
+    assert (r.status_code, r.headers["location"]) == (307, "/posts/1")
+    assert client.post("/posts/1/").json() == "1"  # the client resends the POST
     problem(client.get("/posts/1/", follow_redirects=False), 404)  # no GET route either way
 
 
@@ -634,3 +637,130 @@ def test_catch_all_route_keeps_its_place() -> None:
     assert client.head("/api/x").status_code == 200
     r = client.post("/api/x")
     assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_include_router_options() -> None:
+    from keel.responses import HTMLResponse
+
+    seen: list[str] = []
+
+    def mark() -> None:
+        seen.append("included")
+
+    router = Router()
+    inner = Router(prefix="/inner")
+
+    @router.get("/a", responses={418: {"description": "own"}})
+    async def a() -> str:
+        return "<b>a</b>"
+
+    @inner.get("/b")
+    async def b() -> str:
+        return "b"
+
+    router.include(inner)
+    app = App()
+    from keel import Depends
+
+    app.include_router(
+        router,
+        prefix="/r",
+        tags=["r"],
+        dependencies=[Depends(mark)],
+        responses={404: {"description": "Missing"}},
+        deprecated=True,
+        default_response_class=HTMLResponse,
+    )
+    app.include_router(Router(), include_in_schema=False)
+    hidden = Router()
+
+    @hidden.get("/h")
+    async def h() -> str:
+        return "h"
+
+    app.include_router(hidden, include_in_schema=False)
+    client = TestClient(app)
+    r = client.get("/r/a")
+    assert (r.text, r.headers["content-type"]) == ("<b>a</b>", "text/html; charset=utf-8")
+    assert client.get("/r/inner/b").headers["content-type"].startswith("text/html")
+    assert client.get("/h").json() == "h"
+    assert seen == ["included", "included"]
+    doc = app.openapi()["paths"]
+    op = doc["/r/a"]["get"]
+    assert op["deprecated"] is True
+    assert op["tags"] == ["r"]
+    assert set(op["responses"]) >= {"200", "404", "418"}
+    assert "/h" not in doc
+
+
+class Doc(BaseModel):
+    name: str
+    tax: float | None = None
+    tags: list[str] = []
+    secret: str = "s"
+
+
+def test_response_model_dump_options() -> None:
+    app = App()
+
+    @app.get("/unset", response_model=Doc, response_model_exclude_unset=True)
+    async def unset() -> dict[str, object]:
+        return {"name": "a", "tax": None}
+
+    @app.get("/none", response_model=Doc, response_model_exclude_none=True)
+    async def none() -> Doc:
+        return Doc(name="a")
+
+    @app.get("/defaults", response_model=Doc, response_model_exclude_defaults=True)
+    async def defaults() -> Doc:
+        return Doc(name="a", tags=[], tax=1.5)
+
+    @app.get("/incl", response_model=Doc, response_model_include={"name"})
+    async def incl() -> Doc:
+        return Doc(name="a")
+
+    @app.get("/excl", response_model=Doc, response_model_exclude={"secret"})
+    async def excl() -> Doc:
+        return Doc(name="a")
+
+    @app.get("/untyped", response_model_exclude_none=True)
+    async def untyped() -> Any:
+        return {"a": 1, "b": None}
+
+    client = TestClient(app)
+    assert client.get("/unset").json() == {"name": "a", "tax": None}
+    assert client.get("/none").json() == {"name": "a", "tags": [], "secret": "s"}
+    assert client.get("/defaults").json() == {"name": "a", "tax": 1.5}
+    assert client.get("/incl").json() == {"name": "a"}
+    assert client.get("/excl").json() == {"name": "a", "tax": None, "tags": []}
+    assert client.get("/untyped").json() == {"a": 1}
+
+
+def test_redirect_response_class_with_a_returned_url() -> None:
+    from keel.responses import RedirectResponse
+
+    app = App()
+
+    @app.get("/docs-link", response_class=RedirectResponse)
+    async def docs_link() -> str:
+        return "https://example.com/docs"
+
+    @app.get("/moved", response_class=RedirectResponse, status_code=301)
+    async def moved() -> str:
+        return "/new"
+
+    client = TestClient(app, follow_redirects=False)
+    r = client.get("/docs-link")
+    assert (r.status_code, r.headers["location"]) == (307, "https://example.com/docs")
+    r = client.get("/moved")
+    assert (r.status_code, r.headers["location"]) == (301, "/new")
+
+
+def test_custom_route_classes_are_refused_with_what_to_use() -> None:
+    app = App()
+    assert app.router is app
+    assert app.router.route_class.__name__ == "Route"
+    with pytest.raises(TypeError, match=r"@app.middleware\(\"http\"\)"):
+        app.router.route_class = type("GzipRoute", (), {})  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="no custom route classes"):
+        Router().route_class = type("LoggingRoute", (), {})  # type: ignore[assignment]

@@ -321,6 +321,9 @@ class _Generator:
                 param["description"] = description
             if f.field_kwargs.get("deprecated"):
                 param["deprecated"] = True
+            examples = getattr(f.marker, "openapi_examples", None)
+            if examples:
+                param["examples"] = examples
             out.append(param)
         return out
 
@@ -404,7 +407,12 @@ class _Generator:
                 media_type = only.marker.media_type if isinstance(only.marker, Body) else ""
                 media_type = media_type or "application/json"
                 description = only.field_kwargs.get("description")
-            out: dict[str, Any] = {"content": {media_type: {"schema": schema}}}
+            media: dict[str, Any] = {"schema": schema}
+            examples = None if body_is_embedded(body) else body[0].marker
+            examples = getattr(examples, "openapi_examples", None)
+            if examples:
+                media["examples"] = examples
+            out: dict[str, Any] = {"content": {media_type: media}}
             if description:
                 out["description"] = description
             out["required"] = required
