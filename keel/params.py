@@ -70,6 +70,7 @@ class ParamOptions(Constraints, total=False):
     alias: str | None
     deprecated: bool | None
     include_in_schema: bool
+    openapi_examples: Mapping[str, Mapping[str, Any]] | None
 
 
 _FIELD_KEYS = (

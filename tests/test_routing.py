@@ -761,6 +761,6 @@ def test_custom_route_classes_are_refused_with_what_to_use() -> None:
     assert app.router is app
     assert app.router.route_class.__name__ == "Route"
     with pytest.raises(TypeError, match=r"@app.middleware\(\"http\"\)"):
-        app.router.route_class = type("GzipRoute", (), {})  # type: ignore[assignment]
+        app.router.route_class = type("GzipRoute", (), {})
     with pytest.raises(TypeError, match="no custom route classes"):
-        Router().route_class = type("LoggingRoute", (), {})  # type: ignore[assignment]
+        Router().route_class = type("LoggingRoute", (), {})
