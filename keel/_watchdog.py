@@ -7,9 +7,11 @@ read finds :data:`TIMED_OUT` in its ``_watch`` slot and answers 408.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["TIMED_OUT", "Watchdog", "watchdog"]
 
@@ -35,7 +37,7 @@ class Watchdog:
 
     def watch(self, reader: _Watched, timeout: float) -> Watchdog:
         """Give the current task's read of ``reader`` ``timeout`` seconds."""
-        task = asyncio.current_task()
+        task = _asyncio().current_task()
         if task is not None:
             deadline = self.loop.time() + timeout
             self.reads[id(reader)] = (task, deadline, reader)
@@ -68,7 +70,7 @@ _last: Watchdog | None = None
 def watchdog() -> Watchdog:
     """The running event loop's watchdog."""
     global _last
-    loop = asyncio.get_running_loop()
+    loop = _asyncio().get_running_loop()
     last = _last
     if last is not None and last.loop is loop:
         return last
@@ -77,3 +79,11 @@ def watchdog() -> Watchdog:
         found = _watchdogs[loop] = Watchdog(loop)
     _last = found
     return found
+
+
+def _asyncio() -> Any:
+    """asyncio, imported on first use: it is loaded whenever a loop runs, and importing it
+    with keel would cost ``import keel`` ~20 ms."""
+    import asyncio
+
+    return asyncio

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -292,6 +291,10 @@ class Request:
         try:
             return await self._receive()
         except BaseException as exc:
+            # asyncio is loaded whenever a loop runs; importing it at module level would cost
+            # ``import keel`` ~20 ms
+            import asyncio
+
             if self._watch is TIMED_OUT and isinstance(exc, asyncio.CancelledError):
                 task = asyncio.current_task()
                 if task is not None:
