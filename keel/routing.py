@@ -101,7 +101,8 @@ class RouteOptions(TypedDict, total=False):
         openapi_extra: Merged into the operation object.
         response_model_include: Only these fields of the response model are sent.
         response_model_exclude: These fields of the response model are not sent.
-        response_model_by_alias: Send the model's field aliases as keys.
+        response_model_by_alias: Send the model's field aliases as keys (the default;
+            ``False`` sends the field names).
         response_model_exclude_unset: Leave out fields the handler did not set.
         response_model_exclude_defaults: Leave out fields equal to their default.
         response_model_exclude_none: Leave out fields whose value is ``None``.
@@ -288,7 +289,8 @@ class Route:
         self.dump_options: dict[str, Any] = {}
         for key in _DUMP_KEYS:
             value = options.get(f"response_model_{key}")
-            if value is not None and value is not False:
+            # False is each option's default, except by_alias (aliases are the default keys)
+            if value is not None and (value is not False or key == "by_alias"):
                 self.dump_options[key] = value
         self.name: str = options.get("name") or str(getattr(endpoint, "__name__", path))
         self.tags: list[str] = list(options.get("tags", ()))

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from keel import App
 from keel._types import Message
@@ -377,3 +377,26 @@ def test_optional_json_responses(name: str) -> None:
     else:
         r = TestClient(app).get("/")
         assert (r.json(), r.headers["content-type"]) == ({"a": [1, "é"]}, "application/json")
+
+
+class AliasedUser(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    user_name: str = Field(alias="userName")
+
+
+def test_response_models_use_their_aliases_as_the_document_says() -> None:
+    app = App()
+
+    @app.get("/user")
+    async def user() -> AliasedUser:
+        return AliasedUser(user_name="ada")
+
+    @app.get("/names", response_model=AliasedUser, response_model_by_alias=False)
+    async def names() -> dict[str, str]:
+        return {"userName": "ada"}
+
+    client = TestClient(app)
+    assert client.get("/user").json() == {"userName": "ada"}
+    assert client.get("/names").json() == {"user_name": "ada"}
+    schema = app.openapi()["components"]["schemas"]["AliasedUser"]
+    assert list(schema["properties"]) == ["userName"]
