@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +20,7 @@ from keel.server import (
     http_protocol,
     uvicorn_options,
 )
+from tests.live import running
 
 TIMEOUT = 1.0
 
@@ -44,34 +44,11 @@ def make_app() -> App:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[uvicorn.Server]:
-    config = uvicorn.Config(
-        make_app(),
-        host="127.0.0.1",
-        port=_free_port(),
-        log_level="warning",
-        lifespan="on",
-        **uvicorn_options(header_timeout=TIMEOUT),
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True, name="uvicorn-head-timeout")
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield srv
-    srv.should_exit = True
-    thread.join(timeout=10)
+    options = uvicorn_options(header_timeout=TIMEOUT)
+    with running(make_app(), name="uvicorn-head-timeout", lifespan="on", **options) as srv:
+        yield srv
 
 
 def connect(srv: uvicorn.Server) -> socket.socket:
@@ -244,22 +221,8 @@ def test_protocol_factory_and_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_environment_timeout_reaches_the_module_class(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEL_HEADER_TIMEOUT", "0.5")
-    config = uvicorn.Config(
-        make_app(), host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"
-    )
-    config.http = KeelHttpToolsProtocol
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not srv.started:
-            assert time.monotonic() < deadline and thread.is_alive()
-            time.sleep(0.02)
+    with running(make_app(), lifespan="off", http=KeelHttpToolsProtocol) as srv:
         with connect(srv) as sock:
             elapsed, received = trickle_until_closed(sock, b"GET / HTTP/1.1\r\nHo", every=0.1)
         assert elapsed <= 1.0, elapsed
         assert received.startswith(b"HTTP/1.1 408 ")
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)

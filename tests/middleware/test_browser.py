@@ -7,15 +7,10 @@ Skipped when /usr/bin/chromium or Playwright is absent, unless KEEL_REQUIRE_SERV
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from keel import App, Request
 from keel.middleware import (
@@ -29,11 +24,8 @@ from keel.middleware import (
 from keel.middleware.security_headers import csp_nonce
 from keel.responses import HTMLResponse
 from keel.server import uvicorn_options
+from tests.live import CHROMIUM, chromium, guarded_page, running, url_of
 from tests.services import import_or_require, require
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 20_000
 
 if not CHROMIUM.exists():
     require("/usr/bin/chromium is missing: apt-get install chromium", module_level=True)
@@ -72,67 +64,25 @@ def make_app() -> App:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(
-        make_app(),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        server_header=False,
-        **uvicorn_options(),
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True, name="uvicorn-secured")
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with running(
+        make_app(), name="uvicorn-secured", server_header=False, **uvicorn_options()
+    ) as srv:
+        yield url_of(srv)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium(sync_api) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser: Any, server: str) -> Iterator[Any]:
     """A page that may only reach the test server; console errors are collected."""
-    context = browser.new_context()
-    blocked: list[str] = []
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(server + "/"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
-    yield page
-    context.close()
-    assert blocked == [], f"the page tried to reach the network: {blocked}"
+    with guarded_page(browser, server) as page:
+        yield page
 
 
 def test_swagger_ui_renders_and_calls_the_api(page: Any, server: str) -> None:

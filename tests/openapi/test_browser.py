@@ -7,30 +7,14 @@ Playwright is absent, unless KEEL_REQUIRE_SERVICES=1 (CI), where that is a failu
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
+from tests.live import CHROMIUM, chromium, guarded_page, running, url_of
 from tests.openapi import full_app
 from tests.services import import_or_require, require
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 20_000
 
 if not CHROMIUM.exists():
     require("/usr/bin/chromium is missing: apt-get install chromium", module_level=True)
@@ -38,65 +22,26 @@ if not CHROMIUM.exists():
 sync_api = import_or_require("playwright.sync_api", "pip install playwright (or keel[dev])")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """The full test app served by uvicorn on a free 127.0.0.1 port."""
-    port = _free_port()
-    config = uvicorn.Config(
-        full_app.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True, name="uvicorn-docs")
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with running(full_app.app, name="uvicorn-docs", lifespan="on") as srv:
+        yield url_of(srv)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium(sync_api) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser: Any, server: str) -> Iterator[Any]:
     """A page whose requests may only reach the test server (others fail the test)."""
-    context = browser.new_context()
-    blocked: list[str] = []
-    errors: list[str] = []
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(server + "/"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    yield page
-    context.close()
-    assert blocked == [], f"the page tried to reach the network: {blocked}"
+    with guarded_page(browser, server) as page:
+        yield page
     # ReDoc's sidebar logo lives on the vendor's CDN; the page's CSP refuses it.
-    errors = [e for e in errors if "logo-mini.svg" not in e]
+    errors = [e for e in page.errors if "logo-mini.svg" not in e]
     assert errors == [], f"JavaScript errors: {errors}"
 
 
