@@ -19,16 +19,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from keel.cli import main
+from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEL = str(Path(sys.executable).parent / "keel")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_for(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:

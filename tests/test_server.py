@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.live import free_port
 from tests.problems import problem
-from tests.test_cli import KEEL, ROOT, free_port, wait_for
+from tests.test_cli import KEEL, ROOT, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tests.live import free_port
 from tests.services import require
 
 from .db_test_support import create_pg_database, drop_pg_database, pg_url
@@ -111,12 +111,6 @@ def _pg_databases(url: str) -> set[str]:
             await engine.dispose()
 
     return asyncio.run(names())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
