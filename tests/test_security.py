@@ -341,3 +341,33 @@ def test_worded_copies_the_scheme() -> None:
     assert bearer.wording == "keel"
     with pytest.raises(ValueError, match="wording"):
         bearer.worded("django")  # type: ignore[arg-type]
+
+
+def test_scope_free_dependencies_stay_cached_across_scopes() -> None:
+    from keel import Security
+    from keel.security import SecurityScopes
+
+    runs: list[str] = []
+
+    def database() -> str:
+        runs.append("db")
+        return "db"
+
+    def checker(scopes: SecurityScopes, db: Annotated[str, Depends(database)]) -> str:
+        runs.append(scopes.scope_str)
+        return db
+
+    app = App()
+
+    @app.get("/")
+    async def index(
+        a: Annotated[str, Security(checker, scopes=["a"])],
+        b: Annotated[str, Security(checker, scopes=["b"])],
+        db: Annotated[str, Depends(database)],
+    ) -> list[str]:
+        return [a, b, db]
+
+    with TestClient(app) as client:
+        assert client.get("/").json() == ["db", "db", "db"]
+    # database() takes no scopes: one call serves every path; checker() runs per scope set.
+    assert runs == ["db", "a", "b"]
