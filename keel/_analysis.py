@@ -24,10 +24,11 @@ from pydantic_core import PydanticUndefined
 from keel._http import header_alias
 from keel._schema import is_pydantic_model
 from keel.background import BackgroundTasks
-from keel.di import Depends, call_kind
+from keel.di import Depends, Security, call_kind
 from keel.params import Body, File, Form, Header, Param
 from keel.requests import Request, UploadFile
 from keel.responses import Response
+from keel.security import SecurityBase, SecurityScopes, Wording
 
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
@@ -84,8 +85,9 @@ class FieldSpec:
         return self.marker.include_in_schema if self.marker is not None else True
 
 
-# Argument sources, encoded as small ints for a fast per-request loop.
-FIELD, DEP, REQUEST, BACKGROUND, RESPONSE, WEBSOCKET = range(6)
+# Argument sources, encoded as small ints for a fast per-request loop. A CONSTANT's value
+# is fixed at compile time (its ``ref``), e.g. a dependency's ``SecurityScopes``.
+FIELD, DEP, REQUEST, BACKGROUND, RESPONSE, WEBSOCKET, CONSTANT = range(7)
 
 
 @dataclasses.dataclass(eq=False)
@@ -115,6 +117,7 @@ class CallStep:
     index: int
     original: Callable[..., Any]
     depends: Depends | None = None
+    scopes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(eq=False)
@@ -204,30 +207,55 @@ def _is_subclass(tp: Any, cls: type) -> bool:
 
 
 class _Compiler:
-    def __init__(self, path_names: dict[str, Any], overrides: Mapping[Any, Any]) -> None:
+    def __init__(
+        self, path_names: dict[str, Any], overrides: Mapping[Any, Any], wording: Wording
+    ) -> None:
         self.path_names = path_names
         self.overrides = overrides
+        self.wording = wording
         self.fields: dict[str, FieldSpec] = {}
         self.steps: list[CallStep] = []
         self.cache: dict[Any, int] = {}
+        # Whether a call's subtree depends on OAuth2 scopes (known once it was analyzed).
+        self.scoped: dict[Any, bool] = {}
+        self.step_scoped: list[bool] = []
         self.active: list[Any] = []
         self.flags: set[int] = set()
 
     def add_call(
-        self, call: Callable[..., Any], depends: Depends | None, scope: StepScope = "request"
+        self,
+        call: Callable[..., Any],
+        depends: Depends | None,
+        scope: StepScope = "request",
+        parent_scopes: tuple[str, ...] = (),
     ) -> int:
         original = call
         call = self.overrides.get(call, call)
-        key = (original, depends.scope if depends else scope)
+        if isinstance(call, SecurityBase):
+            call = call.worded(self.wording)
+        own = depends.scopes if isinstance(depends, Security) else []
+        scopes = (*parent_scopes, *(s for s in dict.fromkeys(own) if s not in parent_scopes))
+        base_key = (original, depends.scope if depends else scope)
         use_cache = depends.use_cache if depends else True
-        if use_cache and key in self.cache:
-            return self.cache[key]
+        # As FastAPI: the scopes are part of the cache key only where they matter (the
+        # dependency declares some, is a scheme, takes SecurityScopes or a sub-dependency does).
+        scoped = self.scoped.get(base_key)
+        if use_cache and scoped is not None:
+            key = (*base_key, tuple(sorted(scopes)) if scoped or own else ())
+            if key in self.cache:
+                return self.cache[key]
         if original in self.active:
             chain = " -> ".join(getattr(c, "__qualname__", repr(c)) for c in self.active)
             raise TypeError(f"Dependency cycle: {chain} -> {getattr(original, '__qualname__', '')}")
         self.active.append(original)
-        args = self.analyze(call)
+        args = self.analyze(call, scopes)
         self.active.pop()
+        scoped = (
+            isinstance(call, SecurityBase)
+            or any(a.source == CONSTANT and isinstance(a.ref, SecurityScopes) for a in args)
+            or any(a.source == DEP and self.step_scoped[a.ref] for a in args)
+        )
+        self.scoped[base_key] = scoped
         step = CallStep(
             call=call,
             kind=call_kind(call),
@@ -236,13 +264,15 @@ class _Compiler:
             index=len(self.steps),
             original=original,
             depends=depends,
+            scopes=scopes,
         )
         self.steps.append(step)
+        self.step_scoped.append(scoped or bool(own))
         if use_cache:
-            self.cache[key] = step.index
+            self.cache[(*base_key, tuple(sorted(scopes)) if scoped or own else ())] = step.index
         return step.index
 
-    def analyze(self, call: Callable[..., Any]) -> list[Arg]:
+    def analyze(self, call: Callable[..., Any], scopes: tuple[str, ...] = ()) -> list[Arg]:
         try:
             sig = inspect.signature(call, eval_str=True)
         except NameError as exc:
@@ -261,10 +291,10 @@ class _Compiler:
                     f"{_describe(call)}: parameter {p.name!r} is positional-only; keel passes "
                     "arguments by name"
                 )
-            args.append(self.param(call, p))
+            args.append(self.param(call, p, scopes))
         return args
 
-    def param(self, call: Callable[..., Any], p: inspect.Parameter) -> Arg:
+    def param(self, call: Callable[..., Any], p: inspect.Parameter, scopes: tuple[str, ...]) -> Arg:
         annotation = p.annotation if p.annotation is not p.empty else Any
         base, meta = split_annotated(annotation)
         default = p.default
@@ -286,9 +316,11 @@ class _Compiler:
             target = dep.dependency if dep.dependency is not None else base
             if not callable(target):
                 raise TypeError(f"{_describe(call)}: Depends() on {p.name!r} has nothing to call")
-            return Arg(p.name, DEP, self.add_call(target, dep))
+            return Arg(p.name, DEP, self.add_call(target, dep, parent_scopes=scopes))
         plain = strip_optional(base)
         if marker is None:
+            if _is_subclass(plain, SecurityScopes):
+                return Arg(p.name, CONSTANT, SecurityScopes(list(scopes)))
             if _is_subclass(plain, Request):
                 self.flags.add(REQUEST)
                 return Arg(p.name, REQUEST)
@@ -366,9 +398,14 @@ def compile_plan(
     path_names: dict[str, Any],
     overrides: Mapping[Any, Any],
     dependencies: Sequence[Depends] = (),
+    auth_wording: Wording = "keel",
 ) -> Plan:
-    """Analyze ``handler`` and its dependency graph into a :class:`Plan`."""
-    c = _Compiler(path_names, overrides)
+    """Analyze ``handler`` and its dependency graph into a :class:`Plan`.
+
+    ``auth_wording`` is how the security schemes in the graph word their 401s (the app's
+    ``auth_wording``).
+    """
+    c = _Compiler(path_names, overrides, auth_wording)
     for dep in dependencies:
         if dep.dependency is None:
             raise TypeError("Route-level dependencies need a callable: Depends(fn)")

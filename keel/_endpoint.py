@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from keel._analysis import BACKGROUND, DEP, FIELD, REQUEST, RESPONSE, Plan
+from keel._analysis import BACKGROUND, CONSTANT, DEP, FIELD, REQUEST, RESPONSE, Plan
 from keel._concurrency import run_sync
 from keel._inputs import BodyReader, ParamReader
 from keel._serialize import Ready, Serializer, merge_sub_response, render
@@ -56,6 +56,7 @@ class Endpoint:
             and not plan.uses_background
             and not plan.uses_response
             and not plan.has_generators
+            and all(arg.source != CONSTANT for arg in self.handler.args)
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -209,6 +210,8 @@ class Endpoint:
                     kwargs[arg.name] = background
                 elif src == RESPONSE:
                     kwargs[arg.name] = sub_response
+                elif src == CONSTANT:
+                    kwargs[arg.name] = arg.ref
                 else:
                     raise TypeError(f"{arg.name!r} cannot be injected into an HTTP route")
             kind = step.kind

@@ -7,7 +7,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from keel._concurrency import run_sync
 from keel._routetable import RouteTable
@@ -24,6 +24,9 @@ from keel.middleware import Middleware
 from keel.requests import DEFAULT_MAX_BODY, Request
 from keel.responses import HTMLResponse, Response
 from keel.routing import Router
+
+if TYPE_CHECKING:
+    from keel.security import Wording
 
 __all__ = ["App", "Handler"]
 
@@ -84,6 +87,10 @@ class App(Router):
     first_wins = False
     """Two routes for one method and template: the first answers, with a warning (set by
     :class:`keel.fastapi.FastAPI`); keel's ``App`` refuses them at startup."""
+
+    auth_wording: Wording = "keel"
+    """How security schemes word their 401s: keel's specific details and RFC challenges, or
+    FastAPI's ``"Not authenticated"`` (:class:`keel.fastapi.FastAPI` sets ``"fastapi"``)."""
 
     def __init__(
         self,
@@ -275,7 +282,11 @@ class App(Router):
         routes = self.routes
         for route in routes:
             plan = compile_plan(
-                route.endpoint, route.param_types, self.dependency_overrides, route.dependencies
+                route.endpoint,
+                route.param_types,
+                self.dependency_overrides,
+                route.dependencies,
+                self.auth_wording,
             )
             route.compiled = Endpoint(route, plan, self)
         for ws in self.websocket_routes:

@@ -13,6 +13,9 @@ The class differs from ``App`` only where FastAPI's clients would see a differen
   never echoed: their ``input`` is ``null``), and the OpenAPI document says so;
 * two routes for the same method and path: the first registered answers (with a warning),
   where ``App`` refuses to start;
+* security schemes answer a missing or malformed credential with FastAPI's 401
+  ``"Not authenticated"`` and bare challenges (``Basic``, ``APIKey``), where ``App`` says
+  what to send and names the realm (``App.auth_wording``);
 * values returned without a declared type go through FastAPI's encoder
   (:func:`keel.encoders.jsonable_encoder`): a ``timedelta`` is a number of seconds, a
   ``Decimal`` a number, where ``App`` writes ISO 8601 durations and strings as pydantic does.
@@ -105,6 +108,7 @@ class FastAPI(App):
     """
 
     first_wins = True
+    auth_wording = "fastapi"
     plain_serializer = staticmethod(_fastapi_json)
 
     def __init__(

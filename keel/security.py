@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import dataclasses
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from keel.errors import HTTPError
 from keel.params import Form
@@ -38,7 +39,43 @@ __all__ = [
     "OAuth2PasswordRequestForm",
     "OAuth2PasswordRequestFormStrict",
     "SecurityBase",
+    "SecurityScopes",
+    "Wording",
 ]
+
+Wording = Literal["keel", "fastapi"]
+"""How schemes word their 401s: ``"keel"`` (specific details, RFC challenges with a realm)
+or ``"fastapi"`` (FastAPI's ``"Not authenticated"`` and bare challenges).
+
+An app chooses once (``App.auth_wording``; :class:`keel.fastapi.FastAPI` picks
+``"fastapi"``) and its routes are compiled with :meth:`SecurityBase.worded`, so nothing is
+decided per request.
+"""
+
+
+class SecurityScopes:
+    """The OAuth2 scopes a dependency is reached with; keel fills it in.
+
+    A dependency parameter annotated ``SecurityScopes`` receives every scope declared by a
+    ``Security(dep, scopes=[...])`` on the path from the route down to that dependency
+    (route-level dependencies included), in order and without duplicates. The scopes are
+    computed when the app starts; a dependency reached with different scopes in one request
+    runs once per set of scopes.
+
+    Attributes:
+        scopes: The required scopes.
+        scope_str: The scopes joined by spaces, as in an OAuth2 ``scope`` parameter or a
+            ``WWW-Authenticate: Bearer scope="..."`` challenge.
+    """
+
+    __slots__ = ("scope_str", "scopes")
+
+    def __init__(self, scopes: list[str] | None = None) -> None:
+        self.scopes: list[str] = list(scopes or [])
+        self.scope_str: str = " ".join(self.scopes)
+
+    def __repr__(self) -> str:
+        return f"SecurityScopes({self.scopes!r})"
 
 
 class SecurityBase:
@@ -55,6 +92,7 @@ class SecurityBase:
     openapi_scheme: dict[str, Any]
     auto_error: bool
     status_codes: tuple[int, ...] = (401,)
+    wording: Wording = "keel"
 
     def __init__(
         self,
@@ -75,12 +113,31 @@ class SecurityBase:
         """Extract and return the credentials from ``request`` (subclasses implement it)."""
         raise NotImplementedError
 
+    def worded(self, wording: Wording) -> SecurityBase:
+        """This scheme wording its 401s as ``wording`` says (a copy when it differs).
+
+        Apps call it when they compile their routes; the copy keeps the scheme's name and
+        OpenAPI object, so documents and ``dependency_overrides`` see the same scheme.
+        """
+        if wording == self.wording:
+            return self
+        if wording not in ("keel", "fastapi"):
+            raise ValueError(f"auth wording must be 'keel' or 'fastapi', got {wording!r}")
+        clone = copy.copy(self)
+        clone.wording = wording
+        return clone
+
     def challenge(self) -> str:
         """The ``WWW-Authenticate`` value sent with a 401."""
         return "Bearer"
 
     def unauthorized(self, detail: str) -> HTTPError:
-        """The 401 error (with the challenge header) this scheme raises."""
+        """The 401 error (with the challenge header) this scheme raises.
+
+        With the ``"fastapi"`` wording, the detail is FastAPI's ``"Not authenticated"``.
+        """
+        if self.wording == "fastapi":
+            detail = "Not authenticated"
         return HTTPError(401, detail, headers={"WWW-Authenticate": self.challenge()})
 
     def __repr__(self) -> str:
@@ -159,7 +216,8 @@ class HTTPBasic(SecurityBase):
     """``Authorization: Basic <base64(user:password)>`` (RFC 7617); returns the credentials.
 
     Args:
-        realm: The protection space named in the challenge.
+        realm: The protection space named in the challenge (``"api"`` when not given; with
+            the ``"fastapi"`` wording, a challenge without one is a bare ``Basic``).
         scheme_name: The OpenAPI scheme name.
         description: The OpenAPI description.
         auto_error: Raise 401 when credentials are missing or malformed (else return ``None``).
@@ -168,14 +226,15 @@ class HTTPBasic(SecurityBase):
     def __init__(
         self,
         *,
-        realm: str = "api",
+        realm: str | None = None,
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
     ) -> None:
-        if '"' in realm or "\\" in realm:
+        if realm is not None and ('"' in realm or "\\" in realm):
             raise ValueError("HTTPBasic(realm=...) must not contain quotes or backslashes")
-        self.realm = realm
+        self.realm = realm or "api"
+        self.realm_given = realm is not None
         super().__init__(
             {"type": "http", "scheme": "basic"},
             scheme_name=scheme_name,
@@ -184,7 +243,13 @@ class HTTPBasic(SecurityBase):
         )
 
     def challenge(self) -> str:
-        """``Basic realm="..."``, announcing UTF-8 (RFC 7617)."""
+        """``Basic realm="..."``, announcing UTF-8 (RFC 7617).
+
+        With the ``"fastapi"`` wording: FastAPI's ``Basic`` (``Basic realm="..."`` when a
+        realm was given).
+        """
+        if self.wording == "fastapi":
+            return f'Basic realm="{self.realm}"' if self.realm_given else "Basic"
         return f'Basic realm="{self.realm}", charset="UTF-8"'
 
     async def __call__(self, request: Request) -> HTTPBasicCredentials | None:
@@ -233,7 +298,12 @@ class _APIKey(SecurityBase):
         )
 
     def challenge(self) -> str:
-        """``APIKey`` (no standard scheme exists; a 401 must still carry a challenge)."""
+        """``APIKey`` (no standard scheme exists; a 401 must still carry a challenge).
+
+        keel names where the key goes; the ``"fastapi"`` wording sends a bare ``APIKey``.
+        """
+        if self.wording == "fastapi":
+            return "APIKey"
         return f'APIKey in="{self.location}", name="{self.name}"'
 
     def _value(self, request: Request) -> str | None:

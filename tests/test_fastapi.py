@@ -224,3 +224,75 @@ def test_missing_items_say_field_required_as_fastapi() -> None:
             {"type": "missing", "loc": ["body", "file"], "msg": "Field required", "input": None}
         ]
     }
+
+
+def test_security_schemes_answer_with_fastapi_wording() -> None:
+    from keel.security import (
+        APIKeyCookie,
+        APIKeyHeader,
+        HTTPAuthorizationCredentials,
+        HTTPBasic,
+        HTTPBasicCredentials,
+        HTTPBearer,
+        OAuth2PasswordBearer,
+    )
+
+    bearer = HTTPBearer()
+    basic = HTTPBasic()
+    named = HTTPBasic(realm="admin")
+    key = APIKeyHeader(name="X-Key")
+    cookie = APIKeyCookie(name="session")
+    oauth2 = OAuth2PasswordBearer(tokenUrl="/token")
+    schemes: dict[str, Any] = {
+        "bearer": bearer,
+        "basic": basic,
+        "named": named,
+        "key": key,
+        "cookie": cookie,
+        "oauth2": oauth2,
+    }
+
+    def build(app: App) -> App:
+        for path, scheme in schemes.items():
+
+            async def endpoint(credentials: Any = Depends(scheme)) -> str:
+                return str(credentials)
+
+            app.add_route(f"/{path}", endpoint, methods=["GET"])
+        return app
+
+    with TestClient(build(FastAPI())) as client:
+        expected = {
+            "bearer": "Bearer",
+            "basic": "Basic",
+            "named": 'Basic realm="admin"',
+            "key": "APIKey",
+            "cookie": "APIKey",
+            "oauth2": "Bearer",
+        }
+        for path, challenge in expected.items():
+            response = client.get(f"/{path}")
+            assert response.status_code == 401, path
+            assert response.json() == {"detail": "Not authenticated"}, path
+            assert response.headers["www-authenticate"] == challenge, path
+        wrong = client.get("/bearer", headers={"Authorization": "Basic eDp5"})
+        assert wrong.json() == {"detail": "Not authenticated"}
+        malformed = client.get("/basic", headers={"Authorization": "Basic !!!"})
+        assert malformed.json() == {"detail": "Not authenticated"}
+        assert malformed.headers["www-authenticate"] == "Basic"
+        assert client.get("/basic", auth=("ann", "pw")).status_code == 200
+        ok = client.get("/bearer", headers={"Authorization": "Bearer t"})
+        assert ok.json() == str(HTTPAuthorizationCredentials("Bearer", "t"))
+        assert client.get("/named", auth=("a", "b")).json() == str(HTTPBasicCredentials("a", "b"))
+
+    # The same scheme objects keep keel's wording on a plain App (even after the FastAPI app
+    # compiled them), including App with FastAPI's error format.
+    with TestClient(build(App(error_format=FastAPIErrors()))) as client:
+        response = client.get("/bearer")
+        assert response.json()["detail"] == (
+            "Not authenticated: send an Authorization: Bearer header"
+        )
+        assert client.get("/basic").headers["www-authenticate"] == (
+            'Basic realm="api", charset="UTF-8"'
+        )
+        assert client.get("/key").headers["www-authenticate"] == 'APIKey in="header", name="X-Key"'

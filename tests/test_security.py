@@ -210,3 +210,164 @@ def test_base_class_has_no_credentials() -> None:
     base = SecurityBase({"type": "http", "scheme": "digest"})
     with pytest.raises(NotImplementedError):
         asyncio.run(base(None))  # type: ignore[arg-type]
+
+
+# -- SecurityScopes: the scopes accumulated along the dependency path ---------------------------
+
+
+def test_security_scopes_accumulate_along_the_path() -> None:
+    from keel import Security
+    from keel.security import SecurityScopes
+
+    calls: list[tuple[str, ...]] = []
+    scoped_oauth2 = OAuth2PasswordBearer(
+        tokenUrl="/token", scopes={"me": "Read me", "items": "Read items", "admin": "Admin"}
+    )
+
+    async def current_user(
+        security_scopes: SecurityScopes, token: Annotated[str, Depends(scoped_oauth2)]
+    ) -> dict[str, Any]:
+        calls.append(tuple(security_scopes.scopes))
+        return {"token": token, "scopes": security_scopes.scopes, "str": security_scopes.scope_str}
+
+    async def active_user(
+        user: Annotated[dict[str, Any], Security(current_user, scopes=["me"])],
+    ) -> dict[str, Any]:
+        return user
+
+    async def plain(scopes: SecurityScopes) -> list[str]:
+        return scopes.scopes
+
+    scoped = App()
+
+    @scoped.get("/items")
+    async def items(
+        user: Annotated[dict[str, Any], Security(active_user, scopes=["items", "me"])],
+    ) -> dict[str, Any]:
+        return user
+
+    @scoped.get("/both")
+    async def both(
+        a: Annotated[dict[str, Any], Security(current_user, scopes=["admin"])],
+        b: Annotated[dict[str, Any], Security(active_user, scopes=["items"])],
+        c: Annotated[dict[str, Any], Security(current_user, scopes=["admin"])],
+    ) -> list[Any]:
+        return [a["scopes"], b["scopes"], c["scopes"]]
+
+    @scoped.get("/route-level", dependencies=[Security(current_user, scopes=["admin"])])
+    async def route_level(s: Annotated[list[str], Depends(plain)]) -> list[str]:
+        return s
+
+    @scoped.get("/handler")
+    async def handler(scopes: SecurityScopes) -> str:
+        return scopes.scope_str
+
+    with TestClient(scoped) as client:
+        auth = {"Authorization": "Bearer t"}
+        assert client.get("/items", headers=auth).json() == {
+            "token": "t",
+            "scopes": ["items", "me"],
+            "str": "items me",
+        }
+        calls.clear()
+        # The same dependency reached with different scopes runs once per set of scopes;
+        # reached twice with the same scopes, it runs once.
+        assert client.get("/both", headers=auth).json() == [
+            ["admin"],
+            ["items", "me"],
+            ["admin"],
+        ]
+        assert sorted(calls) == [("admin",), ("items", "me")]
+        calls.clear()
+        assert client.get("/route-level", headers=auth).json() == []
+        assert calls == [("admin",)]
+        assert client.get("/handler").json() == ""
+        assert_401(client.get("/items"), "Bearer")
+        # The route documents every scope its dependencies ask for.
+        doc = client.get("/openapi.json").json()
+        security = doc["paths"]["/items"]["get"]["security"]
+        assert security == [{"OAuth2PasswordBearer": ["items", "me"]}]
+        both_security = doc["paths"]["/both"]["get"]["security"]
+        assert sorted(both_security[0]["OAuth2PasswordBearer"]) == ["admin", "items", "me"]
+
+
+def test_security_scopes_value() -> None:
+    from keel.security import SecurityScopes
+
+    assert SecurityScopes().scopes == []
+    assert SecurityScopes().scope_str == ""
+    s = SecurityScopes(["a", "b"])
+    assert (s.scopes, s.scope_str, repr(s)) == (["a", "b"], "a b", "SecurityScopes(['a', 'b'])")
+
+
+def test_scopes_are_computed_at_startup() -> None:
+    from keel import Security
+    from keel._analysis import CONSTANT, compile_plan
+    from keel.security import SecurityScopes
+
+    def needs(scopes: SecurityScopes) -> str:
+        return scopes.scope_str
+
+    def handler(
+        a: Annotated[str, Security(needs, scopes=["x"])],
+        b: Annotated[str, Security(needs, scopes=["x"])],
+        c: Annotated[str, Security(needs, scopes=["y", "x", "y"])],
+        d: Annotated[str, Depends(needs)],
+    ) -> None: ...
+
+    plan = compile_plan(handler, {}, {})
+    constants = [a.ref.scopes for s in plan.steps for a in s.args if a.source == CONSTANT]
+    assert constants == [["x"], ["y", "x"], []]
+
+
+def test_default_basic_realm() -> None:
+    app = App()
+    anon = HTTPBasic()
+
+    @app.get("/")
+    async def index(c: Annotated[HTTPBasicCredentials, Depends(anon)]) -> str:
+        return c.username
+
+    with TestClient(app) as client:
+        assert_401(client.get("/"), 'Basic realm="api", charset="UTF-8"')
+
+
+def test_worded_copies_the_scheme() -> None:
+    assert bearer.worded("keel") is bearer
+    fastapi_style = bearer.worded("fastapi")
+    assert fastapi_style is not bearer
+    assert fastapi_style.scheme_name == bearer.scheme_name
+    assert fastapi_style.openapi_scheme == bearer.openapi_scheme
+    assert bearer.wording == "keel"
+    with pytest.raises(ValueError, match="wording"):
+        bearer.worded("django")  # type: ignore[arg-type]
+
+
+def test_scope_free_dependencies_stay_cached_across_scopes() -> None:
+    from keel import Security
+    from keel.security import SecurityScopes
+
+    runs: list[str] = []
+
+    def database() -> str:
+        runs.append("db")
+        return "db"
+
+    def checker(scopes: SecurityScopes, db: Annotated[str, Depends(database)]) -> str:
+        runs.append(scopes.scope_str)
+        return db
+
+    app = App()
+
+    @app.get("/")
+    async def index(
+        a: Annotated[str, Security(checker, scopes=["a"])],
+        b: Annotated[str, Security(checker, scopes=["b"])],
+        db: Annotated[str, Depends(database)],
+    ) -> list[str]:
+        return [a, b, db]
+
+    with TestClient(app) as client:
+        assert client.get("/").json() == ["db", "db", "db"]
+    # database() takes no scopes: one call serves every path; checker() runs per scope set.
+    assert runs == ["db", "a", "b"]
