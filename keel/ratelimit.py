@@ -19,8 +19,9 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from keel.di import Depends, add_route_dependency
 from keel.middleware._common import TrustedProxies, header_values
 from keel.requests import Request
 from keel.responses import Response
@@ -40,6 +41,8 @@ __all__ = [
     "by_user",
     "rate_limit",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 KeyFunc = Callable[[Request], "str | Awaitable[str]"]
 """What a budget belongs to: a function of the request returning a string (sync or async)."""
@@ -173,8 +176,19 @@ class Decision:
         return out
 
 
-class RateLimit:
-    """A rate limit: a dependency (``Depends(limiter)``) and the engine of the middleware.
+class RateLimit(Depends):
+    """A rate limit for routes: a decorator, a dependency marker, and the middleware's engine.
+
+    Use it in any of these ways (they are equivalent)::
+
+        @app.get("/search")
+        @rate_limit("10/minute")
+        async def search(q: str) -> list[str]: ...
+
+        @app.get("/search", dependencies=[rate_limit("10/minute")])  # or Depends(rate_limit(...))
+        async def search(q: str) -> list[str]: ...
+
+        async def search(q: str, _: Annotated[None, rate_limit("10/minute")]) -> list[str]: ...
 
     Args:
         limit: A ``limits`` string, ``"10/minute"``, ``"5 per second"``, ``"100/hour;1000/day"``
@@ -185,8 +199,8 @@ class RateLimit:
             ``"redis://host:6379/0"`` (shared by every instance using it; needs
             ``keel[redis]``). Connected on first use.
         strategy: ``"moving-window"`` (exact) or ``"sliding-window-counter"`` (cheaper).
-        scope: The budget's name. By default each route has its own budget (the route's path
-            template); give several routes one ``scope`` to share one.
+        group: The budget's name. By default each route has its own budget (its method and
+            path template); routes whose limiters have one ``group`` share one budget.
         trusted_proxies: With the default key: proxies whose ``X-Forwarded-For`` is believed.
         key_prefix: Prefix of the storage keys (Redis), to keep apps sharing a server apart.
 
@@ -201,7 +215,7 @@ class RateLimit:
         key: KeyFunc | None = None,
         storage: str = "memory://",
         strategy: Strategy = "moving-window",
-        scope: str | None = None,
+        group: str | None = None,
         trusted_proxies: Iterable[str] = (),
         key_prefix: str = "keel-ratelimit",
     ) -> None:
@@ -219,13 +233,14 @@ class RateLimit:
         self.key = key if key is not None else ClientIP(trusted_proxies)
         self.storage_uri = storage
         self.strategy: Strategy = strategy
-        self.scope = scope
+        self.group = group
         self.key_prefix = key_prefix
         self._scheme = _async_scheme(storage)
         # One storage and limiter per event loop: Redis connections belong to their loop.
         self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RateLimiter] = (
             weakref.WeakKeyDictionary()
         )
+        super().__init__(self._dependency())
 
     def __repr__(self) -> str:
         return f"RateLimit({self.limit!r}, storage={self.storage_uri!r})"
@@ -286,7 +301,7 @@ class RateLimit:
         if not isinstance(ident, str):
             ident = await ident
         limiter = self._limiter()
-        keys = (self.key_prefix, self.scope or namespace, ident)
+        keys = (self.key_prefix, self.group or namespace, ident)
         best: Decision | None = None
         for item in self.items:
             allowed = await limiter.hit(item, *keys)
@@ -300,8 +315,22 @@ class RateLimit:
         assert best is not None
         return best
 
-    async def __call__(self, request: Request, response: Response) -> None:
-        """The dependency: count the request, set ``RateLimit-*`` or raise a 429."""
+    def __call__(self, endpoint: _F) -> _F:
+        """Decorate a route handler: the limit applies to it (stack it on either side)."""
+        add_route_dependency(endpoint, self)
+        return endpoint
+
+    def _dependency(self) -> Callable[[Request, Response], Awaitable[None]]:
+        async def rate_limited(request: Request, response: Response) -> None:
+            """Count the request, set ``RateLimit-*`` or raise a 429."""
+            await self.check(request, response)
+
+        # documented on every route using this limiter (the OpenAPI generator reads it)
+        setattr(rate_limited, "openapi_responses", self.openapi_responses)  # noqa: B010
+        return rate_limited
+
+    async def check(self, request: Request, response: Response) -> None:
+        """Count ``request`` against its route's budget; headers on ``response``, or a 429."""
         from keel.errors import HTTPError
 
         route = request.scope.get("route")
@@ -341,17 +370,17 @@ def rate_limit(
     key: KeyFunc | None = None,
     storage: str = "memory://",
     strategy: Strategy = "moving-window",
-    scope: str | None = None,
+    group: str | None = None,
     trusted_proxies: Iterable[str] = (),
     key_prefix: str = "keel-ratelimit",
 ) -> RateLimit:
-    """A :class:`RateLimit` dependency: ``dependencies=[Depends(rate_limit("10/minute"))]``."""
+    """A :class:`RateLimit`: ``@rate_limit("10/minute")`` or ``dependencies=[rate_limit(...)]``."""
     return RateLimit(
         limit,
         key=key,
         storage=storage,
         strategy=strategy,
-        scope=scope,
+        group=group,
         trusted_proxies=trusted_proxies,
         key_prefix=key_prefix,
     )

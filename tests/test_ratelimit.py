@@ -57,7 +57,7 @@ def test_budget_then_429_problem_with_headers() -> None:
 
 
 def test_shared_scope_is_one_budget() -> None:
-    client = TestClient(limited_app(rate_limit("2/minute", scope="shared")))
+    client = TestClient(limited_app(rate_limit("2/minute", group="shared")))
     assert client.get("/a").status_code == 200
     assert client.get("/b").status_code == 200
     problem(client.get("/a"), 429)
@@ -252,3 +252,43 @@ def test_redis_retry_after_is_correct(redis_prefix: str) -> None:
             assert client.get("/a").status_code == 200
         finally:
             client.run(limiter.aclose())
+
+
+# -- the decorator and marker forms -------------------------------------------------------------
+
+
+def test_decorator_on_either_side_and_marker_forms() -> None:
+    app = App()
+
+    @app.get("/below")
+    @rate_limit("1/minute")
+    async def below() -> str:
+        return "below"
+
+    @rate_limit("1/minute")
+    @app.get("/above")
+    async def above() -> str:
+        return "above"
+
+    @app.get("/listed", dependencies=[rate_limit("1/minute")])
+    async def listed() -> str:
+        return "listed"
+
+    @app.get("/annotated")
+    async def annotated(_: Annotated[None, rate_limit("1/minute")]) -> str:
+        return "annotated"
+
+    client = TestClient(app)
+    for path in ("/below", "/above", "/listed", "/annotated"):
+        ok = client.get(path)
+        assert ok.status_code == 200, path
+        assert ok.headers["ratelimit-remaining"] == "0", path
+        problem(client.get(path), 429)
+    doc = client.get("/openapi.json").json()
+    for path in ("/below", "/above", "/listed", "/annotated"):
+        assert "429" in doc["paths"][path]["get"]["responses"], path
+
+
+def test_decorator_needs_a_function() -> None:
+    with pytest.raises(TypeError, match="cannot carry dependencies"):
+        rate_limit("1/minute")(print)

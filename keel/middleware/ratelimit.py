@@ -51,7 +51,7 @@ class RateLimitMiddleware:
             key=key,
             storage=storage,
             strategy=strategy,
-            scope="app",
+            group="app",
             trusted_proxies=trusted_proxies,
             key_prefix=key_prefix,
         )
