@@ -40,6 +40,7 @@ __all__ = [
     "by_ip",
     "by_user",
     "rate_limit",
+    "too_many",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
