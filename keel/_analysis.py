@@ -24,7 +24,7 @@ from pydantic_core import PydanticUndefined
 from keel._http import header_alias
 from keel._schema import is_pydantic_model
 from keel.background import BackgroundTasks
-from keel.di import Depends, Security, call_kind
+from keel.di import Depends, Security, call_kind, route_dependencies
 from keel.params import Body, File, Form, Header, Param
 from keel.requests import Request, UploadFile
 from keel.responses import Response
@@ -406,7 +406,7 @@ def compile_plan(
     ``auth_wording``).
     """
     c = _Compiler(path_names, overrides, auth_wording)
-    for dep in dependencies:
+    for dep in [*dependencies, *route_dependencies(handler)]:
         if dep.dependency is None:
             raise TypeError("Route-level dependencies need a callable: Depends(fn)")
         c.add_call(dep.dependency, dep)

@@ -9,7 +9,15 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["DependencyOverrides", "Depends", "Scope", "Security", "call_kind"]
+__all__ = [
+    "DependencyOverrides",
+    "Depends",
+    "Scope",
+    "Security",
+    "add_route_dependency",
+    "call_kind",
+    "route_dependencies",
+]
 
 Scope = Literal["request", "function"]
 
@@ -35,6 +43,8 @@ class Depends(_AnyValue):  # type: ignore[misc]  # an Any base on purpose, see _
 
     __slots__ = ("dependency", "use_cache", "scope")
 
+    dependency: Callable[..., Any] | None
+
     def __init__(
         self,
         dependency: Callable[..., Any] | None = None,
@@ -42,6 +52,8 @@ class Depends(_AnyValue):  # type: ignore[misc]  # an Any base on purpose, see _
         use_cache: bool = True,
         scope: Scope = "request",
     ) -> None:
+        if isinstance(dependency, Depends):  # Depends(rate_limit(...)): a ready-made marker
+            dependency = dependency.dependency
         if dependency is not None and not callable(dependency):
             raise TypeError(f"Depends() needs a callable, got {dependency!r}")
         if scope not in ("request", "function"):
@@ -70,6 +82,30 @@ class Security(Depends):
     ) -> None:
         super().__init__(dependency, use_cache=use_cache, scope=scope)
         self.scopes = list(scopes or [])
+
+
+_ATTACHED = "__keel_dependencies__"
+
+
+def add_route_dependency(endpoint: Callable[..., Any], dependency: Depends) -> None:
+    """Attach ``dependency`` to a route handler, as if listed in its ``dependencies=[...]``.
+
+    For decorators such as ``@rate_limit("10/minute")``: the dependency runs before the
+    handler whichever side of the route decorator it is stacked on (routes are compiled
+    when the app starts).
+    """
+    if not isinstance(dependency, Depends) or dependency.dependency is None:
+        raise TypeError(f"add_route_dependency() needs Depends(callable), got {dependency!r}")
+    try:
+        setattr(endpoint, _ATTACHED, (*route_dependencies(endpoint), dependency))
+    except AttributeError:
+        raise TypeError(f"{endpoint!r} cannot carry dependencies: decorate a function") from None
+
+
+def route_dependencies(endpoint: Callable[..., Any]) -> tuple[Depends, ...]:
+    """The dependencies attached to ``endpoint`` by :func:`add_route_dependency`."""
+    attached = getattr(endpoint, _ATTACHED, ())
+    return attached if isinstance(attached, tuple) else ()
 
 
 class DependencyOverrides(dict[Callable[..., Any], Callable[..., Any]]):

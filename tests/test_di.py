@@ -313,3 +313,33 @@ def test_unhandled_error_with_generator_dependency_sends_one_response() -> None:
     r = TestClient(counting, raise_server_exceptions=False).get("/")
     assert r.status_code == 500
     assert starts == 2
+
+
+def test_depends_of_a_depends_marker_is_that_marker_s_dependency() -> None:
+    async def dep() -> int:
+        return 1
+
+    assert Depends(Depends(dep)).dependency is dep
+
+
+def test_add_route_dependency_runs_before_the_handler_on_either_side() -> None:
+    from keel.di import add_route_dependency, route_dependencies
+
+    calls: list[str] = []
+
+    async def audit() -> None:
+        calls.append("audit")
+
+    app = App()
+
+    @app.get("/")
+    async def home() -> str:
+        calls.append("home")
+        return "ok"
+
+    add_route_dependency(home, Depends(audit))  # after registration: still applied
+    assert [d.dependency for d in route_dependencies(home)] == [audit]
+    assert TestClient(app).get("/").status_code == 200
+    assert calls == ["audit", "home"]
+    with pytest.raises(TypeError, match="Depends"):
+        add_route_dependency(home, audit)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from keel.middleware.cors import CORSMiddleware
     from keel.middleware.gzip import GZipMiddleware
     from keel.middleware.hosts import TrustedHostMiddleware
+    from keel.middleware.ratelimit import RateLimitMiddleware
     from keel.middleware.request_id import RequestIDLogFilter, RequestIDMiddleware
     from keel.middleware.security_headers import SecurityHeadersMiddleware
 
@@ -19,6 +20,7 @@ __all__ = [
     "CORSMiddleware",
     "GZipMiddleware",
     "Middleware",
+    "RateLimitMiddleware",
     "RequestIDLogFilter",
     "RequestIDMiddleware",
     "SecurityHeadersMiddleware",
@@ -68,6 +70,7 @@ class Middleware:
 _LAZY = {
     "CORSMiddleware": "keel.middleware.cors",
     "GZipMiddleware": "keel.middleware.gzip",
+    "RateLimitMiddleware": "keel.middleware.ratelimit",
     "RequestIDLogFilter": "keel.middleware.request_id",
     "RequestIDMiddleware": "keel.middleware.request_id",
     "SecurityHeadersMiddleware": "keel.middleware.security_headers",
