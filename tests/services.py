@@ -11,8 +11,11 @@ stay plain ``pytest.skip`` calls.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import uuid
+from collections.abc import Iterator
 from types import ModuleType
 from typing import NoReturn
 
@@ -50,3 +53,27 @@ def import_or_require(name: str, install: str, *, module_level: bool = True) -> 
         return importlib.import_module(name)
     except ImportError as exc:
         require(f"{name} is not importable ({exc}): {install}", module_level=module_level)
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@contextlib.contextmanager
+def redis_key_prefix() -> Iterator[str]:
+    """A unique key prefix on the test Redis (``REDIS_URL``); every key under it is deleted
+    afterwards. :func:`require` s Redis: a skip, or a failure under KEEL_REQUIRE_SERVICES=1."""
+    redis = import_or_require("redis", "pip install redis (or keel[dev])", module_level=False)
+    conn = redis.Redis.from_url(REDIS_URL)
+    try:
+        conn.ping()
+    except redis.exceptions.ConnectionError as exc:
+        conn.close()
+        require(f"Redis is not reachable at {REDIS_URL} ({exc})")
+    prefix = f"keel-test-{uuid.uuid4().hex}"
+    try:
+        yield prefix
+    finally:
+        keys = list(conn.scan_iter(match=f"*{prefix}*"))
+        if keys:
+            conn.delete(*keys)
+        conn.close()

@@ -4,7 +4,6 @@
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -14,9 +13,9 @@ from keel import App, Depends, Request
 from keel.ratelimit import ByUser, ClientIP, RateLimit, by_user, rate_limit
 from keel.testing import TestClient
 from tests.problems import problem
-from tests.services import require
+from tests.services import REDIS_URL, redis_key_prefix
 
-REDIS = "redis://127.0.0.1:6379/0"
+REDIS = REDIS_URL
 
 
 def limited_app(limiter: RateLimit) -> App:
@@ -206,19 +205,8 @@ def test_openapi_documents_the_429() -> None:
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    redis = pytest.importorskip("redis")
-    conn = redis.Redis.from_url(REDIS)
-    try:
-        conn.ping()
-    except redis.exceptions.ConnectionError as exc:
-        conn.close()
-        require(f"Redis is not reachable at {REDIS} ({exc})")
-    prefix = f"keel-test-{uuid.uuid4().hex}"
-    yield prefix
-    keys = list(conn.scan_iter(match=f"*{prefix}*"))
-    if keys:
-        conn.delete(*keys)
-    conn.close()
+    with redis_key_prefix() as prefix:
+        yield prefix
 
 
 @pytest.mark.parametrize("strategy", ["moving-window", "sliding-window-counter"])

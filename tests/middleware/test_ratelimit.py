@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,9 @@ from keel import App, HTTPError
 from keel.middleware import Middleware, RateLimitMiddleware
 from keel.testing import TestClient
 from tests.problems import problem
-from tests.services import require
+from tests.services import REDIS_URL, redis_key_prefix
 
-REDIS = "redis://127.0.0.1:6379/0"
+REDIS = REDIS_URL
 
 
 def make_app(limit: str, **options: Any) -> App:
@@ -106,19 +105,8 @@ def test_bad_configuration_fails_at_startup() -> None:
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    redis = pytest.importorskip("redis")
-    conn = redis.Redis.from_url(REDIS)
-    try:
-        conn.ping()
-    except redis.exceptions.ConnectionError as exc:
-        conn.close()
-        require(f"Redis is not reachable at {REDIS} ({exc})")
-    prefix = f"keel-test-{uuid.uuid4().hex}"
-    yield prefix
-    keys = list(conn.scan_iter(match=f"*{prefix}*"))
-    if keys:
-        conn.delete(*keys)
-    conn.close()
+    with redis_key_prefix() as prefix:
+        yield prefix
 
 
 def _limiter(app: App) -> Any:
