@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -172,60 +173,62 @@ def test_concurrent_requests_commit_through_the_request_session(tmp_path: Path) 
     assert count == 32
 
 
+async def loop_turns_during(statement: Awaitable[Any]) -> tuple[Any, int]:
+    """Await ``statement`` and count how often the event loop ran something else meanwhile
+    (0 when it never left the loop's thread)."""
+    turns = 0
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = turns
+    try:
+        result = await statement
+    finally:
+        task.cancel()
+    return result, turns - before
+
+
 def test_a_long_read_leaves_the_event_loop_for_aiosqlites_thread(tmp_path: Path) -> None:
     """Short SELECTs run on the loop's thread; one over the step budget is interrupted there
     and run again on aiosqlite's thread, with the same result."""
 
-    async def main() -> tuple[int, int, float]:
+    async def main() -> tuple[int, int, int, int]:
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'l.db'}")
         async with db, db.engine.connect() as conn:
             await conn.execute(text("CREATE TABLE n (i INTEGER)"))
             await conn.execute(text("INSERT INTO n VALUES (:i)"), [{"i": i} for i in range(600)])
             await conn.commit()
-            ticks = 0
+            short, short_turns = await loop_turns_during(
+                conn.execute(text("SELECT count(*) FROM n"))
+            )
+            long, long_turns = await loop_turns_during(
+                conn.execute(text("SELECT count(*) FROM n a, n b"))
+            )
+            return short.scalar_one(), long.scalar_one(), short_turns, long_turns
 
-            async def ticker() -> None:
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0)
-                    ticks += 1
-
-            task = asyncio.create_task(ticker())
-            await asyncio.sleep(0)
-            short = (await conn.execute(text("SELECT count(*) FROM n"))).scalar_one()
-            before = ticks
-            long = (await conn.execute(text("SELECT count(*) FROM n a, n b"))).scalar_one()
-            task.cancel()
-            return short, long, ticks - before
-
-    short, long, ticks = asyncio.run(main())
+    short, long, short_turns, long_turns = asyncio.run(main())
     assert (short, long) == (600, 360_000)
-    assert ticks > 0  # the loop kept running while the long read ran on the thread
+    assert short_turns == 0  # the short read never left the loop's thread
+    assert long_turns > 0  # the loop kept running while the long read ran on the thread
 
 
 def test_inline_reads_can_be_turned_off(tmp_path: Path) -> None:
     """A short SELECT runs without leaving the loop's thread, unless ``sqlite_inline_reads``
     is off: then it is sent to aiosqlite's thread and the loop runs meanwhile."""
 
-    async def ticks_during_a_short_read(inline: bool) -> int:
+    async def turns_during_a_short_read(inline: bool) -> int:
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", sqlite_inline_reads=inline)
         async with db, db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-            ticks = 0
+            result, turns = await loop_turns_during(conn.execute(text("SELECT 42")))
+            assert result.scalar_one() == 42
+            return turns
 
-            async def ticker() -> None:
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0)
-                    ticks += 1
-
-            task = asyncio.create_task(ticker())
-            await asyncio.sleep(0)
-            before = ticks
-            assert (await conn.execute(text("SELECT 42"))).scalar_one() == 42
-            during = ticks - before
-            task.cancel()
-            return during
-
-    assert asyncio.run(ticks_during_a_short_read(True)) == 0
-    assert asyncio.run(ticks_during_a_short_read(False)) > 0
+    assert asyncio.run(turns_during_a_short_read(True)) == 0
+    assert asyncio.run(turns_during_a_short_read(False)) > 0
