@@ -42,6 +42,8 @@ async def parse_form(request: Request, max_fields: int, max_file_size: int | Non
         return await _MultipartReader(request, boundary, max_fields, max_file_size).read()
     if not ctype and not await request.body():
         return FormData([])  # no body at all: every required field is reported missing (422)
+    if not getattr(request.scope.get("app"), "forms_need_form_content_type", True):
+        return FormData([])  # FastAPI's reading: not a form, so every field is missing (422)
     raise HTTPError(
         415,
         "Expected a form body (application/x-www-form-urlencoded or multipart/form-data)",

@@ -88,6 +88,11 @@ class App(Router):
     """Two routes for one method and template: the first answers, with a warning (set by
     :class:`keel.fastapi.FastAPI`); keel's ``App`` refuses them at startup."""
 
+    forms_need_form_content_type = True
+    """A form route answers a body of another content type (JSON…) with 415; with ``False``
+    (:class:`keel.fastapi.FastAPI`, as FastAPI) it reads it as an empty form: 422, each
+    required field missing."""
+
     auth_wording: Wording = "keel"
     """How security schemes word their 401s: keel's specific details and RFC challenges, or
     FastAPI's ``"Not authenticated"`` (:class:`keel.fastapi.FastAPI` sets ``"fastapi"``)."""

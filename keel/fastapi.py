@@ -16,6 +16,8 @@ The class differs from ``App`` only where FastAPI's clients would see a differen
 * security schemes answer a missing or malformed credential with FastAPI's 401
   ``"Not authenticated"`` and bare challenges (``Basic``, ``APIKey``), where ``App`` says
   what to send and names the realm (``App.auth_wording``);
+* a JSON (or other non-form) body sent to a form route reads as an empty form: a 422 with
+  each required field missing, where ``App`` answers 415;
 * values returned without a declared type go through FastAPI's encoder
   (:func:`keel.encoders.jsonable_encoder`): a ``timedelta`` is a number of seconds, a
   ``Decimal`` a number, where ``App`` writes ISO 8601 durations and strings as pydantic does.
@@ -109,6 +111,7 @@ class FastAPI(App):
 
     first_wins = True
     auth_wording = "fastapi"
+    forms_need_form_content_type = False
     plain_serializer = staticmethod(_fastapi_json)
 
     def __init__(

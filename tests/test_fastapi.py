@@ -17,6 +17,7 @@ from keel.fastapi import (
     Depends,
     FastAPI,
     File,
+    Form,
     HTTPException,
     Query,
     Request,
@@ -296,3 +297,25 @@ def test_security_schemes_answer_with_fastapi_wording() -> None:
             'Basic realm="api", charset="UTF-8"'
         )
         assert client.get("/key").headers["www-authenticate"] == 'APIKey in="header", name="X-Key"'
+
+
+def test_a_non_form_body_on_a_form_route_is_missing_fields_as_in_fastapi() -> None:
+    """FastAPI reads a JSON body sent to a form route as an empty form: 422, every required
+    field missing. keel's ``App`` answers 415 (the body is not a form)."""
+
+    def make(cls: type[App]) -> App:
+        app = cls()
+
+        @app.post("/login")
+        async def login(username: Annotated[str, Form()]) -> dict[str, str]:
+            return {"username": username}
+
+        return app
+
+    r = TestClient(make(FastAPI)).post("/login", json={"username": "ada"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "username"]
+    assert r.json()["detail"][0]["type"] == "missing"
+    assert TestClient(make(App)).post("/login", json={"username": "ada"}).status_code == 415
+    ok = TestClient(make(FastAPI)).post("/login", data={"username": "ada"})
+    assert ok.json() == {"username": "ada"}
