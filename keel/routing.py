@@ -405,16 +405,11 @@ class _Group(NamedTuple):
 
 @dataclass(slots=True)
 class _Include:
-    """A router included in another, resolved when the outer router's routes are read."""
+    """A router included in another, resolved when the outer router's routes are read;
+    ``options`` are what the ``include`` call itself adds."""
 
     router: Router
-    prefix: str
-    tags: list[str]
-    dependencies: list[Depends]
-    responses: dict[int | str, Any]
-    deprecated: bool | None
-    include_in_schema: bool
-    response_class: type[Response] | None = None
+    options: _Group
 
 
 @dataclass(slots=True)
@@ -513,7 +508,7 @@ class Router:
             mounts: list[Mount] = []
             for m in self._mounts:
                 if isinstance(m, _Include):
-                    prefix = self.prefix + m.prefix
+                    prefix = self.prefix + m.options.prefix
                     mounts.extend(Mount(prefix + i.path, i.app, i.name) for i in m.router.mounts)
                 else:
                     mounts.append(m)
@@ -530,14 +525,15 @@ class Router:
                 self.deprecated,
                 self.include_in_schema,
             )
+        own = include.options
         return _Group(
-            self.prefix + include.prefix,
-            [*self.tags, *include.tags],
-            [*self.dependencies, *include.dependencies],
-            {**self.default_responses, **include.responses},
-            True if include.deprecated else self.deprecated,
-            self.include_in_schema and include.include_in_schema,
-            include.response_class,
+            self.prefix + own.prefix,
+            [*self.tags, *own.tags],
+            [*self.dependencies, *own.dependencies],
+            {**self.default_responses, **own.responses},
+            True if own.deprecated else self.deprecated,
+            self.include_in_schema and own.include_in_schema,
+            own.response_class,
         )
 
     def add_route(
@@ -644,12 +640,14 @@ class Router:
             raise ValueError("A router cannot include itself, directly or through another")
         entry = _Include(
             router,
-            prefix,
-            list(tags),
-            list(dependencies),
-            _responses(responses),
-            deprecated,
-            include_in_schema,
+            _Group(
+                prefix,
+                list(tags),
+                list(dependencies),
+                _responses(responses),
+                deprecated,
+                include_in_schema,
+            ),
         )
         self._routes.append(entry)
         self._websocket_routes.append(entry)
@@ -695,7 +693,7 @@ class Router:
         if default_response_class is not None:
             entry = self._routes[-1]
             assert isinstance(entry, _Include)
-            entry.response_class = default_response_class
+            entry.options = entry.options._replace(response_class=default_response_class)
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` with ``params`` filled in."""
