@@ -21,12 +21,13 @@ from keel.errors import (
     traceback_html,
 )
 from keel.middleware import Middleware
-from keel.requests import DEFAULT_MAX_BODY, Request
+from keel.requests import Request
 from keel.responses import HTMLResponse, Response
 from keel.routing import Router
 
 if TYPE_CHECKING:
     from keel.security import Wording
+    from keel.settings import Settings
 
 __all__ = ["App", "Handler"]
 
@@ -37,19 +38,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 H = TypeVar("H", bound=Callable[[Request, Any], Awaitable[Response] | Response])
 
 
+class _Unset:
+    """The type of :data:`_UNSET`: an ``App`` argument that was not given."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
 class App(Router):
     """A keel application (an ASGI callable).
 
     Args:
-        debug: Show tracebacks for unhandled errors (never in production).
+        settings: The app's :class:`~keel.settings.Settings` (default: read from ``KEEL_*``
+            environment variables and ``.env``); the keyword arguments below that share a
+            name with a setting override it.
+        debug: Show tracebacks for unhandled errors (never in production); ``False`` set
+            here or in the settings means production (see :class:`~keel.settings.Settings`).
         middleware: ASGI middleware, outermost first: ``Middleware(cls, **options)`` or classes.
         lifespan: An async context manager factory ``lifespan(app)`` run around serving.
         on_startup: Callables run at startup (also ``@app.on_startup``).
         on_shutdown: Callables run at shutdown (also ``@app.on_shutdown``).
         max_body_size: Default request body limit in bytes (1 MiB); ``None`` for none.
-        max_form_fields: Most fields accepted in a form body.
-        body_timeout: Seconds a client gets to send the whole body (408 after); ``None``
-            waits forever.
+        max_form_fields: Most fields accepted in a form body (1000).
+        body_timeout: Seconds a client gets to send the whole body (408 after, 30 s);
+            ``None`` waits forever.
         redirect_slashes: Redirect ``/path/`` to ``/path`` (and back) when only the other exists.
         title: API title (OpenAPI).
         version: API version (OpenAPI).
@@ -100,14 +115,15 @@ class App(Router):
     def __init__(
         self,
         *,
-        debug: bool = False,
+        settings: Settings | None = None,
+        debug: bool | None = None,
         middleware: Sequence[Any] = (),
         lifespan: Callable[[App], contextlib.AbstractAsyncContextManager[Any]] | None = None,
         on_startup: Sequence[Callable[[], Any]] = (),
         on_shutdown: Sequence[Callable[[], Any]] = (),
-        max_body_size: int | None = DEFAULT_MAX_BODY,
-        max_form_fields: int = 1000,
-        body_timeout: float | None = 30.0,
+        max_body_size: int | None | _Unset = _UNSET,
+        max_form_fields: int | None = None,
+        body_timeout: float | None | _Unset = _UNSET,
         redirect_slashes: bool = True,
         title: str = "keel",
         version: str = "0.1.0",
@@ -131,11 +147,18 @@ class App(Router):
         strict_content_type: bool = True,
     ) -> None:
         super().__init__(dependencies=dependencies)
-        self.debug = debug
+        self.settings: Settings = _resolve_settings(
+            settings,
+            debug=debug,
+            max_body_size=max_body_size,
+            max_form_fields=max_form_fields,
+            body_timeout=body_timeout,
+        )
+        self.debug: bool = bool(self.settings.debug)
         self.state = State()
-        self.max_body_size = max_body_size
-        self.max_form_fields = max_form_fields
-        self.body_timeout = body_timeout
+        self.max_body_size: int | None = self.settings.max_body_size
+        self.max_form_fields: int = self.settings.max_form_fields
+        self.body_timeout: float | None = self.settings.body_timeout
         self.redirect_slashes = redirect_slashes
         self.title = title
         self.version = version
@@ -497,6 +520,21 @@ class _ServerErrors:
             await response(scope, receive, send)
             if self.owner.is_unhandled(exc):
                 raise
+
+
+def _resolve_settings(given: Settings | None, **overrides: Any) -> Settings:
+    """The app's settings: ``given`` (or read from the environment) with ``App``'s overrides."""
+    from keel.settings import Settings
+
+    changes = {k: v for k, v in overrides.items() if v is not None and not isinstance(v, _Unset)}
+    # max_body_size/body_timeout accept None ("no limit"), which differs from not given.
+    for name in ("max_body_size", "body_timeout"):
+        if overrides.get(name, _UNSET) is None:
+            changes[name] = None
+    settings = given if given is not None else Settings()
+    if changes:  # validated like the settings themselves (a negative limit is refused)
+        settings = type(settings)(**{**settings.model_dump(), **changes})
+    return settings
 
 
 async def _call(fn: Callable[[], Any]) -> None:
