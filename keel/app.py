@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 import logging
@@ -26,6 +27,7 @@ from keel.responses import HTMLResponse, Response
 from keel.routing import Router
 
 if TYPE_CHECKING:
+    from keel.middleware._common import TrustedProxies
     from keel.security import Wording
     from keel.settings import Settings
 
@@ -334,6 +336,8 @@ class App(Router):
         if self._builtins_installed:
             return
         self._builtins_installed = True
+        if not (self.settings.docs_public or self.debug):
+            return  # docs configured private: served in debug only
         if self.openapi_url or self.docs_url or self.redoc_url:
             try:
                 openapi = importlib.import_module("keel.openapi")
@@ -346,14 +350,44 @@ class App(Router):
             self._changed()
 
     def build(self) -> None:
-        """Compile routes, dependency plans and the middleware stack (done at startup)."""
+        """Compile routes, dependency plans and the middleware stack (done at startup).
+
+        Raises:
+            RuntimeError: Production settings are unsafe (no strong secret key, no allowed
+                hosts); the message says what to set.
+        """
+        from keel._defaults import default_stack, startup_problems
+
+        problems = startup_problems(self.settings)
+        if problems:
+            raise RuntimeError(
+                "This app runs with production settings (debug=False) that are not safe "
+                "to serve:\n  - " + "\n  - ".join(problems)
+            )
         self._compile()
         stack: ASGIApp = self._dispatch
         for mw in reversed(self.user_middleware):
             stack = mw.build(stack)
+        stack = default_stack(self, stack)
         if self.user_middleware:
             stack = _ServerErrors(stack, self)
         self._stack = stack
+
+    @functools.cached_property
+    def trusted_proxies(self) -> TrustedProxies:
+        """The reverse proxies whose ``X-Forwarded-*`` headers this app believes (the
+        ``trusted_proxies`` setting)."""
+        from keel.middleware._common import TrustedProxies
+
+        return TrustedProxies(self.settings.trusted_proxies)
+
+    @property
+    def secret_key(self) -> str:
+        """The key this app signs with (sessions, CSRF): ``settings.secret_key``, or in
+        development a random per-process key (logged once as a warning)."""
+        from keel._defaults import secret_key
+
+        return secret_key(self.settings)
 
     # -- ASGI --------------------------------------------------------------------------------
 
@@ -362,6 +396,9 @@ class App(Router):
         scope["app"] = self
         stack = self._stack
         if stack is None:
+            if scope["type"] == "lifespan":  # built in the startup step, which reports failure
+                await self._lifespan(receive, send)
+                return
             self.build()
             stack = self._stack
             assert stack is not None
@@ -400,6 +437,8 @@ class App(Router):
             return
         stack = contextlib.AsyncExitStack()
         try:
+            if self._stack is None:
+                self.build()
             await stack.__aenter__()
             if self.lifespan_context is not None:
                 await stack.enter_async_context(self.lifespan_context(self))
@@ -478,7 +517,9 @@ class App(Router):
             if exc is not original:  # a handler failed: nobody else will log it
                 logger.error("Exception handler failed", exc_info=exc)
             if self.debug and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(traceback_html(exc, request.method, request.path), 500)
+                nonce = request.scope.get("csp_nonce")
+                page = traceback_html(exc, request.method, request.path, nonce)
+                return HTMLResponse(page, 500)
             exc = server_error(exc, debug=self.debug)
 
     def is_unhandled(self, exc: BaseException) -> bool:

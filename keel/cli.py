@@ -31,6 +31,7 @@ __all__ = [
     "AppCodeError",
     "AppLoadError",
     "AppTarget",
+    "check",
     "find_target",
     "load_app",
     "load_target",
@@ -369,10 +370,19 @@ _TARGET = click.argument("target", required=False)
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
 @click.option("--reload", is_flag=True, help="Restart when source files change.")
 @click.option("--log-level", default="info", show_default=True)
-def run(target: str | None, host: str, port: int, reload: bool, log_level: str) -> None:
-    """Run TARGET (module:app) for development with uvicorn (httptools, uvloop)."""
+@click.option("--debug", is_flag=True, help="Tracebacks in error answers (sets KEEL_DEBUG=1).")
+def run(
+    target: str | None, host: str, port: int, reload: bool, log_level: str, debug: bool
+) -> None:
+    """Run TARGET (module:app) for development with uvicorn (httptools, uvloop).
+
+    The app gets development defaults unless its settings say otherwise: it answers to
+    localhost names only and signs with a per-process key.
+    """
     import uvicorn
 
+    if debug:
+        os.environ["KEEL_DEBUG"] = "1"
     where = find_target(target)
     app = load_app(where)  # fails here, with a clear message, before any server starts
     uvicorn.run(
@@ -382,6 +392,7 @@ def run(target: str | None, host: str, port: int, reload: bool, log_level: str) 
         port=port,
         reload=reload,
         log_level=log_level,
+        proxy_headers=False,  # X-Forwarded-* are believed from KEEL_TRUSTED_PROXIES only
         server_header=False,
         app_dir=str(where.folder or Path.cwd()),
         **_uvicorn_options(),
@@ -398,9 +409,14 @@ def run(target: str | None, host: str, port: int, reload: bool, log_level: str) 
 def serve(
     target: str | None, host: str, port: int, workers: int, log_level: str, proxy_headers: bool
 ) -> None:
-    """Serve TARGET (module:app) in production with uvicorn (httptools, uvloop)."""
+    """Serve TARGET (module:app) in production with uvicorn (httptools, uvloop).
+
+    Production mode (KEEL_DEBUG=false unless set): the app refuses to start without a
+    strong KEEL_SECRET_KEY and KEEL_ALLOWED_HOSTS.
+    """
     import uvicorn
 
+    os.environ.setdefault("KEEL_DEBUG", "false")
     where = find_target(target)
     app = load_app(where)
     by_name = workers > 1  # worker processes import the app themselves
@@ -417,6 +433,32 @@ def serve(
         app_dir=str(where.folder or Path.cwd()),
         **_uvicorn_options(),
     )
+
+
+@main.command()
+@_TARGET
+@click.option(
+    "--deploy", is_flag=True, help="Check the settings as a production deployment (required)."
+)
+def check(target: str | None, deploy: bool) -> None:
+    """Check TARGET (module:app) for unsafe production settings; exit 1 if any.
+
+    Settings come from the environment and .env as when serving (KEEL_DEBUG=false unless
+    set, as keel serve does), so run it with the production environment.
+    """
+    from keel.checks import deploy_findings
+
+    if not deploy:
+        raise click.UsageError("keel check needs --deploy (the only check so far)")
+    os.environ.setdefault("KEEL_DEBUG", "false")  # the mode keel serve runs the app in
+    app = load_app(target)
+    findings = deploy_findings(app)
+    for finding in findings:
+        click.echo(str(finding), err=finding.level == "error")
+    errors = sum(f.level == "error" for f in findings)
+    if errors:
+        raise click.ClickException(f"{errors} unsafe setting(s) for a deployment")
+    click.echo("The deployment checks passed.")
 
 
 @main.command()

@@ -287,8 +287,9 @@ def server_error(exc: BaseException, *, debug: bool = False) -> HTTPError:
     return HTTPError(500, detail, extra={"traceback": lines})
 
 
-def traceback_html(exc: BaseException, method: str, path: str) -> str:
-    """A readable HTML traceback page (debug mode only)."""
+def traceback_html(exc: BaseException, method: str, path: str, nonce: str | None = None) -> str:
+    """A readable HTML traceback page (debug mode only); ``nonce`` is the CSP nonce its
+    inline style needs under keel's default Content-Security-Policy."""
     import html
     import traceback
 
@@ -302,9 +303,11 @@ def traceback_html(exc: BaseException, method: str, path: str) -> str:
         )
     title = html.escape(safe_text(f"{type(exc).__name__}: {exc}", 2000))
     full = html.escape(safe_text("".join(traceback.format_exception(exc))))
+    attr = f' nonce="{html.escape(nonce)}"' if nonce else ""
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>500 · keel debug</title>"
-        "<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
+        f"<style{attr}>"
+        "body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
         "h1{color:#b00020;font-size:1.4em}pre{background:#f6f6f6;padding:.5em;overflow:auto}"
         ".loc{color:#555}li{margin-bottom:.8em}details{margin-top:2em}</style></head><body>"
         f"<h1>{title}</h1><p>{html.escape(method)} {html.escape(safe_text(path))}</p>"

@@ -66,20 +66,26 @@ class ClientIP:
     client itself and could be anything).
 
     Args:
-        trusted_proxies: IPs/networks of your reverse proxies (``"10.0.0.0/8"``, ``"::1"``).
+        trusted_proxies: IPs/networks of your reverse proxies (``"10.0.0.0/8"``, ``"::1"``);
+            ``None`` (the default) takes the app's ``trusted_proxies`` setting.
     """
 
     __slots__ = ("proxies",)
 
-    def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
-        self.proxies = TrustedProxies(trusted_proxies)
+    def __init__(self, trusted_proxies: Iterable[str] | None = None) -> None:
+        self.proxies = None if trusted_proxies is None else TrustedProxies(trusted_proxies)
 
     def __call__(self, request: Request) -> str:
         """The client IP of ``request`` (``"unknown"`` when the server gave no peer)."""
         scope = request.scope
         client = scope.get("client")
         peer = str(client[0]) if client else "unknown"
-        if not self.proxies.trusts(scope):
+        proxies = self.proxies
+        if proxies is None:
+            proxies = getattr(scope.get("app"), "trusted_proxies", None)
+            if proxies is None:
+                return peer
+        if not proxies.trusts(scope):
             return peer
         hops: list[str] = []
         for value in header_values(scope.get("headers", ()), b"x-forwarded-for"):
@@ -89,12 +95,9 @@ class ClientIP:
             if not _is_ip(hop):
                 break  # garbage: keep the last address a trusted proxy vouched for
             client_ip = hop
-            if not self._trusted_ip(hop):
+            if not proxies.trusts({"client": (hop, 0)}):
                 break
         return client_ip
-
-    def _trusted_ip(self, text: str) -> bool:
-        return self.proxies.trusts({"client": (text, 0)})
 
 
 def _is_ip(text: str) -> bool:
@@ -106,7 +109,8 @@ def _is_ip(text: str) -> bool:
 
 
 by_ip = ClientIP()
-"""Key function: the peer's IP address (no proxy trusted; see :class:`ClientIP`)."""
+"""Key function: the client's IP address (the app's ``trusted_proxies`` setting says whose
+``X-Forwarded-For`` is believed; see :class:`ClientIP`)."""
 
 
 class ByUser:
@@ -202,7 +206,8 @@ class RateLimit(Depends):
         strategy: ``"moving-window"`` (exact) or ``"sliding-window-counter"`` (cheaper).
         group: The budget's name. By default each route has its own budget (its method and
             path template); routes whose limiters have one ``group`` share one budget.
-        trusted_proxies: With the default key: proxies whose ``X-Forwarded-For`` is believed.
+        trusted_proxies: With the default key: proxies whose ``X-Forwarded-For`` is believed
+            (default: the app's ``trusted_proxies`` setting).
         key_prefix: Prefix of the storage keys (Redis), to keep apps sharing a server apart.
 
     Raises:
@@ -217,7 +222,7 @@ class RateLimit(Depends):
         storage: str = "memory://",
         strategy: Strategy = "moving-window",
         group: str | None = None,
-        trusted_proxies: Iterable[str] = (),
+        trusted_proxies: Iterable[str] | None = None,
         key_prefix: str = "keel-ratelimit",
     ) -> None:
         from limits import parse_many
@@ -372,7 +377,7 @@ def rate_limit(
     storage: str = "memory://",
     strategy: Strategy = "moving-window",
     group: str | None = None,
-    trusted_proxies: Iterable[str] = (),
+    trusted_proxies: Iterable[str] | None = None,
     key_prefix: str = "keel-ratelimit",
 ) -> RateLimit:
     """A :class:`RateLimit`: ``@rate_limit("10/minute")`` or ``dependencies=[rate_limit(...)]``."""

@@ -26,6 +26,7 @@ from keel.fastapi import (
 )
 from keel.responses import PlainTextResponse
 from keel.testing import TestClient
+from tests.settings import production
 
 
 class Login(BaseModel):
@@ -171,6 +172,7 @@ def test_constructor_keywords() -> None:
         exception_handlers={418: teapot},
         on_startup=[lambda: events.append("startup")],
         lifespan=lifespan,
+        settings=production(),
         debug=False,
         servers=[{"url": "https://api.example.com"}],
         root_path="/api",

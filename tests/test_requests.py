@@ -203,7 +203,7 @@ def call_raw(
         "type": "http",
         "method": "POST",
         "path": path,
-        "headers": headers,
+        "headers": [(b"host", b"testserver"), *headers],
         "query_string": b"",
     }
     asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=5))
@@ -526,7 +526,13 @@ def call_get(app: App, path: str, query: bytes) -> list[Message]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": query}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "headers": [(b"host", b"testserver")],
+        "query_string": query,
+    }
     asyncio.run(app(scope, receive, send))
     return sent
 

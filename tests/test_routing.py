@@ -237,7 +237,8 @@ def test_websocket_without_route_is_refused() -> None:
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(dict(message))
 
-    asyncio.run(app({"type": "websocket", "path": "/ws", "headers": []}, receive, send))
+    scope = {"type": "websocket", "path": "/ws", "headers": [(b"host", b"testserver")]}
+    asyncio.run(app(scope, receive, send))
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": "No such endpoint"}]
 
 
@@ -427,7 +428,12 @@ def _websocket(app: App, path: str) -> list[dict[str, Any]]:
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(dict(message))
 
-    scope = {"type": "websocket", "path": path, "headers": [], "root_path": ""}
+    scope = {
+        "type": "websocket",
+        "path": path,
+        "headers": [(b"host", b"testserver")],
+        "root_path": "",
+    }
     asyncio.run(app(scope, receive, send))
     return sent
 

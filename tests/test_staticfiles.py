@@ -43,7 +43,13 @@ def raw_get(app: App, path: str) -> list[Message]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "headers": [(b"host", b"testserver")],
+        "query_string": b"",
+    }
     asyncio.run(app(scope, receive, send))
     return sent
 

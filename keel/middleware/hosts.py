@@ -110,7 +110,9 @@ class TrustedHostMiddleware:
     Raises:
         ValueError: An allowed-hosts entry or proxy address is malformed.
 
-    Requests with several ``Host`` headers are refused. Websocket connections are checked
+    Requests with several ``Host`` headers are refused, and so are HTTP/1.1 requests with
+    none (an HTTP/1.0 request without ``Host`` is checked by the server's own address, the
+    ASGI ``server``). Websocket connections are checked
     the same way (they are closed with code 1008 before being accepted). Lifespan events
     pass through.
     """
@@ -166,7 +168,7 @@ class TrustedHostMiddleware:
                     (b"host", forwarded.encode("latin-1"))
                 ]
         else:
-            host = hosts[0].decode("latin-1") if hosts else ""
+            host = hosts[0].decode("latin-1") if hosts else _server_host(scope)
             if self.check(host) is None:
                 problem = _refusal("Host", host)
         if problem is None:
@@ -175,6 +177,20 @@ class TrustedHostMiddleware:
             await send({"type": "websocket.close", "code": 1008, "reason": "Invalid host"})
         else:
             await send_problem(scope, receive, send, 400, problem)
+
+
+def _server_host(scope: Scope) -> str:
+    """The host of a request without ``Host``: HTTP/1.0 may omit it (then the server's own
+    address stands in, as Django's ``SERVER_NAME``); HTTP/1.1 must send it (RFC 9112 §3.2)."""
+    if scope.get("http_version") != "1.0":
+        return ""
+    server = scope.get("server")
+    if not server or not server[0]:
+        return ""
+    name = str(server[0])
+    if ":" in name:  # an IPv6 address
+        name = f"[{name}]"
+    return name if server[1] is None else f"{name}:{server[1]}"
 
 
 def _refusal(header: str, value: str) -> str:

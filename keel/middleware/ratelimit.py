@@ -39,7 +39,7 @@ class RateLimitMiddleware:
         key: KeyFunc | None = None,
         storage: str = "memory://",
         strategy: Strategy = "moving-window",
-        trusted_proxies: Iterable[str] = (),
+        trusted_proxies: Iterable[str] | None = None,
         exempt: Iterable[str] = (),
         key_prefix: str = "keel-ratelimit",
     ) -> None:

@@ -342,10 +342,19 @@ def _add_swagger_routes(app: App, docs_url: str, openapi_url: str) -> None:
         )
         # "Try it out" may call any server the document lists, so connect-src stays open.
         cdn = "" if swagger_ui_dir() is not None else _CDN_ORIGIN
-        return HTMLResponse(page, headers={"content-security-policy": _csp(cdn=cdn, connect="*")})
+        headers = {
+            "content-security-policy": _csp(cdn=cdn, connect="*"),
+            # "Authorize" opens the OAuth2 login in a popup that must keep its opener.
+            "cross-origin-opener-policy": "same-origin-allow-popups",
+            "x-frame-options": "SAMEORIGIN",
+        }
+        return HTMLResponse(page, headers=headers)
 
     async def swagger_ui_redirect(request: Request) -> HTMLResponse:
-        return HTMLResponse(_oauth2_redirect_html(f"{_root(request)}{base}/assets"))
+        page = _oauth2_redirect_html(f"{_root(request)}{base}/assets")
+        # The popup comes back here from the authorization server and hands the result to
+        # its opener, which a stricter opener policy would have cut off.
+        return HTMLResponse(page, headers={"cross-origin-opener-policy": "unsafe-none"})
 
     async def swagger_ui_asset(request: Request, name: str) -> Response:
         return _asset_response(request, name, allowed)
@@ -367,7 +376,8 @@ def _add_redoc_routes(app: App, redoc_url: str, openapi_url: str) -> None:
             assets_url=f"{root}{base}/assets",
             options=getattr(app, "redoc_options", None),
         )
-        return HTMLResponse(page, headers={"content-security-policy": _csp(redoc=True)})
+        headers = {"content-security-policy": _csp(redoc=True), "x-frame-options": "SAMEORIGIN"}
+        return HTMLResponse(page, headers=headers)
 
     async def redoc_asset(request: Request, name: str) -> Response:
         return _asset_response(request, name, allowed)

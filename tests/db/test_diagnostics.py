@@ -15,12 +15,13 @@ from keel import App
 from keel.db import Database, Session, get_or_404
 from keel.db.diagnostics import LazyLoadError, SchemaError, explain
 from keel.testing import TestClient
+from tests.settings import production
 
 from .db_test_models import Author, AuthorRead, AuthorWithBooks
 
 
 def schema_app(url: str, *, debug: bool) -> App:
-    app = App(debug=debug)
+    app = App(settings=production(debug=debug))
     Database(url).init_app(app)
 
     @app.get("/authors/{author_id}", response_model=AuthorRead)

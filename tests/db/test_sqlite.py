@@ -119,9 +119,9 @@ async def _asgi(app: Any, method: str, path: str, body: bytes = b"") -> int:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
         "client": ("127.0.0.1", 1),
-        "server": ("test", 80),
+        "server": ("testserver", 80),
     }
     sent = False
 

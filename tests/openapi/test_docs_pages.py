@@ -48,7 +48,10 @@ def asgi_get(
         "path": root_path + path,
         "root_path": root_path,
         "query_string": b"",
-        "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
+        "headers": [
+            (b"host", b"testserver"),
+            *((k.encode(), v.encode()) for k, v in (headers or {}).items()),
+        ],
     }
     asyncio.run(app(scope, receive, send))
     start = messages[0]
