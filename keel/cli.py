@@ -364,6 +364,19 @@ def _uvicorn_options() -> dict[str, Any]:
 _TARGET = click.argument("target", required=False)
 
 
+def _refuse_unsafe(app: App) -> None:
+    """Stop before the server starts when the app's production settings are unsafe."""
+    from keel._defaults import startup_problems
+
+    problems = startup_problems(app.settings)
+    if problems:
+        raise click.ClickException(
+            "The app's production settings are not safe to serve:\n  - "
+            + "\n  - ".join(problems)
+            + "\n(keel check --deploy lists every finding)"
+        )
+
+
 @main.command()
 @_TARGET
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
@@ -419,6 +432,7 @@ def serve(
     os.environ.setdefault("KEEL_DEBUG", "false")
     where = find_target(target)
     app = load_app(where)
+    _refuse_unsafe(app)
     by_name = workers > 1  # worker processes import the app themselves
     uvicorn.run(
         where.import_string if by_name else app,

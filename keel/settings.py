@@ -14,13 +14,12 @@ List settings read from the environment take a comma-separated list or a JSON li
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from keel.requests import Request
+from keel.requests import Request
 
 __all__ = [
     "DEVELOPMENT_HOSTS",

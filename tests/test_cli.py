@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 
 from keel.cli import main
 from tests.live import free_port
+from tests.settings import TEST_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEL = str(Path(sys.executable).parent / "keel")
@@ -372,3 +373,101 @@ def test_keel_run_cuts_a_client_that_trickles_its_request_head() -> None:
         assert received.startswith(b"HTTP/1.1 408 ")
     finally:
         stop(proc)
+
+
+# --- production: keel serve and keel check --deploy ------------------------------------------
+
+
+def test_keel_serve_refuses_unsafe_production_settings(project: Project) -> None:
+    good = project.module("good", GOOD)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    port = free_port()
+    proc = subprocess.run(
+        [KEEL, "serve", f"{good}:app", "--port", str(port)],
+        cwd=project.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "KEEL_SECRET_KEY" in output and "KEEL_ALLOWED_HOSTS" in output
+    assert "Traceback" not in output and "Uvicorn running" not in output
+
+
+def test_keel_serve_runs_safe_production_settings(project: Project) -> None:
+    good = project.module("good", GOOD)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KEEL_")},
+        "KEEL_SECRET_KEY": TEST_SECRET_KEY,
+        "KEEL_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    proc = subprocess.Popen(
+        [KEEL, "serve", f"{good}:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=project.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(port, proc)
+        response = httpx.get(f"http://127.0.0.1:{port}/ping")
+        assert response.json() == {"pong": "yes"}
+        assert response.headers["x-frame-options"] == "DENY"
+        refused = httpx.get(f"http://127.0.0.1:{port}/ping", headers={"Host": "localhost"})
+        assert refused.status_code == 400  # production: only the configured hosts
+    finally:
+        stop(proc)
+
+
+UNSAFE_ENV = {"KEEL_DEBUG": "true", "KEEL_SECRET_KEY": "changeme", "KEEL_ALLOWED_HOSTS": "*"}
+SAFE_ENV = {
+    "KEEL_DEBUG": "false",
+    "KEEL_SECRET_KEY": TEST_SECRET_KEY,
+    "KEEL_ALLOWED_HOSTS": "example.com",
+    "KEEL_TRUSTED_PROXIES": "10.0.0.1",
+    "KEEL_DOCS_PUBLIC": "false",
+}
+
+
+def test_check_deploy_fails_on_an_unsafe_config(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = project.module("good", GOOD)
+    for name, value in UNSAFE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KEEL_CSRF", "false")
+    monkeypatch.setenv("KEEL_SESSION_COOKIE_SECURE", "false")
+    result = invoke("check", "--deploy", f"{good}:app")
+    assert result.exit_code == 1, result.output
+    for name in (
+        "KEEL_DEBUG",
+        "KEEL_SECRET_KEY",
+        "KEEL_ALLOWED_HOSTS",
+        "KEEL_CSRF",
+        "KEEL_SESSION_COOKIE_SECURE",
+    ):
+        assert f"ERROR: {name}" in result.output, name
+    assert "unsafe setting" in result.output
+
+
+def test_check_deploy_passes_on_a_safe_config(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = project.module("good", GOOD)
+    for name, value in SAFE_ENV.items():
+        monkeypatch.setenv(name, value)
+    result = invoke("check", "--deploy", f"{good}:app")
+    assert result.exit_code == 0, result.output
+    assert "ERROR" not in result.output
+    assert "passed" in result.output
+
+
+def test_check_needs_deploy(project: Project) -> None:
+    good = project.module("good", GOOD)
+    result = invoke("check", f"{good}:app")
+    assert result.exit_code == 2
+    assert "--deploy" in result.output
