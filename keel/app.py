@@ -517,7 +517,9 @@ class App(Router):
             if exc is not original:  # a handler failed: nobody else will log it
                 logger.error("Exception handler failed", exc_info=exc)
             if self.debug and "text/html" in request.headers.get("accept", ""):
-                nonce = request.scope.get("csp_nonce")
+                from keel.middleware.security_headers import csp_nonce
+
+                nonce = csp_nonce(request)
                 page = traceback_html(exc, request.method, request.path, nonce)
                 return HTMLResponse(page, 500)
             exc = server_error(exc, debug=self.debug)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from keel._types import ASGIApp, Receive, Scope, Send
-from keel.middleware._common import TrustedProxies, header_values, send_problem
+from keel.middleware._common import TrustedProxies, send_problem
 
 __all__ = ["TrustedHostMiddleware", "is_allowed_host", "split_host"]
 
@@ -153,30 +153,35 @@ class TrustedHostMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = scope.get("headers", ())
-        hosts = header_values(headers, b"host")
-        forwarded = self.proxies.forwarded(scope, b"host")
-        problem: str | None = None
-        if len(hosts) > 1:
-            problem = "The request has more than one Host header."
-        elif forwarded is not None:
-            if self.check(forwarded) is None:
-                problem = _refusal("X-Forwarded-Host", forwarded)
-            else:
-                scope = dict(scope)
-                scope["headers"] = [(k, v) for k, v in headers if k.lower() != b"host"] + [
-                    (b"host", forwarded.encode("latin-1"))
-                ]
-        else:
-            host = hosts[0].decode("latin-1") if hosts else _server_host(scope)
-            if self.check(host) is None:
-                problem = _refusal("Host", host)
+        problem, scope = self.verdict(scope)
         if problem is None:
             await self.app(scope, receive, send)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": "Invalid host"})
         else:
             await send_problem(scope, receive, send, 400, problem)
+
+    def verdict(self, scope: Scope) -> tuple[str | None, Scope]:
+        """Why the request's host is refused (``None``: allowed), and the scope to go on with
+        (a copy naming the public host when a trusted proxy forwarded it)."""
+        headers = scope.get("headers", ())
+        hosts = [value for key, value in headers if key == b"host" or key.lower() == b"host"]
+        if len(hosts) > 1:
+            return "The request has more than one Host header.", scope
+        if self.proxies:
+            forwarded = self.proxies.forwarded(scope, b"host")
+            if forwarded is not None:
+                if self.check(forwarded) is None:
+                    return _refusal("X-Forwarded-Host", forwarded), scope
+                scope = dict(scope)
+                scope["headers"] = [(k, v) for k, v in headers if k.lower() != b"host"] + [
+                    (b"host", forwarded.encode("latin-1"))
+                ]
+                return None, scope
+        host = hosts[0].decode("latin-1") if hosts else _server_host(scope)
+        if self.check(host) is None:
+            return _refusal("Host", host), scope
+        return None, scope
 
 
 def _server_host(scope: Scope) -> str:

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 
 from keel._types import ASGIApp, Message, Receive, Scope, Send
-from keel.middleware._common import TrustedProxies, header_value, message_headers, set_state
+from keel.middleware._common import TrustedProxies, message_headers
 
 __all__ = ["DEFAULT_CSP", "SecurityHeadersMiddleware", "csp_nonce"]
 
@@ -31,16 +31,27 @@ DEFAULT_CSP: Mapping[str, str] = {
 _NONCE_DIRECTIVES = ("script-src", "style-src")
 
 
-def csp_nonce(scope_or_request: object) -> str | None:
-    """The per-request CSP nonce, from a request or an ASGI scope (``None`` when absent).
+_SLOT = "keel.csp_nonce"  # scope key of the per-request holder (shared by scope copies)
 
-    Use it in templates: ``<script nonce="{{ csp_nonce(request) }}">``.
+
+def csp_nonce(scope_or_request: object) -> str | None:
+    """The request's CSP nonce, from a request or an ASGI scope (``None`` without nonces).
+
+    The nonce is made on first use (or when an HTML response starts), so requests that
+    never need one do not pay for it. Use it in pages:
+    ``<script nonce="{{ csp_nonce(request) }}">``.
     """
     scope = getattr(scope_or_request, "scope", scope_or_request)
     if not isinstance(scope, Mapping):
         return None
-    value = scope.get("csp_nonce")
-    return value if isinstance(value, str) else None
+    holder = scope.get(_SLOT)
+    if holder is None:
+        value = scope.get("csp_nonce")
+        return value if isinstance(value, str) else None
+    if holder[0] is None:
+        holder[0] = secrets.token_urlsafe(18)
+    nonce: str = holder[0]
+    return nonce
 
 
 class SecurityHeadersMiddleware:
@@ -54,9 +65,8 @@ class SecurityHeadersMiddleware:
         cross_origin_opener_policy: ``Cross-Origin-Opener-Policy``.
         content_security_policy: The policy for HTML (``text/html``) responses, as a
             directive mapping (see :data:`DEFAULT_CSP`) or a ready string; ``None`` disables.
-        csp_nonce: Generate a nonce per request, add ``'nonce-…'`` to ``script-src`` and
-            ``style-src`` and expose it as ``request.state.csp_nonce`` and
-            ``scope["csp_nonce"]``.
+        csp_nonce: Give each request a nonce (:func:`csp_nonce`), added as ``'nonce-…'`` to
+            ``script-src`` and ``style-src`` of its HTML responses.
         hsts_max_age: ``Strict-Transport-Security`` max-age in seconds, sent only on HTTPS
             requests; ``None`` disables HSTS.
         hsts_include_subdomains: Add ``includeSubDomains``.
@@ -125,37 +135,71 @@ class SecurityHeadersMiddleware:
                 value += "; preload"
             self.hsts = value.encode()
         self.proxies = TrustedProxies(trusted_proxies)
+        self.names = frozenset(
+            [k for k, _ in self.headers]
+            + [b"strict-transport-security", b"content-security-policy"]
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app and add the missing headers to its response start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        nonce: str | None = None
-        if self.use_nonce:
-            nonce = secrets.token_urlsafe(18)
-            scope["csp_nonce"] = nonce
-            set_state(scope, "csp_nonce", nonce)
-        https = self.hsts is not None and self.proxies.scheme(scope) in ("https", "wss")
+        holder, https = self.prepare(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self._add(message, nonce, https)
+                self.add(message, holder, https)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
-    def _add(self, message: Message, nonce: str | None, https: bool) -> None:
-        headers = message_headers(message)
-        present = {k.lower() for k, _ in headers}
-        for name, value in self.headers:
-            if name not in present:
-                headers.append((name, value))
-        if https and self.hsts is not None and b"strict-transport-security" not in present:
-            headers.append((b"strict-transport-security", self.hsts))
-        if self.csp is not None and b"content-security-policy" not in present:
-            media = (header_value(headers, b"content-type") or b"").split(b";")[0].strip()
-            if media.lower() in (b"text/html", b"application/xhtml+xml"):
+    def prepare(self, scope: Scope) -> tuple[list[str | None] | None, bool]:
+        """Per request: the nonce holder (``None`` without nonces) and whether it is HTTPS."""
+        holder: list[str | None] | None = None
+        if self.use_nonce:
+            holder = [None]
+            scope[_SLOT] = holder
+        if self.hsts is None:
+            return holder, False
+        if self.proxies:
+            return holder, self.proxies.scheme(scope) in ("https", "wss")
+        return holder, scope.get("scheme") in ("https", "wss")
+
+    def add(self, message: Message, holder: list[str | None] | None, https: bool) -> None:
+        """Add the missing headers to an ``http.response.start`` message."""
+        headers = message.get("headers")
+        if type(headers) is not list:
+            headers = message_headers(message)
+        content_type = b""
+        clash = False
+        names = self.names
+        for key, value in headers:
+            key = key.lower()
+            if key in names:
+                clash = True
+            elif key == b"content-type":
+                content_type = value
+        if not clash:  # the usual case: the response set none of them
+            headers += self.headers
+            if https and self.hsts is not None:
+                headers.append((b"strict-transport-security", self.hsts))
+            wants_csp = self.csp is not None
+        else:
+            present = {k.lower() for k, _ in headers}
+            headers += [(k, v) for k, v in self.headers if k not in present]
+            if https and self.hsts is not None and b"strict-transport-security" not in present:
+                headers.append((b"strict-transport-security", self.hsts))
+            wants_csp = self.csp is not None and b"content-security-policy" not in present
+        if wants_csp and content_type:
+            media = content_type.split(b";", 1)[0].strip().lower()
+            if media in (b"text/html", b"application/xhtml+xml"):
+                nonce: str | None = None
+                if holder is not None:
+                    if holder[0] is None:
+                        holder[0] = secrets.token_urlsafe(18)
+                    nonce = holder[0]
+                assert self.csp is not None
                 policy = _render_csp(self.csp, nonce).encode() if nonce else self.static_csp
                 headers.append((b"content-security-policy", policy))
 
