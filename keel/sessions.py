@@ -125,6 +125,9 @@ class SessionStore:
         """Forget ``session_id`` (no error when unknown)."""
         raise NotImplementedError
 
+    async def close(self) -> None:
+        """Release connections (called when the app shuts down)."""
+
 
 def encode(data: dict[str, Any]) -> str:
     """Session data as compact JSON, with a clear error for values JSON cannot hold."""

@@ -145,7 +145,10 @@ class SessionMiddleware:
         """Load the session, run the app, save the session with the response."""
         kind = scope["type"]
         if kind not in ("http", "websocket"):
-            await self.app(scope, receive, send)
+            if kind == "lifespan" and self.store is not None:
+                await self.app(scope, receive, self._closing_send(send))
+            else:
+                await self.app(scope, receive, send)
             return
         raw = self._cookie(scope)
         try:
@@ -183,6 +186,18 @@ class SessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_session)
+
+    def _closing_send(self, send: Send) -> Send:
+        """``send`` for the lifespan: the store's connections close at shutdown."""
+        store = self.store
+        assert store is not None
+
+        async def send_after_closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await store.close()
+            await send(message)
+
+        return send_after_closing
 
     # -- loading -------------------------------------------------------------------------------
 
