@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+_clock = time.monotonic  # the memory store's clock (tests move it)
+
 __all__ = [
     "MemoryStore",
     "RedisStore",
@@ -168,17 +170,17 @@ class MemoryStore(SessionStore):
         if entry is None:
             return None
         expires, text = entry
-        if expires <= time.monotonic():
+        if expires <= _clock():
             del self._entries[session_id]
             return None
         return decode(text)
 
     async def save(self, session_id: str, data: dict[str, Any], max_age: int) -> None:
         entries = self._entries
-        entries[session_id] = (time.monotonic() + max_age, encode(data))
+        entries[session_id] = (_clock() + max_age, encode(data))
         entries.move_to_end(session_id)
         if len(entries) > self.max_entries:
-            now = time.monotonic()
+            now = _clock()
             for key in [k for k, (expires, _) in entries.items() if expires <= now]:
                 del entries[key]
             while len(entries) > self.max_entries:
