@@ -49,10 +49,10 @@ F = TypeVar("F", bound=Callable[..., object])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 """Methods that must not change anything and are never checked."""
 
-SESSION_KEY = "_csrf"
+_SESSION_KEY = "_csrf"
 """Where the session keeps its CSRF secret."""
 
-EXEMPT_ATTRIBUTE = "__keel_csrf_exempt__"
+_EXEMPT_ATTRIBUTE = "__keel_csrf_exempt__"
 """Set on a handler by :func:`csrf_exempt`."""
 
 _SECRET_BYTES = 32
@@ -78,7 +78,7 @@ def _xor(a: bytes, b: bytes) -> bytes:
 
 def _secret(request: Request) -> bytes | None:
     """The session's CSRF secret, or ``None`` when it has none (or a damaged one)."""
-    value = request.session.get(SESSION_KEY)
+    value = request.session.get(_SESSION_KEY)
     if not isinstance(value, str):
         return None
     secret = _unb64(value)
@@ -99,7 +99,7 @@ def csrf_token(request: Request) -> str:
     secret = _secret(request)
     if secret is None:
         secret = secrets.token_bytes(_SECRET_BYTES)
-        request.session[SESSION_KEY] = _b64(secret)
+        request.session[_SESSION_KEY] = _b64(secret)
     mask = secrets.token_bytes(_SECRET_BYTES)
     return _b64(mask + _xor(secret, mask))
 
@@ -109,13 +109,13 @@ def rotate_csrf(request: Request) -> None:
 
     Call it at login, together with ``request.session.cycle()``.
     """
-    request.session[SESSION_KEY] = _b64(secrets.token_bytes(_SECRET_BYTES))
+    request.session[_SESSION_KEY] = _b64(secrets.token_bytes(_SECRET_BYTES))
 
 
 def csrf_exempt(fn: F) -> F:
     """Decorator: the route handler ``fn`` is not CSRF-checked (e.g. a webhook that
     authenticates its caller another way). Put it above or below the route decorator."""
-    setattr(fn, EXEMPT_ATTRIBUTE, True)
+    setattr(fn, _EXEMPT_ATTRIBUTE, True)
     return fn
 
 
@@ -128,11 +128,11 @@ def _unmask(token: str) -> bytes | None:
     return _xor(raw[_SECRET_BYTES:], raw[:_SECRET_BYTES])
 
 
-Origin = tuple[str, str, int]
+_Origin = tuple[str, str, int]
 """``(scheme, host, port)``, lower case, the port filled in."""
 
 
-def _parse_origin(text: str) -> Origin | None:
+def _parse_origin(text: str) -> _Origin | None:
     """An ``Origin``-like URL's scheme, host and port, or ``None`` when it is not one."""
     try:
         parts = urlsplit(text.strip())
@@ -163,7 +163,7 @@ class _Trusted:
             )
         self.origin = parsed
 
-    def matches(self, origin: Origin) -> bool:
+    def matches(self, origin: _Origin) -> bool:
         scheme, host, port = self.origin
         if origin[0] != scheme or origin[2] != port:
             return False
@@ -263,16 +263,16 @@ class CSRFProtection:
         if not hmac.compare_digest(secret, expected):
             self._fail(request, "CSRF check failed: the CSRF token does not match this session.")
 
-    def _own_origin(self, request: Request) -> Origin | None:
+    def _own_origin(self, request: Request) -> _Origin | None:
         host = request.headers.get("host")
         if not host:
             return None
         return _parse_origin(f"{self.proxies.scheme(request.scope)}://{host}")
 
-    def _allowed(self, origin: Origin, own: Origin | None) -> bool:
+    def _allowed(self, origin: _Origin, own: _Origin | None) -> bool:
         return origin == own or any(entry.matches(origin) for entry in self.trusted)
 
-    def _check_origin(self, request: Request, origin: str, own: Origin | None) -> None:
+    def _check_origin(self, request: Request, origin: str, own: _Origin | None) -> None:
         if origin.strip().lower() == "null":
             self._fail(
                 request,
@@ -287,7 +287,7 @@ class CSRFProtection:
                 "trusted origin.",
             )
 
-    def _check_referer(self, request: Request, own: Origin) -> None:
+    def _check_referer(self, request: Request, own: _Origin) -> None:
         referer = request.headers.get("referer")
         if not referer:
             self._fail(

@@ -25,6 +25,8 @@ __all__ = [
     "Session",
     "SessionStore",
     "SessionStoreUnavailable",
+    "decode",
+    "encode",
 ]
 
 
