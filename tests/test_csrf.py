@@ -324,3 +324,20 @@ def test_csrf_token_needs_sessions() -> None:
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
     with pytest.raises(RuntimeError, match="SessionMiddleware"):
         csrf_token(request)
+
+
+def test_a_bad_form_during_the_check_is_its_own_4xx() -> None:
+    app = make_app()
+    app.max_form_fields = 5
+    with session_client(app) as (client, _):
+        many = "&".join(f"f{i}=1" for i in range(50))
+        response = client.post(
+            "/submit",
+            content=many,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert problem(response, 413)["limit"] == 5
+        response = client.post(
+            "/submit", content=b"x", headers={"Content-Type": "multipart/form-data"}
+        )
+        assert "boundary" in problem(response, 400)["detail"]
