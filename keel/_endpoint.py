@@ -70,7 +70,7 @@ class Endpoint:
         try:
             if self.csrf and scope["method"] not in _SAFE_METHODS:
                 protection = getattr(self.app, "csrf_protection", None)
-                if protection is not None:
+                if protection is not None and _has_cookie(scope):
                     request = Request(scope, receive, self.max_body)
                     await protection.check(request)
             if self.simple and self.params is None and self.body is None:
@@ -250,6 +250,11 @@ async def _send_response(
         else:
             response.background = BackgroundTasks([response.background, background])
     await response(scope, receive, send)
+
+
+def _has_cookie(scope: Scope) -> bool:
+    """Whether the request carries cookies (CSRF checks only cookie-authenticated requests)."""
+    return any(name == b"cookie" for name, _ in scope.get("headers", ()))
 
 
 async def _no_receive() -> dict[str, Any]:
