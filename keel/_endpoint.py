@@ -23,6 +23,8 @@ from keel.responses import JSONResponse, RedirectResponse, Response
 if TYPE_CHECKING:
     from keel.routing import Route
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
 
 class Endpoint:
     """Executes one route: extract and validate input, run the dependency plan and the
@@ -47,6 +49,8 @@ class Endpoint:
             if plan.body_fields or plan.form_fields
             else None
         )
+        # keel.csrf.csrf_exempt marks a handler; app.csrf_protection is read per request.
+        self.csrf = not getattr(route.endpoint, "__keel_csrf_exempt__", False)
         steps = plan.steps
         self.steps = steps
         self.handler = steps[-1]
@@ -64,6 +68,11 @@ class Endpoint:
         request: Request | None = None
         sent_error: Exception | None = None
         try:
+            if self.csrf and scope["method"] not in _SAFE_METHODS:
+                protection = getattr(self.app, "csrf_protection", None)
+                if protection is not None and _has_cookie(scope):
+                    request = Request(scope, receive, self.max_body)
+                    await protection.check(request)
             if self.simple and self.params is None and self.body is None:
                 step = self.handler
                 if step.kind == "async":
@@ -75,7 +84,8 @@ class Endpoint:
                     return
                 await self._send_value(scope, send, result, None)
                 return
-            request = Request(scope, receive, self.max_body)
+            if request is None:
+                request = Request(scope, receive, self.max_body)
             sent_error = await self._run(request, scope, receive, send)
         except Exception as exc:
             if request is None:
@@ -240,6 +250,11 @@ async def _send_response(
         else:
             response.background = BackgroundTasks([response.background, background])
     await response(scope, receive, send)
+
+
+def _has_cookie(scope: Scope) -> bool:
+    """Whether the request carries cookies (CSRF checks only cookie-authenticated requests)."""
+    return any(name == b"cookie" for name, _ in scope.get("headers", ()))
 
 
 async def _no_receive() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from keel.errors import HTTPError
 
 if TYPE_CHECKING:
     from keel.app import App
+    from keel.sessions import Session
 
 __all__ = [
     "Address",
@@ -185,6 +186,18 @@ class Request:
         if self._cookies is None:
             self._cookies = parse_cookies(self.headers.getlist("cookie"))
         return self._cookies
+
+    @property
+    def session(self) -> Session:
+        """The client's :class:`~keel.sessions.Session` (needs ``SessionMiddleware``)."""
+        session = self.scope.get("session")
+        if session is None:
+            raise RuntimeError(
+                "request.session needs the session middleware: App(middleware=["
+                "Middleware(SessionMiddleware, secret_key=...)]) with SessionMiddleware from "
+                "keel.middleware"
+            )
+        return session  # type: ignore[no-any-return]
 
     @property
     def client(self) -> Address | None:

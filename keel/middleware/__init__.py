@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from keel.middleware.ratelimit import RateLimitMiddleware
     from keel.middleware.request_id import RequestIDLogFilter, RequestIDMiddleware
     from keel.middleware.security_headers import SecurityHeadersMiddleware
+    from keel.middleware.sessions import SessionMiddleware
 
 __all__ = [
     "ASGIApp",
@@ -24,6 +25,7 @@ __all__ = [
     "RequestIDLogFilter",
     "RequestIDMiddleware",
     "SecurityHeadersMiddleware",
+    "SessionMiddleware",
     "TrustedHostMiddleware",
 ]
 
@@ -74,6 +76,7 @@ _LAZY = {
     "RequestIDLogFilter": "keel.middleware.request_id",
     "RequestIDMiddleware": "keel.middleware.request_id",
     "SecurityHeadersMiddleware": "keel.middleware.security_headers",
+    "SessionMiddleware": "keel.middleware.sessions",
     "TrustedHostMiddleware": "keel.middleware.hosts",
 }
 
