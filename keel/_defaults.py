@@ -2,7 +2,8 @@
 
 ``App.build`` wraps the user's middleware in the built-in layers chosen here, outermost
 first: security headers (so every answer carries them, refusals included), the allowed-hosts
-check, and CORS when origins are configured. Sessions and CSRF are installed the same way.
+check, CORS when origins are configured, and sessions innermost (so the app's own middleware
+sees ``request.session``). The CSRF check runs per route (``App.csrf_protection``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from keel.settings import DEVELOPMENT_HOSTS, MIN_SECRET_KEY_LENGTH, Settings
 
 if TYPE_CHECKING:
     from keel.app import App
+    from keel.csrf import CSRFProtection
 
 __all__ = [
     "allowed_hosts",
+    "csrf_protection",
     "default_stack",
     "secret_key",
     "startup_problems",
@@ -102,8 +105,23 @@ def startup_problems(settings: Settings) -> list[str]:
 
 
 def _given(app: App, cls: type) -> bool:
-    """Whether the app's own middleware list already has ``cls`` (then it replaces ours)."""
-    return any(isinstance(m.cls, type) and issubclass(m.cls, cls) for m in app.user_middleware)
+    """Whether the app's own middleware list already has ``cls`` (then it replaces ours);
+    ``Cls.from_settings`` style factories count as their class."""
+    for m in app.user_middleware:
+        factory = m.cls
+        owner = factory if isinstance(factory, type) else getattr(factory, "__self__", None)
+        if isinstance(owner, type) and issubclass(owner, cls):
+            return True
+    return False
+
+
+def csrf_protection(app: App) -> CSRFProtection | None:
+    """The CSRF check the settings ask for (``None`` when ``csrf`` is off)."""
+    if not app.settings.csrf:
+        return None
+    from keel.csrf import CSRFProtection
+
+    return CSRFProtection.from_settings(app.settings)
 
 
 def default_stack(app: App, inner: ASGIApp) -> ASGIApp:
@@ -115,9 +133,12 @@ def default_stack(app: App, inner: ASGIApp) -> ASGIApp:
     from keel.middleware.cors import CORSMiddleware
     from keel.middleware.hosts import TrustedHostMiddleware
     from keel.middleware.security_headers import DEFAULT_CSP, SecurityHeadersMiddleware
+    from keel.middleware.sessions import SessionMiddleware
 
     settings = app.settings
     stack = inner
+    if not _given(app, SessionMiddleware):  # innermost: the app's middleware sees sessions
+        stack = SessionMiddleware.from_settings(stack, settings, secret_key(settings))
     if settings.cors_allow_origins and not _given(app, CORSMiddleware):
         stack = CORSMiddleware(
             stack,

@@ -27,6 +27,7 @@ from keel.responses import HTMLResponse, Response
 from keel.routing import Router
 
 if TYPE_CHECKING:
+    from keel.csrf import CSRFProtection
     from keel.middleware._common import TrustedProxies
     from keel.security import Wording
     from keel.settings import Settings
@@ -193,6 +194,9 @@ class App(Router):
         self._builtins_installed = False
         self.default_response_class = default_response_class
         self.strict_content_type = strict_content_type
+        self.csrf_protection: CSRFProtection | None | _Unset = _UNSET
+        """The CSRF check of unsafe requests that carry the session cookie: from the
+        settings at startup unless set here first (``None`` turns it off)."""
         for key, handler in (exception_handlers or {}).items():
             self.add_exception_handler(key, handler)
 
@@ -356,7 +360,7 @@ class App(Router):
             RuntimeError: Production settings are unsafe (no strong secret key, no allowed
                 hosts); the message says what to set.
         """
-        from keel._defaults import default_stack, startup_problems
+        from keel._defaults import csrf_protection, default_stack, startup_problems
 
         problems = startup_problems(self.settings)
         if problems:
@@ -364,6 +368,8 @@ class App(Router):
                 "This app runs with production settings (debug=False) that are not safe "
                 "to serve:\n  - " + "\n  - ".join(problems)
             )
+        if isinstance(self.csrf_protection, _Unset):
+            self.csrf_protection = csrf_protection(self)
         self._compile()
         stack: ASGIApp = self._dispatch
         for mw in reversed(self.user_middleware):
@@ -396,10 +402,10 @@ class App(Router):
         scope["app"] = self
         stack = self._stack
         if stack is None:
-            if scope["type"] == "lifespan":  # built in the startup step, which reports failure
-                await self._lifespan(receive, send)
-                return
-            self.build()
+            if scope["type"] == "lifespan":
+                await self._build_for_lifespan(receive, send)
+            else:
+                self.build()
             stack = self._stack
             assert stack is not None
         await stack(scope, receive, send)
@@ -431,14 +437,25 @@ class App(Router):
         response = await self.handle_exception(Request(scope, receive), exc)
         await response(scope, receive, send)
 
+    async def _build_for_lifespan(self, receive: Receive, send: Send) -> None:
+        """Build at server start; a failure (unsafe production settings…) is reported as
+        the lifespan's startup failure, which stops the server with its message."""
+        try:
+            self.build()
+        except BaseException as exc:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send(
+                    {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
+                )
+            raise
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
         stack = contextlib.AsyncExitStack()
         try:
-            if self._stack is None:
-                self.build()
             await stack.__aenter__()
             if self.lifespan_context is not None:
                 await stack.enter_async_context(self.lifespan_context(self))

@@ -38,6 +38,7 @@ __all__ = [
     "CSRFProtection",
     "SAFE_METHODS",
     "csrf_exempt",
+    "csrf_input",
     "csrf_token",
     "rotate_csrf",
 ]
@@ -102,6 +103,19 @@ def csrf_token(request: Request) -> str:
         request.session[_SESSION_KEY] = _b64(secret)
     mask = secrets.token_bytes(_SECRET_BYTES)
     return _b64(mask + _xor(secret, mask))
+
+
+def csrf_input(request: Request) -> str:
+    """A hidden ``<input>`` carrying :func:`csrf_token`, for a ``<form method="post">``.
+
+    Its name is the app's ``csrf_field_name`` setting (``csrf_token`` by default). The
+    result is HTML (a ``markupsafe.Markup``, so templates do not escape it again).
+    """
+    from markupsafe import Markup
+
+    settings = getattr(request.scope.get("app"), "settings", None)
+    name = getattr(settings, "csrf_field_name", "csrf_token")
+    return Markup('<input type="hidden" name="{}" value="{}">').format(name, csrf_token(request))
 
 
 def rotate_csrf(request: Request) -> None:

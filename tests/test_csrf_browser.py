@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from keel import App, Form, Request
+from keel import App, Form, Request, Settings
 from keel.csrf import CSRFProtection, csrf_token
 from keel.middleware import Middleware, SessionMiddleware
 from keel.responses import HTMLResponse
@@ -54,7 +54,9 @@ def site() -> App:
 
 
 def attacker(target: str, token: str) -> App:
-    app = App()
+    # The attacker's own page has no CSP: keel's default (form-action 'self') would stop
+    # its form from posting to another site before our CSRF check could.
+    app = App(settings=Settings(security_headers=False))
 
     @app.get("/")
     async def page() -> HTMLResponse:

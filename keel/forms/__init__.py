@@ -25,7 +25,6 @@ control.
 
 from __future__ import annotations
 
-import importlib
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -34,19 +33,9 @@ from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
-from keel.forms._widgets import (
-    Hidden,
-    Input,
-    Password,
-    Select,
-    Spec,
-    Textarea,
-    Widget,
-    infer_widget,
-    render_errors,
-    render_widget,
-)
-from keel.responses import RedirectResponse
+from keel.forms import _widgets
+from keel.forms._widgets import Hidden, Input, Password, Select, Textarea, Widget
+from keel.responses import RedirectResponse as _Redirect
 
 if TYPE_CHECKING:
     from keel.datastructures import FormData
@@ -70,7 +59,7 @@ __all__ = [
 F = TypeVar("F", bound="Form")
 
 _REQUIRED = "This field is required."
-_SPECS: weakref.WeakKeyDictionary[type[Any], dict[str, Spec]] = weakref.WeakKeyDictionary()
+_SPECS: weakref.WeakKeyDictionary[type[Any], dict[str, _widgets.Spec]] = weakref.WeakKeyDictionary()
 
 
 class Form(BaseModel):
@@ -84,11 +73,11 @@ class Form(BaseModel):
     model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
 
     @classmethod
-    def widget_specs(cls) -> dict[str, Spec]:
+    def widget_specs(cls) -> dict[str, _widgets.Spec]:
         """Each field's widget, derived once per class."""
         specs = _SPECS.get(cls)
         if specs is None:
-            specs = {name: infer_widget(info) for name, info in cls.model_fields.items()}
+            specs = {name: _widgets.infer_widget(info) for name, info in cls.model_fields.items()}
             _SPECS[cls] = specs
         return specs
 
@@ -133,7 +122,9 @@ class Form(BaseModel):
 class BoundField:
     """One field of a bound form: its label, control, value and errors."""
 
-    def __init__(self, form: BoundForm[Any], name: str, info: FieldInfo, spec: Spec) -> None:
+    def __init__(
+        self, form: BoundForm[Any], name: str, info: FieldInfo, spec: _widgets.Spec
+    ) -> None:
         self.form = form
         self.name = name
         self.info = info
@@ -197,7 +188,7 @@ class BoundField:
         spec = self.spec
         extra = self.form.choices.get(self.name)
         if extra is not None:
-            spec = Spec(
+            spec = _widgets.Spec(
                 "select",
                 multiple=spec.multiple,
                 choices=tuple(extra),
@@ -208,7 +199,7 @@ class BoundField:
             described.append(f"{self.id}_help")
         if self.errors:
             described.append(f"{self.id}_errors")
-        return render_widget(
+        return _widgets.render_widget(
             spec,
             name=self.html_name,
             html_id=self.id,
@@ -220,7 +211,7 @@ class BoundField:
 
     def errors_html(self) -> Markup:
         """The field's errors as a list (empty when valid)."""
-        return render_errors(self.errors, f"{self.id}_errors")
+        return _widgets.render_errors(self.errors, f"{self.id}_errors")
 
     def render(self) -> Markup:
         """Label, control, help text and errors in one ``<div class="field">``."""
@@ -321,16 +312,18 @@ class BoundForm(Generic[F]):
         request = self.request
         if request is None:
             return Markup("")
-        try:
-            csrf = importlib.import_module("keel.csrf")
-        except ImportError:
+        if request.scope.get("session") is None:  # no sessions, so no CSRF check
             return Markup("")
-        rendered = csrf.csrf_input(request)
-        return Markup(rendered) if rendered else Markup("")
+        from keel.csrf import csrf_input
+
+        return Markup(csrf_input(request))
 
     def render(self) -> Markup:
         """Every field (and the CSRF token and form-wide errors), ready for a ``<form>``."""
-        parts = [self.csrf_input(), render_errors(self.non_field_errors, "id___all___errors")]
+        parts = [
+            self.csrf_input(),
+            _widgets.render_errors(self.non_field_errors, "id___all___errors"),
+        ]
         parts += [field.render() for field in self]
         return Markup("\n").join(p for p in parts if p)
 
@@ -416,7 +409,7 @@ def form(
     return built
 
 
-def see_other(url: str) -> RedirectResponse:
+def see_other(url: str) -> _Redirect:
     """The answer to a successful POST: ``303 See Other`` to ``url`` (POST-redirect-GET),
     so reloading the next page does not post the form again."""
-    return RedirectResponse(url, status_code=303)
+    return _Redirect(url, status_code=303)

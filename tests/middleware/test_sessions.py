@@ -29,6 +29,7 @@ OLD_KEY = "former-key-" + "o" * 40
 def make_app(**options: Any) -> App:
     options.setdefault("secret_key", KEY)
     app = App(middleware=[Middleware(SessionMiddleware, **options)])
+    app.csrf_protection = None  # these tests post without CSRF tokens (tests/test_csrf.py)
 
     @app.get("/read")
     async def read(request: Request) -> dict[str, Any]:
@@ -301,6 +302,7 @@ def test_from_settings_reads_the_session_fields() -> None:
     with pytest.raises(ValueError, match="KEEL_SECRET_KEY"):
         SessionMiddleware.from_settings(make_app(), Settings())
     app = App(middleware=[Middleware(SessionMiddleware.from_settings, settings=settings)])
+    app.csrf_protection = None
 
     @app.post("/x")
     async def x(request: Request) -> dict[str, str]:
