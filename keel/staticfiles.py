@@ -269,8 +269,10 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     first_text, last_text = first_text.strip(), last_text.strip()
     if not dash or not (first_text + last_text).isdigit() or not (first_text or last_text):
         return None
-    if len(first_text) > 20 or len(last_text) > 20:  # no 100,000-digit numbers
-        return _UNSATISFIABLE if first_text else (0, size - 1)
+    if len(first_text) > 20:  # never parse 100,000-digit numbers: beyond any file
+        return _UNSATISFIABLE
+    if len(last_text) > 20:
+        last_text = "9" * 20
     if not first_text:  # the last N bytes
         suffix = int(last_text)
         return (max(size - suffix, 0), size - 1) if suffix > 0 else _UNSATISFIABLE
