@@ -267,7 +267,8 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         return None
     first_text, dash, last_text = specs.strip().partition("-")
     first_text, last_text = first_text.strip(), last_text.strip()
-    if not dash or not (first_text + last_text).isdigit() or not (first_text or last_text):
+    digits = first_text + last_text
+    if not dash or not digits or not (digits.isascii() and digits.isdigit()):
         return None
     if len(first_text) > 20:  # never parse 100,000-digit numbers: beyond any file
         return _UNSATISFIABLE
