@@ -475,9 +475,8 @@ def collectstatic(sources: tuple[Path, ...], output: Path, target: str | None) -
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     shown = ", ".join(str(f) for f in folders)
-    click.echo(
-        f"Collected {len(paths)} files from {shown} into {output} (manifest staticfiles.json)"
-    )
+    files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
+    click.echo(f"Collected {files} from {shown} into {output} (manifest staticfiles.json)")
 
 
 if __name__ == "__main__":  # pragma: no cover
