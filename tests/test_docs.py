@@ -378,8 +378,9 @@ def test_every_page_has_few_not_run_blocks() -> None:
 def _file_of(block: Block) -> str | None:
     """``# main.py`` (or another file name) on a block's first line says where it goes."""
     first = block.code.splitlines()[0] if block.code.strip() else ""
+    # ``# main.py``, or ``/* static/app.css */`` and ``{# templates/page.html #}``
     found = re.match(r"^# ([\w/]+\.(?:py|toml|cfg|env))\b", first) or re.match(
-        r"^(?:/\* |\{# )([\w/.-]+\.(?:css|js|html|txt))\b", first  # /* x.css */, {# x.html #}
+        r"^(?:/\* |\{# )([\w/.-]+\.(?:css|js|html|txt))\b", first
     )
     return found.group(1) if found else None
 

@@ -230,7 +230,7 @@ def digits(tmp_path: Path) -> TestClient:
 def test_ranges(
     digits: TestClient, header: str, status: int, body: bytes, content_range: str | None
 ) -> None:
-    r = digits.get("/static/d.txt", headers={"range": header.encode("latin-1")})
+    r = digits.get("/static/d.txt", headers={b"range": header.encode("latin-1")})
     assert (r.status_code, r.content) == (status, body)
     assert r.headers.get("content-range") == content_range
     assert r.headers["content-length"] == str(len(body))

@@ -10,7 +10,6 @@ KEEL_REQUIRE_SERVICES=1.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

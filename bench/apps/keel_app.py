@@ -3,7 +3,8 @@ dependency for the database session), startup/shutdown hooks and app.state.
 
 The db, fortunes and writes scenarios use keel.db (its Database and per-request Session over
 the same SQLAlchemy models and SQLite file as every other async app; the Session commits
-after the handler); fortunes renders with keel.templates. The 1000 routes of `routes` are registered in a loop, each with its own handler.
+after the handler); fortunes renders with keel.templates. The 1000 routes of `routes` are
+registered in a loop, each with its own handler.
 """
 
 from __future__ import annotations
