@@ -39,6 +39,7 @@ __all__ = [
     "FastAPIErrors",
     "HTMLErrorPages",
     "ProblemDetails",
+    "default_page",
 ]
 
 logger = logging.getLogger("keel.error")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from keel.background import BackgroundTask
     from keel.requests import Request
 
-__all__ = ["ContextProcessor", "TemplateNotFound", "Templates"]
+__all__ = ["ContextProcessor", "TemplateNotFound", "Templates", "template_request"]
 
 ContextProcessor = Callable[["Request"], Mapping[str, Any]]
 """``fn(request) -> dict``: names added to the context of every template rendered."""
@@ -56,7 +56,8 @@ class Templates:
     Args:
         directory: The template folder, or a list of folders searched in order.
         loader: A Jinja2 loader instead of ``directory`` (``PackageLoader``, ``DictLoader``…).
-        env: A ready Jinja2 environment instead of both (keel adds its globals to it).
+        env: A ready Jinja2 environment instead of both (keel adds its globals to it; its
+            ``auto_reload`` stays unless ``auto_reload`` is given).
         auto_reload: Re-read a template when its file changes; ``None`` (default): on when
             the rendering app has ``debug`` on.
         undefined: What an unknown variable renders as: Jinja2's ``Undefined`` (empty) by
@@ -107,6 +108,10 @@ class Templates:
                 extensions=list(extensions),
                 cache_size=-1,  # keep every compiled template
             )
+        elif auto_reload is not None:
+            env.auto_reload = auto_reload
+        else:
+            auto_reload = env.auto_reload  # a given environment keeps its own setting
         self.env = env
         self.context_processors: list[ContextProcessor] = list(context_processors)
         self.static_url = static_url.rstrip("/") if static_url else None
@@ -289,7 +294,8 @@ def _block(template: jinja2.Template, name: str, block: str) -> Callable[..., An
         ) from None
 
 
-def _request(context: jinja2.runtime.Context, what: str) -> Request:
+def template_request(context: jinja2.runtime.Context, what: str) -> Request:
+    """The ``request`` of a template's context (an error naming ``what`` when absent)."""
     request = context.get("request")
     if request is None:
         raise RuntimeError(f"{what} needs the request: render with templates.render(request, ...)")
@@ -300,7 +306,7 @@ def _request(context: jinja2.runtime.Context, what: str) -> Request:
 def _url_for(context: jinja2.runtime.Context, name: str, /, **params: Any) -> str:
     """The path of the route (or mount, with ``path=``) called ``name``, below the app's
     root path."""
-    request = _request(context, "url_for()")
+    request = template_request(context, "url_for()")
     path = request.app.url_path_for(name, **params)
     return str(request.scope.get("root_path", "")) + path
 
@@ -310,7 +316,7 @@ def _csp_nonce(context: jinja2.runtime.Context) -> str:
     """This request's CSP nonce (``""`` without :class:`SecurityHeadersMiddleware`)."""
     from keel.middleware.security_headers import csp_nonce
 
-    return csp_nonce(_request(context, "csp_nonce()")) or ""
+    return csp_nonce(template_request(context, "csp_nonce()")) or ""
 
 
 def _csrf() -> Callable[[Request], str]:
@@ -326,13 +332,13 @@ def _csrf() -> Callable[[Request], str]:
 @jinja2.pass_context
 def _csrf_token(context: jinja2.runtime.Context) -> str:
     """This session's CSRF token, for a form field or a header."""
-    return _csrf()(_request(context, "csrf_token()"))
+    return _csrf()(template_request(context, "csrf_token()"))
 
 
 @jinja2.pass_context
 def _csrf_input(context: jinja2.runtime.Context) -> Markup:
     """A hidden ``<input>`` carrying the CSRF token, for a ``<form method="post">``."""
-    request = _request(context, "csrf_input()")
+    request = template_request(context, "csrf_input()")
     token = _csrf()(request)
     settings = getattr(request.scope.get("app"), "settings", None)
     field = getattr(settings, "csrf_field_name", "csrf_token")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from keel.responses import HTMLResponse
-from keel.templates import ContextProcessor, Templates
+from keel.templates import ContextProcessor, Templates, template_request
 
 if TYPE_CHECKING:
     from keel.background import BackgroundTask
@@ -25,6 +25,9 @@ __all__ = ["Jinja2Templates"]
 
 class Jinja2Templates(Templates):
     """Starlette's ``Jinja2Templates``: ``templates.TemplateResponse(request, name, context)``.
+
+    As in Starlette, ``url_for`` in these templates gives absolute URLs
+    (``http://host/items/1``); :class:`~keel.templates.Templates` gives paths.
 
     Args:
         directory: The template folder(s).
@@ -43,6 +46,7 @@ class Jinja2Templates(Templates):
         **env_options: Any,
     ) -> None:
         super().__init__(directory, env=env, context_processors=context_processors, **env_options)
+        self.env.globals["url_for"] = _absolute_url_for
 
     def TemplateResponse(  # noqa: N802 (Starlette's name)
         self,
@@ -105,3 +109,9 @@ class Jinja2Templates(Templates):
             media_type=media_type,
             background=background,
         )
+
+
+@jinja2.pass_context
+def _absolute_url_for(context: jinja2.runtime.Context, name: str, /, **params: Any) -> str:
+    """Starlette's ``url_for``: the absolute URL of the route (or mount) ``name``."""
+    return str(template_request(context, "url_for()").url_for(name, **params))
