@@ -336,5 +336,8 @@ def test_constructor_errors(tmp_path: Path) -> None:
         Templates(tmp_path / "missing")
     loaded = Templates(loader=jinja2.DictLoader({"d.html": "{{ x }}"}))
     assert loaded.get_template("d.html").render(x="<i>") == "&lt;i&gt;"
-    given = Templates(env=jinja2.Environment(autoescape=False))
+    given = Templates(env=jinja2.Environment(autoescape=False, auto_reload=False))
     assert "url_for" in given.env.globals
+    assert given.env.auto_reload is False  # a given environment keeps its setting
+    forced = Templates(env=jinja2.Environment(), auto_reload=False)
+    assert forced.env.auto_reload is False
