@@ -18,6 +18,7 @@ __all__ = [
     "is_json_media_type",
     "not_modified",
     "parse_query",
+    "prefers_html",
 ]
 
 _NO_CONTENT = frozenset({204, 205, 304})
@@ -108,6 +109,50 @@ def not_modified(
         return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(since)
     except (TypeError, ValueError):
         return False
+
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+
+def _quality(ranges: list[tuple[str, float]], media_type: str) -> float:
+    """The ``q`` of the most specific range matching ``media_type`` (0 when none does)."""
+    family = media_type.split("/", 1)[0] + "/*"
+    best, rank = 0.0, -1
+    for accepted, q in ranges:
+        specificity = 2 if accepted == media_type else 1 if accepted == family else 0
+        if specificity > rank and (specificity or accepted == "*/*"):
+            best, rank = q, specificity
+    return best
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether an ``Accept`` header ranks an HTML page above JSON (a browser navigating).
+
+    ``text/html`` (or XHTML) must be accepted with a strictly higher quality than
+    ``application/json`` (or problem+json), each judged by its most specific matching
+    range: a browser's ``text/html,...,*/*;q=0.8`` prefers HTML; ``*/*``, no header,
+    ``application/json`` and anything unparsable do not.
+    """
+    if not accept or len(accept) > 4096:
+        return False
+    ranges: list[tuple[str, float]] = []
+    for item in accept.split(","):
+        media_range, *params = item.split(";")
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+                if not 0.0 <= q <= 1.0:  # also NaN
+                    q = 0.0
+        ranges.append((media_range.strip().lower(), q))
+    html = max(_quality(ranges, t) for t in _HTML_TYPES)
+    json = max(_quality(ranges, t) for t in _JSON_TYPES)
+    return html > json
 
 
 def _not_utf8(what: str) -> HTTPError:

@@ -32,6 +32,7 @@ __all__ = [
     "AppLoadError",
     "AppTarget",
     "check",
+    "collectstatic",
     "find_target",
     "load_app",
     "load_target",
@@ -491,6 +492,47 @@ def routes(target: str | None) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
+
+
+@main.command()
+@click.argument("sources", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the files and staticfiles.json into.",
+)
+@click.option("--app", "target", default=None, help="The app (module:app) whose folders to use.")
+def collectstatic(sources: tuple[Path, ...], output: Path, target: str | None) -> None:
+    """Copy static files into OUTPUT, fingerprinted, with a staticfiles.json manifest.
+
+    SOURCES are the folders to collect; without them, the folders of the app's StaticFiles
+    mounts (app.static(...)), found as every command finds the app.
+    """
+    from keel.staticfiles import StaticFiles, collect_static
+
+    folders = list(sources)
+    if not folders:
+        app = load_app(target)
+        resolved = output.resolve()
+        folders = [
+            m.app.root
+            for m in app.mounts
+            if isinstance(m.app, StaticFiles) and m.app.root != resolved
+        ]
+        if not folders:
+            raise click.UsageError(
+                "no folders to collect: name them (keel collectstatic static -o OUTPUT) or "
+                'serve them in the app (app.static("/static", "static"))'
+            )
+    try:
+        paths = collect_static(folders, output)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    shown = ", ".join(str(f) for f in folders)
+    files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
+    click.echo(f"Collected {files} from {shown} into {output} (manifest staticfiles.json)")
 
 
 if __name__ == "__main__":  # pragma: no cover

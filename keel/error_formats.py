@@ -11,21 +11,38 @@ keel ships two formats:
 * :class:`FastAPIErrors`: FastAPI's ``{"detail": ...}``, with 422 as
   ``{"detail": [{"loc": [...], "msg": ..., "type": ...}, ...]}``.
 
+and :class:`HTMLErrorPages`, which answers browsers with an HTML page (a template of the
+app's, or a built-in one) and API clients with another format.
+
 Another format is a subclass of :class:`ErrorFormat`.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any
+import html
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
+from keel._http import prefers_html
 from keel.errors import PROBLEM_JSON, HTTPError, RequestValidationError
-from keel.responses import JSONResponse, ProblemResponse, Response
+from keel.responses import HTMLResponse, JSONResponse, ProblemResponse, Response
 
 if TYPE_CHECKING:
     from keel.requests import Request
 
-__all__ = ["PROBLEM_DETAILS", "ErrorFormat", "FastAPIErrors", "ProblemDetails"]
+__all__ = [
+    "PROBLEM_DETAILS",
+    "ErrorFormat",
+    "ErrorTemplates",
+    "FastAPIErrors",
+    "HTMLErrorPages",
+    "ProblemDetails",
+    "default_page",
+]
+
+logger = logging.getLogger("keel.error")
 
 
 class ErrorFormat(abc.ABC):
@@ -157,6 +174,114 @@ class FastAPIErrors(ErrorFormat):
         """``HTTPValidationError`` for 422, ``ErrorDetail`` otherwise."""
         name = "HTTPValidationError" if status == 422 else "ErrorDetail"
         return {"$ref": f"#/components/schemas/{name}"}
+
+
+class ErrorTemplates(Protocol):
+    """What :class:`HTMLErrorPages` needs of its templates (:class:`keel.templates.Templates`)."""
+
+    def get_template(self, name: str) -> Any:
+        """The template ``name``; raises a ``LookupError`` when there is none."""
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """The page ``name`` rendered as a response."""
+
+
+class HTMLErrorPages(ErrorFormat):
+    """HTML error pages for browsers, ``api``'s format for every other client.
+
+    A request whose ``Accept`` ranks ``text/html`` above JSON (a browser navigating) gets a
+    page: the template ``errors/<status>.html``, else ``errors/error.html``, from
+    ``templates`` when given, else (or when the template fails) keel's built-in page. Other
+    clients (``Accept: application/json``, ``*/*``, none) get ``api``'s answer unchanged.
+    The status and headers (``Allow``, ``WWW-Authenticate``…) are the same either way::
+
+        from keel.templates import Templates
+
+        app = App(error_format=HTMLErrorPages(templates=Templates("templates")))
+
+    Templates see ``request``, ``error`` (the :class:`~keel.errors.HTTPError`), ``status``,
+    ``title`` and ``detail``, autoescaped like every page.
+
+    Args:
+        api: The format for API clients (:class:`ProblemDetails` by default).
+        templates: Where the error templates are looked up (optional).
+        folder: The templates' folder inside ``templates`` (``errors``).
+    """
+
+    def __init__(
+        self,
+        api: ErrorFormat | None = None,
+        *,
+        templates: ErrorTemplates | None = None,
+        folder: str = "errors",
+    ) -> None:
+        self.api = api or PROBLEM_DETAILS
+        self.media_type = self.api.media_type
+        self.templates = templates
+        self.folder = folder.strip("/")
+
+    def render(self, request: Request, error: HTTPError) -> Response:
+        """A page when the client prefers HTML, else ``api``'s response."""
+        if not prefers_html(request.headers.get("accept")):
+            return self.api.render(request, error)
+        return self.page(request, error)
+
+    def page(self, request: Request, error: HTTPError) -> Response:
+        """The HTML page for ``error``: the app's template, or the built-in page."""
+        detail = error.detail if isinstance(error.detail, str) else None
+        if self.templates is not None:
+            context = {
+                "error": error,
+                "status": error.status,
+                "title": error.title,
+                "detail": detail,
+            }
+            for name in (f"{self.folder}/{error.status}.html", f"{self.folder}/error.html"):
+                try:
+                    self.templates.get_template(name)
+                except LookupError:
+                    continue
+                try:
+                    return self.templates.render(
+                        request, name, context, status=error.status, headers=error.headers
+                    )
+                except Exception:
+                    logger.exception("Error page %s failed; the built-in page was sent", name)
+                    break
+        return HTMLResponse(
+            default_page(error.status, error.title, detail), error.status, error.headers
+        )
+
+    def schemas(self) -> dict[str, Any]:
+        """``api``'s schemas."""
+        return self.api.schemas()
+
+    def schema(self, status: int) -> dict[str, Any]:
+        """``api``'s schema for ``status``."""
+        return self.api.schema(status)
+
+    def content(self, status: int) -> dict[str, Any]:
+        """``api``'s content, and ``text/html`` (the page)."""
+        return {**self.api.content(status), "text/html": {"schema": {"type": "string"}}}
+
+
+def default_page(status: int, title: str, detail: str | None) -> str:
+    """keel's built-in error page: the status, title and detail, escaped; no script, no style."""
+    heading = html.escape(f"{status} {title}")
+    text = f"<p>{html.escape(detail)}</p>" if detail else ""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{heading}</title></head>\n<body>\n<h1>{heading}</h1>\n{text}\n</body>\n</html>\n"
+    )
 
 
 def _fastapi_item(error: dict[str, Any]) -> dict[str, Any]:

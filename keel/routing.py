@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import re
 import uuid
 import weakref
@@ -617,6 +618,23 @@ class Router:
         self._mounts.append(Mount(self.prefix + path, app, name))
         self._changed()
 
+    def static(
+        self,
+        path: str,
+        directory: str | os.PathLike[str],
+        *,
+        name: str = "static",
+        **options: Any,
+    ) -> None:
+        """Serve the files of ``directory`` under ``path``: ``app.static("/static", "static")``.
+
+        Short for ``mount(path, StaticFiles(directory=directory, **options), name=name)``;
+        templates' ``static(path)`` and ``url_for("static", path=...)`` point at it.
+        """
+        from keel.staticfiles import StaticFiles
+
+        self.mount(path, StaticFiles(directory=directory, **options), name=name)
+
     def include(
         self,
         router: Router,
@@ -696,7 +714,9 @@ class Router:
             entry.options = entry.options._replace(response_class=default_response_class)
 
     def url_path_for(self, name: str, /, **params: Any) -> str:
-        """The path of the route called ``name`` with ``params`` filled in."""
+        """The path of the route called ``name`` with ``params`` filled in, or of the file
+        ``path=`` below the mount called ``name`` (``url_path_for("static", path="app.css")``).
+        """
         errors = []
         for route in self.routes:
             if route.name == name:
@@ -707,6 +727,11 @@ class Router:
         for ws in self.websocket_routes:
             if getattr(ws, "name", None) == name:
                 return str(ws.url_path(params))
+        for mount in self.mounts:
+            if mount.name == name and set(params) <= {"path"}:
+                from urllib.parse import quote
+
+                return f"{mount.path}/{quote(str(params.get('path', '')).lstrip('/'))}"
         if errors:
             raise NoMatchFound(errors[0])
         raise NoMatchFound(f"No route named {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -471,3 +472,31 @@ def test_check_needs_deploy(project: Project) -> None:
     result = invoke("check", f"{good}:app")
     assert result.exit_code == 2
     assert "--deploy" in result.output
+
+
+def test_collectstatic_from_folders_and_from_the_app(project: Project) -> None:
+    static = project.path / "static"
+    (static / "css").mkdir(parents=True)
+    (static / "css" / "app.css").write_text("body{}")
+    (static / "logo.svg").write_text("<svg/>")
+    result = invoke("collectstatic", "static", "--output", "build/static")
+    assert result.exit_code == 0, result.output
+    assert "Collected 2 files from" in result.output
+    manifest = json.loads((project.path / "build/static/staticfiles.json").read_text())
+    hashed = manifest["paths"]["css/app.css"]
+    assert (project.path / "build/static" / hashed).read_text() == "body{}"
+
+    app = project.module(
+        "site", 'from keel import App\napp = App()\napp.static("/static", "static")\n'
+    )
+    result = invoke("collectstatic", "--app", f"{app}:app", "-o", "out")
+    assert result.exit_code == 0, result.output
+    assert (project.path / "out" / "staticfiles.json").is_file()
+
+    bare = project.module("bare", "from keel import App\napp = App()\n")
+    assert_short_failure(
+        invoke("collectstatic", "--app", f"{bare}:app", "-o", "x"), 2, "no folders to collect"
+    )
+    assert_short_failure(invoke("collectstatic", "static", "-o", "static/out"), 1, "overlap")
+    assert_short_failure(invoke("collectstatic", "missing", "-o", "x"), 2, "does not exist")
+    assert_short_failure(invoke("collectstatic", "static"), 2, "--output")

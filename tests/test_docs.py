@@ -3,7 +3,9 @@
 - Every relative link in README.md and docs/**/*.md names a file in the repository, and a
   ``#fragment`` names a heading of that page.
 - Every ```python block runs. The blocks of one page run in order in one namespace (a page
-  builds on its earlier blocks, like a module); a page's ``app`` is then built, so its
+  builds on its earlier blocks, like a module); an html, jinja, css or js block whose first
+  line names a file (``{# templates/page.html #}``, ``/* static/app.css */``) is written
+  there first; a page's ``app`` is then built, so its
   annotations and dependency graph are checked too, and zero-argument ``test_*`` functions
   are called. ``<!-- not-run -->`` on the line before a block skips it (keep those rare).
 - Every ``$ curl`` line in a ```console block is sent to the page's ``app`` with
@@ -337,6 +339,10 @@ def run_page(path: Path) -> None:
                 run_block(block, page, module)
             elif block.lang == "console":
                 run_curls(block, page, module)
+            elif block.lang in ("html", "jinja", "css", "js") and _file_of(block):
+                target = Path(str(_file_of(block)))  # a file the page shows, e.g. a template
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(block.code)
         finish(module)
     finally:
         sys.modules.pop(module.__name__, None)
@@ -372,7 +378,10 @@ def test_every_page_has_few_not_run_blocks() -> None:
 def _file_of(block: Block) -> str | None:
     """``# main.py`` (or another file name) on a block's first line says where it goes."""
     first = block.code.splitlines()[0] if block.code.strip() else ""
-    found = re.match(r"^# ([\w/]+\.(?:py|toml|cfg|env))\b", first)
+    # ``# main.py``, or ``/* static/app.css */`` and ``{# templates/page.html #}``
+    found = re.match(r"^# ([\w/]+\.(?:py|toml|cfg|env))\b", first) or re.match(
+        r"^(?:/\* |\{# )([\w/.-]+\.(?:css|js|html|txt))\b", first
+    )
     return found.group(1) if found else None
 
 

@@ -196,3 +196,97 @@ def test_an_error_format_must_render() -> None:
 
 def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [op for item in document["paths"].values() for op in item.values()]
+
+
+# -- HTML error pages ---------------------------------------------------------------------------
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
+
+
+def pages_app(tmp_path: Any = None, **options: Any) -> App:
+    from keel.error_formats import HTMLErrorPages
+
+    app = App(error_format=HTMLErrorPages(**options))
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        if item_id == 3:
+            raise HTTPError(403, "<b>Not yours</b>")
+        if item_id == 5:
+            raise RuntimeError("secret internals")
+        return {"item_id": item_id}
+
+    return app
+
+
+def test_browsers_get_an_escaped_page_and_api_clients_problem_json() -> None:
+    client = TestClient(pages_app(), raise_server_exceptions=False)
+    hostile = "/<script>alert(1)</script>"
+    page = client.get(hostile, headers={"accept": BROWSER})
+    assert page.status_code == 404
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<h1>404 Not Found</h1>" in page.text
+    for accept in (
+        None,
+        "*/*",
+        "application/json",
+        "application/problem+json",
+        "text/html;q=0.1, application/json",
+    ):
+        headers = {"accept": accept} if accept else {}
+        body = problem(client.get(hostile, headers=headers), 404)
+        assert body["detail"] == "No route for /<script>alert(1)</script>"
+    forbidden = client.get("/items/3", headers={"accept": BROWSER})
+    assert forbidden.status_code == 403 and "&lt;b&gt;Not yours&lt;/b&gt;" in forbidden.text
+    failed = client.get("/items/5", headers={"accept": BROWSER})
+    assert failed.status_code == 500 and "secret internals" not in failed.text
+    assert "<h1>500 Internal Server Error</h1>" in failed.text
+    problem(client.get("/items/5"), 500)
+    refused = client.post("/items/1", headers={"accept": BROWSER})
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, OPTIONS"
+    assert problem(client.get("/items/x"), 422)["errors"]
+
+
+def test_templates_override_the_built_in_page(tmp_path: Any) -> None:
+    from keel.templates import Templates
+
+    errors = tmp_path / "errors"
+    errors.mkdir()
+    (errors / "404.html").write_text("<p>lost: {{ detail }} ({{ request.url.path }})</p>")
+    (errors / "error.html").write_text("<p>{{ status }} {{ title }}: {{ error.detail }}</p>")
+    app = pages_app(templates=Templates(tmp_path))
+    client = TestClient(app, raise_server_exceptions=False)
+    r = client.get("/<i>", headers={"accept": BROWSER})
+    assert r.status_code == 404
+    assert r.text == "<p>lost: No route for /&lt;i&gt; (/%3Ci%3E)</p>"
+    forbidden = client.get("/items/3", headers={"accept": BROWSER})
+    assert forbidden.text == "<p>403 Forbidden: &lt;b&gt;Not yours&lt;/b&gt;</p>"
+    problem(client.get("/items/3"), 403)
+
+
+def test_a_broken_error_template_falls_back_to_the_built_in_page(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from keel.templates import Templates
+
+    (tmp_path / "errors").mkdir()
+    (tmp_path / "errors" / "404.html").write_text("{{ 1 / 0 }}")
+    client = TestClient(pages_app(templates=Templates(tmp_path)))
+    r = client.get("/nowhere", headers={"accept": BROWSER})
+    assert r.status_code == 404 and "<h1>404 Not Found</h1>" in r.text
+    assert "Error page errors/404.html failed" in caplog.text
+
+
+def test_html_pages_keep_the_api_format_and_document_html() -> None:
+    from keel.error_formats import HTMLErrorPages
+
+    app = pages_app(api=FastAPIErrors())
+    r = TestClient(app).get("/nowhere")
+    assert (r.status_code, r.json()) == (404, {"detail": "No route for /nowhere"})
+    pages = HTMLErrorPages(FastAPIErrors())
+    assert pages.media_type == "application/json"
+    content = pages.content(404)
+    assert set(content) == {"application/json", "text/html"}
+    assert pages.schemas() == FastAPIErrors().schemas()

@@ -104,3 +104,31 @@ def test_query_parsing_is_utf8_with_plus_as_space() -> None:
         with pytest.raises(HTTPError) as caught:
             parse_query(bad)
         assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("accept", "html"),
+    [
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),  # Chrome
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),
+        ("text/*", True),
+        ("text/html, */*;q=0", True),
+        ("application/xhtml+xml", True),
+        (None, False),
+        ("", False),
+        ("*/*", False),  # curl, httpx: problem JSON
+        ("application/json", False),
+        ("application/problem+json, text/html", False),  # a tie goes to JSON
+        ("text/html;q=0.5, application/json", False),
+        ("text/html;q=0.5, application/*", False),
+        ("text/html;q=nan", False),
+        ("text/html;q=2", False),
+        ("text/html;q=abc", False),
+        ("text/html, application/json;q=0.9, text/*;q=0", True),
+        ("text/html" + ", x/y" * 2000, False),  # too long to weigh
+    ],
+)
+def test_prefers_html(accept: str | None, html: bool) -> None:
+    from keel._http import prefers_html
+
+    assert prefers_html(accept) is html

@@ -5,6 +5,7 @@ import enum
 import json
 import uuid
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -770,3 +771,20 @@ def test_custom_route_classes_are_refused_with_what_to_use() -> None:
         app.router.route_class = type("GzipRoute", (), {})
     with pytest.raises(TypeError, match="no custom route classes"):
         Router().route_class = type("LoggingRoute", (), {})
+
+
+def test_url_path_for_a_mount_and_the_static_short_form(tmp_path: Path) -> None:
+    from keel.routing import NoMatchFound
+    from keel.staticfiles import StaticFiles
+
+    app = App()
+    api = Router(prefix="/api")
+    api.static("/files", tmp_path, name="files")
+    app.include(api)
+    app.mount("/legacy", StaticFiles(directory=tmp_path), name="legacy")
+    assert isinstance(app.mounts[0].app, StaticFiles)
+    assert app.url_path_for("files", path="/a b/c.css") == "/api/files/a%20b/c.css"
+    assert app.url_path_for("legacy", path="x.js") == "/legacy/x.js"
+    assert app.url_path_for("legacy") == "/legacy/"
+    with pytest.raises(NoMatchFound):
+        app.url_path_for("legacy", other="x")

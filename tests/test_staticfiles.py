@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +153,211 @@ def test_if_none_match_lists_weak_tags_and_star(site: Path) -> None:
         assert r.headers["etag"] == etag
     fresh = client.get("/static/css/app.css", headers={"if-none-match": '"other"'})
     assert fresh.status_code == 200 and fresh.text == "body{}"
+
+
+# -- app.static, types, caching ------------------------------------------------------------------
+
+
+def test_app_static_is_the_short_form(site: Path) -> None:
+    app = App()
+    app.static("/static", site)
+    client = TestClient(app)
+    assert client.get("/static/css/app.css").text == "body{}"
+    assert app.url_path_for("static", path="/css/app.css") == "/static/css/app.css"
+    assert app.mounts[0].name == "static"
+    with_html = App()
+    with_html.static("/site", site, name="site", html=True)
+    assert TestClient(with_html).get("/site/docs").text == "<h1>docs</h1>"
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("a.css", "text/css; charset=utf-8"),
+        ("a.js", "text/javascript; charset=utf-8"),
+        ("a.mjs", "text/javascript; charset=utf-8"),
+        ("a.html", "text/html; charset=utf-8"),
+        ("a.txt", "text/plain; charset=utf-8"),
+        ("a.json", "application/json"),
+        ("a.svg", "image/svg+xml"),
+        ("a.png", "image/png"),
+        ("a.woff2", "font/woff2"),
+        ("a.wasm", "application/wasm"),
+        ("a.webmanifest", "application/manifest+json"),
+        ("A.CSS", "text/css; charset=utf-8"),
+        ("noext", "application/octet-stream"),
+    ],
+)
+def test_content_types(tmp_path: Path, name: str, content_type: str) -> None:
+    (tmp_path / name).write_bytes(b"x")
+    r = TestClient(app_for(tmp_path)).get(f"/static/{name}")
+    assert r.headers["content-type"] == content_type
+
+
+def test_cache_control(site: Path) -> None:
+    assert TestClient(app_for(site)).get("/static/css/app.css").headers["cache-control"] == (
+        "no-cache"
+    )
+    r = TestClient(app_for(site, max_age=600)).get("/static/css/app.css")
+    assert r.headers["cache-control"] == "public, max-age=600"
+
+
+# -- ranges --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def digits(tmp_path: Path) -> TestClient:
+    (tmp_path / "d.txt").write_bytes(b"0123456789")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    return TestClient(app_for(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "body", "content_range"),
+    [
+        ("bytes=0-0", 206, b"0", "bytes 0-0/10"),
+        ("bytes=2-5", 206, b"2345", "bytes 2-5/10"),
+        ("bytes=7-", 206, b"789", "bytes 7-9/10"),
+        ("bytes=-3", 206, b"789", "bytes 7-9/10"),
+        ("bytes=-30", 206, b"0123456789", "bytes 0-9/10"),
+        ("bytes=8-100", 206, b"89", "bytes 8-9/10"),
+        ("bytes=0-" + "9" * 5000, 206, b"0123456789", "bytes 0-9/10"),
+        ("BYTES = 1-1", 206, b"1", "bytes 1-1/10"),
+        # ignored: the whole file (RFC 9110 lets a server ignore Range)
+        ("bytes=0-1,4-5", 200, b"0123456789", None),  # several ranges
+        ("bytes=5-2", 200, b"0123456789", None),  # invalid
+        ("items=0-1", 200, b"0123456789", None),  # another unit
+        ("bytes=a-b", 200, b"0123456789", None),
+        ("bytes=-", 200, b"0123456789", None),
+        ("bytes=1", 200, b"0123456789", None),
+        ("bytes=\u00b2-3", 200, b"0123456789", None),
+    ],
+)
+def test_ranges(
+    digits: TestClient, header: str, status: int, body: bytes, content_range: str | None
+) -> None:
+    r = digits.get("/static/d.txt", headers={b"range": header.encode("latin-1")})
+    assert (r.status_code, r.content) == (status, body)
+    assert r.headers.get("content-range") == content_range
+    assert r.headers["content-length"] == str(len(body))
+    assert r.headers["accept-ranges"] == "bytes"
+
+
+@pytest.mark.parametrize(
+    "header", ["bytes=10-", "bytes=10-20", "bytes=-0", "bytes=" + "9" * 5000 + "-"]
+)
+def test_unsatisfiable_ranges_are_416(digits: TestClient, header: str) -> None:
+    r = digits.get("/static/d.txt", headers={"range": header})
+    body = problem(r, 416)
+    assert r.headers["content-range"] == "bytes */10"
+    assert body["detail"].startswith("The range")
+
+
+def test_range_is_ignored_for_head_empty_files_and_changed_files(digits: TestClient) -> None:
+    head = digits.head("/static/d.txt", headers={"range": "bytes=0-1"})
+    assert (head.status_code, head.headers["content-length"]) == (200, "10")
+    empty = digits.get("/static/empty.txt", headers={"range": "bytes=0-1"})
+    assert (empty.status_code, empty.content) == (200, b"")
+    full = digits.get("/static/d.txt")
+    etag, modified = full.headers["etag"], full.headers["last-modified"]
+    for if_range, status in (
+        (etag, 206),
+        (modified, 206),
+        ('"stale"', 200),
+        (f"W/{etag}", 200),  # If-Range needs a strong validator
+        ("Mon, 01 Jan 2001 00:00:00 GMT", 200),
+    ):
+        r = digits.get("/static/d.txt", headers={"range": "bytes=0-1", "if-range": if_range})
+        assert r.status_code == status, if_range
+    # a validator that matches comes first: 304, not 206
+    cached = digits.get("/static/d.txt", headers={"range": "bytes=0-1", "if-none-match": etag})
+    assert cached.status_code == 304
+
+
+def test_a_range_on_a_real_socket(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.live import running, url_of
+
+    (tmp_path / "big.bin").write_bytes(bytes(range(256)) * 1024)  # 256 KiB: several chunks
+    with running(app_for(tmp_path)) as server:
+        r = httpx.get(f"{url_of(server)}/static/big.bin", headers={"range": "bytes=1000-200000"})
+    assert r.status_code == 206
+    assert r.content == (bytes(range(256)) * 1024)[1000:200001]
+
+
+# -- traversal -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/%2e%2e/secret.txt",
+        "/static/%2E%2E%2Fsecret.txt",
+        "/static/css/%2e%2e/%2e%2e/secret.txt",
+        "/static/..%2fsecret.txt",
+        "/static/..%5csecret.txt",
+        "/static/css%00/app.css",
+        "/static/%00",
+        "/static/C:%5cWindows%5cwin.ini",
+        "/static/css/app.css::$DATA",
+        "/static/CON",
+        "/static/con.txt",
+        "/static/NUL",
+        "/static/css/COM1",
+        "/static/lpt9.css",
+        "/static/aux%20",
+    ],
+)
+def test_encoded_and_windows_paths_are_404(site: Path, path: str) -> None:
+    for name in ("CON", "con.txt", "NUL", "lpt9.css", "aux "):
+        (site / name).write_text("device")  # even when such a file exists on this system
+    problem(TestClient(app_for(site)).get(path), 404)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/../secret.txt", "/static/./../secret.txt", "/static/" + str(Path("/etc/passwd"))],
+)
+def test_raw_traversal_paths_are_404(site: Path, path: str) -> None:
+    raw_problem(raw_get(app_for(site), path), 404)
+
+
+# -- collectstatic -------------------------------------------------------------------------------
+
+
+def test_collect_static_fingerprints_and_writes_a_manifest(tmp_path: Path, site: Path) -> None:
+    from keel.staticfiles import MANIFEST, collect_static, fingerprinted
+
+    extra = tmp_path / "extra"
+    (extra / "css").mkdir(parents=True)
+    (extra / "css" / "app.css").write_text("shadowed")  # the first source wins
+    (extra / "js").mkdir()
+    (extra / "js" / "app.min.js").write_text("x()")
+    (extra / ".hidden").write_text("no")
+    out = tmp_path / "out"
+    paths = collect_static([site, extra], out)
+    assert paths["css/app.css"] == fingerprinted("css/app.css", b"body{}")
+    assert re.fullmatch(r"css/app\.[0-9a-f]{12}\.css", paths["css/app.css"])
+    assert re.fullmatch(r"js/app\.min\.[0-9a-f]{12}\.js", paths["js/app.min.js"])
+    assert "leak.txt" not in paths  # a link out of the source
+    assert ".hidden" not in paths
+    assert (out / paths["css/app.css"]).read_text() == "body{}"
+    assert (out / "css" / "app.css").read_text() == "body{}"
+    assert json.loads((out / MANIFEST).read_text()) == {"version": 1, "paths": paths}
+    assert fingerprinted("LICENSE", b"") == "LICENSE.e3b0c44298fc"
+
+    client = TestClient(app_for(out))
+    hashed = client.get(f"/static/{paths['css/app.css']}")
+    assert hashed.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert client.get("/static/css/app.css").headers["cache-control"] == "no-cache"
+    assert client.get(f"/static/{MANIFEST}").status_code == 200  # public: names only
+
+    with pytest.raises(ValueError, match="overlap"):
+        collect_static([site], site / "out")
+
+
+def test_a_broken_manifest_is_a_startup_error(tmp_path: Path) -> None:
+    (tmp_path / "staticfiles.json").write_text('{"paths": [1]}')
+    with pytest.raises(RuntimeError, match="not a keel collectstatic manifest"):
+        StaticFiles(directory=tmp_path)

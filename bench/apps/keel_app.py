@@ -3,8 +3,8 @@ dependency for the database session), startup/shutdown hooks and app.state.
 
 The db, fortunes and writes scenarios use keel.db (its Database and per-request Session over
 the same SQLAlchemy models and SQLite file as every other async app; the Session commits
-after the handler); keel.templates is not built yet, so fortunes renders with Jinja2
-directly. The 1000 routes of `routes` are registered in a loop, each with its own handler.
+after the handler); fortunes renders with keel.templates. The 1000 routes of `routes` are
+registered in a loop, each with its own handler.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from operator import attrgetter
 from typing import Annotated
 
-import jinja2
 from sqlalchemy import select
 
 from bench.apps.orm import Fortune, Note, World
@@ -32,12 +31,13 @@ from bench.apps.shared import (
     NoteIn,
     NoteOut,
 )
-from keel import App, Depends
+from keel import App, Depends, Request
 from keel.db import Database, Session
 from keel.responses import HTMLResponse, PlainTextResponse
+from keel.templates import Templates
 
 app = App()
-templates = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+templates = Templates(TEMPLATES_DIR)
 item_ids = itertools.count(1)
 open_resources = 0
 
@@ -91,11 +91,11 @@ async def db(session: Session) -> dict[str, int]:
 
 
 @app.get("/fortunes")
-async def fortunes(session: Session) -> HTMLResponse:
+async def fortunes(request: Request, session: Session) -> HTMLResponse:
     rows = list(await session.scalars(select(Fortune)))
     rows.append(Fortune(id=0, message=ADDITIONAL_FORTUNE))
     rows.sort(key=attrgetter("message"))
-    return HTMLResponse(templates.get_template("fortunes.html").render(fortunes=rows))
+    return templates.render(request, "fortunes.html", {"fortunes": rows})
 
 
 @app.get("/deps")

@@ -36,8 +36,6 @@ LATER = frozenset(
     {
         "security",
         "settings",
-        "static_files",
-        "templates",
         "websockets",
         "sub_applications",
         "wsgi",
