@@ -15,7 +15,7 @@ from keel._routetable import RouteTable
 from keel._types import ASGIApp, Message, Receive, Scope, Send
 from keel.datastructures import State
 from keel.di import DependencyOverrides, Depends
-from keel.error_formats import PROBLEM_DETAILS, ErrorFormat
+from keel.error_formats import PROBLEM_DETAILS, ErrorFormat, HTMLErrorPages
 from keel.errors import (
     HTTPError,
     server_error,
@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from keel.security import Wording
     from keel.settings import Settings
 
-__all__ = ["App", "Handler"]
+__all__ = ["App", "DEFAULT_ERRORS", "Handler"]
+
+DEFAULT_ERRORS: ErrorFormat = HTMLErrorPages(PROBLEM_DETAILS, document_pages=False)
+"""The default error format: RFC 9457 problem details, and a plain HTML page for browsers."""
 
 logger = logging.getLogger("keel.error")
 
@@ -85,9 +88,10 @@ class App(Router):
         swagger_ui_parameters: Extra Swagger UI configuration.
         swagger_ui_init_oauth: Swagger UI ``initOAuth`` settings.
         redoc_options: Extra ReDoc options.
-        error_format: How every error response is written and documented
-            (:class:`~keel.error_formats.ProblemDetails`, RFC 9457, by default; see
-            :mod:`keel.error_formats`).
+        error_format: How every error response is written and documented: by default
+            RFC 9457 problem details (:class:`~keel.error_formats.ProblemDetails`), and for
+            a browser navigating (``Accept`` preferring HTML) a plain HTML page
+            (:class:`~keel.error_formats.HTMLErrorPages`); see :mod:`keel.error_formats`.
         default_response_class: The response class of routes that name none
             (``response_class=``); ``None`` lets keel serialise by the declared type.
         exception_handlers: ``{exception class or status: handler}``, as
@@ -184,7 +188,7 @@ class App(Router):
         self.user_middleware: list[Middleware] = [Middleware.coerce(m) for m in middleware]
         self.exception_handlers: dict[type[BaseException], Handler] = {}
         self.status_handlers: dict[int, Handler] = {}
-        self.error_format: ErrorFormat = error_format or PROBLEM_DETAILS
+        self.error_format: ErrorFormat = error_format or DEFAULT_ERRORS
         self.dependency_overrides = DependencyOverrides()
         self._handler_cache: dict[type[BaseException], Handler | None] = {}
         self._stack: ASGIApp | None = None

@@ -214,6 +214,8 @@ class HTMLErrorPages(ErrorFormat):
         api: The format for API clients (:class:`ProblemDetails` by default).
         templates: Where the error templates are looked up (optional).
         folder: The templates' folder inside ``templates`` (``errors``).
+        document_pages: List ``text/html`` beside ``api``'s media type in the OpenAPI
+            document (keel's default error format, which pages only browsers, does not).
     """
 
     def __init__(
@@ -222,7 +224,9 @@ class HTMLErrorPages(ErrorFormat):
         *,
         templates: ErrorTemplates | None = None,
         folder: str = "errors",
+        document_pages: bool = True,
     ) -> None:
+        self.document_pages = document_pages
         self.api = api or PROBLEM_DETAILS
         self.media_type = self.api.media_type
         self.templates = templates
@@ -269,7 +273,9 @@ class HTMLErrorPages(ErrorFormat):
         return self.api.schema(status)
 
     def content(self, status: int) -> dict[str, Any]:
-        """``api``'s content, and ``text/html`` (the page)."""
+        """``api``'s content, and ``text/html`` (the page) when ``document_pages``."""
+        if not self.document_pages:
+            return self.api.content(status)
         return {**self.api.content(status), "text/html": {"schema": {"type": "string"}}}
 
 

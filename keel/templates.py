@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from keel.responses import HTMLResponse
 
@@ -129,6 +129,7 @@ class Templates:
             csp_nonce=_csp_nonce,
             csrf_token=_csrf_token,
             csrf_input=_csrf_input,
+            get_flashed_messages=_flashed,
         )
         env.globals.update(globals or {})
         env.filters.update(filters or {})
@@ -319,30 +320,35 @@ def _csp_nonce(context: jinja2.runtime.Context) -> str:
     return csp_nonce(template_request(context, "csp_nonce()")) or ""
 
 
-def _csrf() -> Callable[[Request], str]:
-    try:
-        from keel.csrf import csrf_token  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise RuntimeError(
-            "csrf_token() needs keel's CSRF protection (keel.csrf), which is not available"
-        ) from None
-    return csrf_token  # type: ignore[no-any-return,unused-ignore]
-
-
 @jinja2.pass_context
 def _csrf_token(context: jinja2.runtime.Context) -> str:
     """This session's CSRF token, for a form field or a header."""
-    return _csrf()(template_request(context, "csrf_token()"))
+    from keel.csrf import csrf_token
+
+    return csrf_token(template_request(context, "csrf_token()"))
 
 
 @jinja2.pass_context
 def _csrf_input(context: jinja2.runtime.Context) -> Markup:
     """A hidden ``<input>`` carrying the CSRF token, for a ``<form method="post">``."""
-    request = template_request(context, "csrf_input()")
-    token = _csrf()(request)
-    settings = getattr(request.scope.get("app"), "settings", None)
-    field = getattr(settings, "csrf_field_name", "csrf_token")
-    return Markup(f'<input type="hidden" name="{escape(field)}" value="{escape(token)}">')
+    from keel.csrf import csrf_input
+
+    return Markup(csrf_input(template_request(context, "csrf_input()")))
+
+
+@jinja2.pass_context
+def _flashed(
+    context: jinja2.runtime.Context,
+    with_categories: bool = False,
+    category_filter: Sequence[str] = (),
+) -> list[str] | list[tuple[str, str]]:
+    """The flash messages waiting for this visitor (removed as they are shown)."""
+    from keel.flash import get_flashed_messages
+
+    request = template_request(context, "get_flashed_messages()")
+    if with_categories:
+        return get_flashed_messages(request, with_categories=True, category_filter=category_filter)
+    return get_flashed_messages(request, category_filter=category_filter)
 
 
 def _static_mount(app: Any) -> tuple[str, Any] | None:

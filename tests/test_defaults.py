@@ -306,3 +306,15 @@ def test_json_response_subclass_unaffected() -> None:
     with TestClient(app) as client:
         response = client.get("/")
     assert response.headers.get_list("referrer-policy") == ["no-referrer"]
+
+
+def test_browsers_get_an_html_error_page_api_clients_problem_json() -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    with TestClient(make_app()) as client:
+        page = client.get("/nope<script>", headers={"Accept": browser})
+        api = client.get("/nope")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<script>" not in page.text
+    assert "'nonce-" in page.headers["content-security-policy"]
+    problem(api, 404)

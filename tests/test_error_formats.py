@@ -65,8 +65,11 @@ class RealWorldErrors(ErrorFormat):
 
 
 def test_problem_details_is_the_default() -> None:
+    from keel.error_formats import HTMLErrorPages
+
     app = make_app()
-    assert isinstance(app.error_format, ProblemDetails)
+    assert isinstance(app.error_format, HTMLErrorPages)  # pages for browsers only
+    assert isinstance(app.error_format.api, ProblemDetails)
     client = TestClient(app)
     body = problem(client.get("/items/0"), 404)
     assert body["detail"] == "Item 0 does not exist"

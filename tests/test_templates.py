@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -10,12 +9,13 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from keel import App, Request
+from keel import App, Request, Settings
 from keel.middleware import Middleware, SecurityHeadersMiddleware
 from keel.responses import HTMLResponse
 from keel.staticfiles import collect_static
 from keel.templates import TemplateNotFound, Templates
 from keel.testing import TestClient
+from tests.settings import production
 
 HOSTILE = "<script>alert('x')</script>\"&"
 
@@ -46,7 +46,8 @@ def folder(tmp_path: Path) -> Path:
 
 
 def app_with(templates: Templates, *, debug: bool = False, **options: object) -> App:
-    app = App(debug=debug, **options)  # type: ignore[arg-type]
+    # debug=False given to App would mean production (start-up checks); unset is enough here
+    app = App(debug=debug or None, **options)  # type: ignore[arg-type]
 
     @app.get("/page")
     async def page(request: Request) -> HTMLResponse:
@@ -139,7 +140,7 @@ def test_static_uses_the_manifest_in_production_only(tmp_path: Path, folder: Pat
     templates = Templates(folder)
 
     def render(debug: bool) -> str:
-        app = App(debug=debug)
+        app = App(settings=production(debug=debug))
         app.static("/assets", tmp_path / "out")
 
         @app.get("/")
@@ -182,16 +183,19 @@ def test_csp_nonce_matches_the_header(folder: Path) -> None:
     nonce = re.fullmatch(r'<script nonce="([^"]+)">1</script>', r.text)
     assert nonce is not None
     assert f"'nonce-{nonce.group(1)}'" in r.headers["content-security-policy"]
-    bare = App()
+    bare = App(settings=Settings(security_headers=False))
     bare.get("/")(page)
     assert TestClient(bare).get("/").text == '<script nonce="">1</script>'
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("keel.csrf") is not None, reason="keel.csrf is present"
-)
-def test_csrf_helpers_say_what_is_missing(folder: Path) -> None:
-    write(folder, {"f.html": "{{ csrf_input() }}"})
+def test_a_rendered_form_carries_a_working_csrf_token(folder: Path) -> None:
+    write(
+        folder,
+        {
+            "f.html": "<form method=post>{{ csrf_input() }}<input name=title></form>",
+            "t.html": "{{ csrf_token() }}",
+        },
+    )
     templates = Templates(folder)
     app = App()
 
@@ -199,8 +203,51 @@ def test_csrf_helpers_say_what_is_missing(folder: Path) -> None:
     async def page(request: Request) -> HTMLResponse:
         return templates.render(request, "f.html")
 
-    with pytest.raises(RuntimeError, match=r"keel\.csrf"):
-        TestClient(app, raise_server_exceptions=True).get("/")
+    @app.get("/token")
+    async def token(request: Request) -> HTMLResponse:
+        return templates.render(request, "t.html")
+
+    @app.post("/")
+    async def save(request: Request) -> dict[str, str]:
+        return {"title": str((await request.form())["title"])}
+
+    with TestClient(app) as client:
+        html = client.get("/").text
+        value = re.search(r'<input type="hidden" name="csrf_token" value="([^"]+)">', html)
+        assert value is not None
+        assert client.post("/", data={"title": "x"}).status_code == 403  # the cookie, no token
+        sent = client.post("/", data={"title": "x", "csrf_token": value.group(1)})
+        assert sent.json() == {"title": "x"}
+        assert client.get("/token").text != value.group(1)  # masked anew each time
+
+
+def test_flashed_messages_show_once(folder: Path) -> None:
+    write(
+        folder,
+        {
+            "m.html": "{% for c, m in get_flashed_messages(with_categories=true) %}"
+            "[{{ c }}:{{ m }}]{% endfor %}"
+        },
+    )
+    templates = Templates(folder)
+    app = App()
+
+    @app.post("/save")
+    async def save(request: Request) -> dict[str, bool]:
+        from keel.flash import flash
+
+        flash(request, "Saved <b>", "success")
+        flash(request, "Check the date")
+        return {"ok": True}
+
+    @app.get("/")
+    async def page(request: Request) -> HTMLResponse:
+        return templates.render(request, "m.html")
+
+    with TestClient(app) as client:
+        client.post("/save")  # no session cookie yet: not a CSRF-checked request
+        assert client.get("/").text == "[success:Saved &lt;b&gt;][info:Check the date]"
+        assert client.get("/").text == ""
 
 
 def test_context_processors_and_globals(folder: Path) -> None:
@@ -309,7 +356,7 @@ def test_auto_reload_follows_debug(folder: Path) -> None:
 
     def serve(debug: bool) -> TestClient:
         templates = Templates(folder)
-        app = App(debug=debug)
+        app = App(settings=production(debug=debug))
 
         @app.get("/")
         async def page(request: Request) -> HTMLResponse:
@@ -317,15 +364,15 @@ def test_auto_reload_follows_debug(folder: Path) -> None:
 
         return TestClient(app)
 
-    production, development = serve(False), serve(True)
-    assert production.get("/").text == development.get("/").text == "one"
+    prod, development = serve(False), serve(True)
+    assert prod.get("/").text == development.get("/").text == "one"
     path = folder / "r.html"
     path.write_text("two")
     stat = path.stat()
     import os
 
     os.utime(path, (stat.st_atime + 5, stat.st_mtime + 5))  # a visibly newer file
-    assert production.get("/").text == "one"  # compiled once, never re-read
+    assert prod.get("/").text == "one"  # compiled once, never re-read
     assert development.get("/").text == "two"
 
 
