@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from keel.routing import Route
 
 
+def _strict_json(app: Any) -> bool:
+    """Whether the JSON bodies of ``app``'s routes refuse strings for numbers and booleans."""
+    if not getattr(app, "strict_json_numbers", True):  # keel.fastapi.FastAPI: lax as FastAPI
+        return False
+    settings = getattr(app, "settings", None)
+    return bool(getattr(settings, "strict_json", True))
+
+
 class Endpoint:
     """Executes one route: extract and validate input, run the dependency plan and the
     handler, serialize the result, send the response, run teardown."""
@@ -43,7 +51,12 @@ class Endpoint:
         )
         self.params = ParamReader(plan.params) if plan.params else None
         self.body = (
-            BodyReader(plan, self.max_body, not getattr(app, "strict_content_type", True))
+            BodyReader(
+                plan,
+                self.max_body,
+                not getattr(app, "strict_content_type", True),
+                _strict_json(app),
+            )
             if plan.body_fields or plan.form_fields
             else None
         )

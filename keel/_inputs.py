@@ -132,7 +132,13 @@ BodyMode = Literal["json", "form"]
 class BodyReader:
     """The JSON or form body of a route: content-type checks, strict parsing, validation."""
 
-    def __init__(self, plan: Plan, max_body: int | None, untyped_json: bool = False) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        max_body: int | None,
+        untyped_json: bool = False,
+        strict_json: bool = True,
+    ) -> None:
         self.max_body = max_body
         self.untyped_json = untyped_json  # a body without Content-Type is read as JSON
         body = plan.body_fields
@@ -160,8 +166,14 @@ class BodyReader:
                 # `deprecated` documents the parameter; on a bare adapter pydantic warns about it
                 info = only.field_info(deprecated=None)
                 self.body_adapter = adapter(_annotated(only.annotation, info))
+            # JSON numbers and booleans refuse strings (``"9.99"``): the strict flags go into
+            # the schema once, here, so validation costs what lax validation costs.
+            self.body_validator: Any = self.body_adapter
+            schema = self.body_adapter.core_schema
+            if strict_json:
+                schema, self.body_validator = _json.strict_numbers(schema)
             # One parse: validate jiter's Python value unless JSON mode would differ.
-            self.from_python = _json.python_validation_is_exact(self.body_adapter.core_schema)
+            self.from_python = _json.python_validation_is_exact(schema)
         else:
             self.form_specs = form
             self.form_model_field = form[0] if is_model_form(form) else None
@@ -209,7 +221,7 @@ class BodyReader:
                     + (f" (got {ctype[:60]!r})" if ctype else ""),
                 )
         try:
-            parsed = _json.validate(body, self.body_adapter, self.from_python)
+            parsed = _json.validate(body, self.body_validator, self.from_python)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             for e in errors:
