@@ -12,6 +12,13 @@ from urllib.parse import quote
 import pydantic_core
 
 from keel._concurrency import iterate_in_threadpool, run_sync
+from keel._headers import (
+    content_disposition,
+    cookie_attribute,
+    header_name,
+    header_value,
+    is_token,
+)
 from keel._http import body_allowed
 from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTask
@@ -62,8 +69,8 @@ class MutableHeaders:
         return any(k == name for k, _ in self.raw)
 
     def __setitem__(self, key: str, value: str) -> None:
-        name = key.lower().encode("latin-1")
-        encoded = _header_value(value)
+        name = header_name(key)
+        encoded = header_value(value, key)
         self.raw[:] = [(k, v) for k, v in self.raw if k != name]
         self.raw.append((name, encoded))
 
@@ -81,7 +88,7 @@ class MutableHeaders:
 
     def append(self, key: str, value: str) -> None:
         """Add a header line, keeping existing ones with the same name."""
-        self.raw.append((key.lower().encode("latin-1"), _header_value(value)))
+        self.raw.append((header_name(key), header_value(value, key)))
 
     def getlist(self, key: str) -> list[str]:
         """All values of ``key``."""
@@ -94,12 +101,6 @@ class MutableHeaders:
 
     def __repr__(self) -> str:
         return f"MutableHeaders({self.items()!r})"
-
-
-def _header_value(value: str) -> bytes:
-    if "\r" in value or "\n" in value:
-        raise ValueError("header values must not contain CR or LF")
-    return value.encode("latin-1")
 
 
 class Response:
@@ -164,12 +165,12 @@ class Response:
         has_ct = has_cl = False
         if headers:
             for k, v in headers.items():
-                name = k.lower().encode("latin-1")
+                name = header_name(k)
                 if name == b"content-type":
                     has_ct = True
                 elif name == b"content-length":
                     has_cl = True
-                raw.append((name, _header_value(v)))
+                raw.append((name, header_value(v, k)))
         body = getattr(self, "body", None)
         if body is not None and not has_cl and body_allowed(self.status_code):
             raw.append((b"content-length", str(len(body)).encode("latin-1")))
@@ -209,8 +210,15 @@ class Response:
         """Set a cookie with safe defaults.
 
         ``httponly`` and ``samesite="lax"`` are on unless turned off; ``secure=None`` marks the
-        cookie ``Secure`` whenever the request came over HTTPS.
+        cookie ``Secure`` whenever the request came over HTTPS. The value is data: characters
+        a cookie cannot hold as they are (spaces, quotes, ``;``, CR, LF…) are quoted and
+        escaped.
+
+        Raises:
+            ValueError: ``key`` is not a token, or ``path``, ``domain``, ``expires`` or
+                ``samesite`` could change the header (control characters, ``;``).
         """
+        _check_cookie(key, value, path, domain, expires, samesite)
         if self._cookies is None:
             self._cookies = []
         self._cookies.append(
@@ -291,6 +299,29 @@ class Response:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status_code})"
+
+
+def _check_cookie(
+    key: str, value: str, path: str | None, domain: str | None, expires: Any, samesite: Any
+) -> None:
+    if not is_token(key):  # RFC 6265: a cookie name is a token
+        raise ValueError(
+            f"invalid cookie name {key[:40]!r}: use letters, digits and !#$%&'*+-.^_`|~"
+        )
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"cookie {key!r}: the value must be Latin-1 text; percent-encode it first"
+        ) from None
+    if path is not None:
+        cookie_attribute("path", path)
+    if domain is not None:
+        cookie_attribute("domain", domain)
+    if isinstance(expires, str):
+        cookie_attribute("expires", expires)
+    if samesite not in (None, "lax", "strict", "none"):
+        raise ValueError(f"samesite must be 'lax', 'strict', 'none' or None, not {samesite!r}")
 
 
 class HTMLResponse(Response):
@@ -520,10 +551,7 @@ class FileResponse(Response):
         self._setup(status, status_code, media_type, background)
         self._init_headers(headers)
         if filename is not None:
-            ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "")
-            value = f'{content_disposition_type}; filename="{ascii_name}"'
-            if ascii_name != filename:
-                value += f"; filename*=utf-8''{quote(filename)}"
+            value = content_disposition(content_disposition_type, filename)
             self.headers.setdefault("content-disposition", value)
         self.stat_result = stat_result
         if stat_result is not None:
