@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel._analysis import BACKGROUND, CONSTANT, DEP, FIELD, REQUEST, RESPONSE, Plan
 from keel._concurrency import run_sync
+from keel._http import app_setting
 from keel._inputs import BodyReader, ParamReader
 from keel._serialize import Ready, Serializer, merge_sub_response, render
 from keel._teardown import Exits, close_request_scope, enter, unwind
@@ -49,7 +50,11 @@ class Endpoint:
         self.serializer = Serializer(
             route.response_annotation, where, route.dump_options, app.plain_serializer
         )
-        self.params = ParamReader(plan.params) if plan.params else None
+        self.params = (
+            ParamReader(plan.params, app_setting(app, "max_query_params", None))
+            if plan.params
+            else None
+        )
         self.body = (
             BodyReader(
                 plan,

@@ -44,7 +44,8 @@ def adapter(annotation: Any) -> TypeAdapter[Any]:
 class ParamReader:
     """Path, query, header and cookie values of a route, validated in one call."""
 
-    def __init__(self, params: list[FieldSpec]) -> None:
+    def __init__(self, params: list[FieldSpec], max_query_params: int | None = None) -> None:
+        self.max_query_params = max_query_params
         self.params_model: type[BaseModel] | None = None
         self.sources: list[tuple[str, str, str, bool, list[tuple[str, str, bool]] | None]] = []
         self.rename: dict[str | int, list[str | int]] = {}
@@ -84,7 +85,9 @@ class ParamReader:
         cookies: dict[str, str] | None = None
         if self.need_query:
             query = {}
-            for k, v in parse_query(scope.get("query_string", b"")):
+            for k, v in parse_query(
+                scope.get("query_string", b""), max_params=self.max_query_params
+            ):
                 query.setdefault(k, []).append(v)
         if self.need_headers:
             headers = {}
