@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from typing_extensions import TypedDict
 
 from keel import App, Body, Form, Query
 from keel.fastapi import FastAPI
@@ -242,3 +244,59 @@ def test_recursive_models_are_strict_at_every_level() -> None:
         422,
     )
     assert _error(body, ["body", "children", 0, "children", 0, "value"])["type"] == "int_type"
+
+
+@pydantic_dataclass
+class Point:
+    x: float
+
+
+class Counts(TypedDict):
+    n: int
+
+
+class Cat(BaseModel):
+    kind: Literal["cat"]
+    lives: int
+
+
+class Dog(BaseModel):
+    kind: Literal["dog"]
+    good: bool
+
+
+class Box(BaseModel):
+    point: Point
+    counts: Counts
+    pet: Annotated[Cat | Dog, Field(discriminator="kind")]
+    pair: tuple[int, float]
+    tags: set[int] = set()
+
+
+def test_dataclasses_typed_dicts_tagged_unions_tuples_and_sets_are_strict() -> None:
+    app = App()
+
+    @app.post("/box")
+    async def box(body: Box) -> str:
+        return type(body.pet).__name__
+
+    client = TestClient(app)
+    good = {"point": {"x": 1}, "counts": {"n": 1}, "pet": {"kind": "cat", "lives": 9}}
+    assert client.post("/box", json={**good, "pair": [1, 2]}).json() == "Cat"
+    bad = {
+        "point": {"x": "1"},
+        "counts": {"n": "1"},
+        "pet": {"kind": "dog", "good": "yes"},
+        "pair": ["1", "2"],
+        "tags": ["3"],
+    }
+    body = problem(client.post("/box", json=bad), 422)
+    assert [(e["loc"], e["type"]) for e in body["errors"]] == [
+        (["body", "point", "x"], "float_type"),
+        (["body", "counts", "n"], "int_type"),
+        (["body", "pet", "dog", "good"], "bool_type"),
+        (["body", "pair", 0], "int_type"),
+        (["body", "pair", 1], "float_type"),
+        (["body", "tags", 0], "int_type"),
+    ]
+    assert Point(x="2.5").x == 2.5  # type: ignore[arg-type]  # the class itself stays lax
