@@ -42,6 +42,7 @@ __all__ = [
     "KeyFunc",
     "RateLimit",
     "Strategy",
+    "UNAVAILABLE_RETRY_AFTER",
     "by_ip",
     "by_user",
     "rate_limit",
