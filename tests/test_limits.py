@@ -79,7 +79,11 @@ def stream_call(
         "type": "http",
         "method": "POST",
         "path": path,
-        "headers": [(b"content-type", content_type), (b"transfer-encoding", b"chunked")],
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", content_type),
+            (b"transfer-encoding", b"chunked"),
+        ],
         "query_string": b"",
     }
     asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=10))
@@ -210,7 +214,13 @@ def test_the_default_query_parameter_limit_is_quick(path: str) -> None:
         sent.append(message)
 
     query = b"&".join([b"a=1"] * 100_000)
-    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": query}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "headers": [(b"host", b"testserver")],
+        "query_string": query,
+    }
     started = time.perf_counter()
     asyncio.run(make_app()(scope, receive, send))
     assert time.perf_counter() - started < 2
