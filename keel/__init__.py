@@ -21,7 +21,7 @@ from keel.di import Depends, Security
 from keel.errors import HTTPError, HTTPException, RequestValidationError
 from keel.params import Body, Cookie, File, Form, Header, Path, Query
 from keel.requests import Request, UploadFile
-from keel.responses import Response
+from keel.responses import Response, safe_redirect
 from keel.routing import APIRouter, Router
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ __all__ = [
     "Security",
     "Settings",
     "UploadFile",
+    "safe_redirect",
     "status",
 ]
 

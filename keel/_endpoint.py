@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel._analysis import BACKGROUND, CONSTANT, DEP, FIELD, REQUEST, RESPONSE, Plan
 from keel._concurrency import run_sync
+from keel._http import app_setting
 from keel._inputs import BodyReader, ParamReader
 from keel._serialize import Ready, Serializer, merge_sub_response, render
 from keel._teardown import Exits, close_request_scope, enter, unwind
@@ -24,6 +25,14 @@ if TYPE_CHECKING:
     from keel.routing import Route
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def _strict_json(app: Any) -> bool:
+    """Whether the JSON bodies of ``app``'s routes refuse strings for numbers and booleans."""
+    if not getattr(app, "strict_json_numbers", True):  # keel.fastapi.FastAPI: lax as FastAPI
+        return False
+    settings = getattr(app, "settings", None)
+    return bool(getattr(settings, "strict_json", True))
 
 
 class Endpoint:
@@ -43,9 +52,18 @@ class Endpoint:
         self.serializer = Serializer(
             route.response_annotation, where, route.dump_options, app.plain_serializer
         )
-        self.params = ParamReader(plan.params) if plan.params else None
+        self.params = (
+            ParamReader(plan.params, app_setting(app, "max_query_params", None))
+            if plan.params
+            else None
+        )
         self.body = (
-            BodyReader(plan, self.max_body, not getattr(app, "strict_content_type", True))
+            BodyReader(
+                plan,
+                self.max_body,
+                not getattr(app, "strict_content_type", True),
+                _strict_json(app),
+            )
             if plan.body_fields or plan.form_fields
             else None
         )

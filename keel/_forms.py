@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from python_multipart.exceptions import FormParserError
@@ -14,32 +15,55 @@ from keel.errors import HTTPError
 if TYPE_CHECKING:
     from keel.requests import Request
 
-MAX_PART_SIZE = 1024 * 1024  # a non-file field
 MAX_PART_HEADERS = 16
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FormLimits:
+    """The limits of one form body (from the app's settings; 413 beyond each)."""
+
+    fields: int = 1000
+    """Most fields, files included."""
+    file_size: int | None = None
+    """Most bytes per uploaded file (``None``: only the body limit)."""
+    field_size: int = 1024 * 1024
+    """Most bytes in one non-file field."""
+    files: int = 100
+    """Most files in a multipart body."""
 
 
 class FormError(HTTPError):
     """A malformed or over-limit form (400 or 413)."""
 
 
-async def parse_form(request: Request, max_fields: int, max_file_size: int | None) -> FormData:
+def _too_many_fields(limit: int) -> FormError:
+    return FormError(413, f"Too many form fields (the limit is {limit})", extra={"limit": limit})
+
+
+def _field_too_large(name: str, limit: int) -> FormError:
+    return FormError(
+        413, f"Form field {name[:40]!r} is larger than {limit} bytes", extra={"limit": limit}
+    )
+
+
+async def parse_form(request: Request, limits: FormLimits) -> FormData:
     """Parse the request body as a form according to its ``Content-Type``."""
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     if ctype == b"application/x-www-form-urlencoded":
         body = await request.body()
-        if body.count(b"&") >= max_fields:
-            raise FormError(
-                413,
-                f"Too many form fields (the limit is {max_fields})",
-                extra={"limit": max_fields},
-            )
+        if body.count(b"&") >= limits.fields:
+            raise _too_many_fields(limits.fields)
         pairs = parse_query(body, "form body")
+        if len(body) > limits.field_size:  # only then can one field be too large
+            for name, value in pairs:
+                if len(value.encode()) > limits.field_size:
+                    raise _field_too_large(name, limits.field_size)
         return FormData(pairs)
     if ctype == b"multipart/form-data":
         boundary = options.get(b"boundary")
         if not boundary:
             raise FormError(400, "The multipart Content-Type has no boundary")
-        return await _MultipartReader(request, boundary, max_fields, max_file_size).read()
+        return await _MultipartReader(request, boundary, limits).read()
     if not ctype and not await request.body():
         return FormData([])  # no body at all: every required field is reported missing (422)
     if not getattr(request.scope.get("app"), "forms_need_form_content_type", True):
@@ -51,13 +75,10 @@ async def parse_form(request: Request, max_fields: int, max_file_size: int | Non
 
 
 class _MultipartReader:
-    def __init__(
-        self, request: Request, boundary: bytes, max_fields: int, max_file_size: int | None
-    ) -> None:
+    def __init__(self, request: Request, boundary: bytes, limits: FormLimits) -> None:
         self.request = request
         self.boundary = boundary
-        self.max_fields = max_fields
-        self.max_file_size = max_file_size
+        self.limits = limits
         self.items: list[tuple[str, Any]] = []
         self.pending: list[tuple[str, Any, bytes]] = []
         self.file_size = 0
@@ -69,6 +90,7 @@ class _MultipartReader:
         self.data = bytearray()
         self.file: Any = None
         self.count = 0
+        self.files = 0
 
     # parser callbacks (synchronous; file writes are collected in `pending` and flushed async)
     def on_part_begin(self) -> None:
@@ -77,12 +99,8 @@ class _MultipartReader:
         self.file = None
         self.file_size = 0
         self.count += 1
-        if self.count > self.max_fields:
-            raise FormError(
-                413,
-                f"Too many form fields (the limit is {self.max_fields})",
-                extra={"limit": self.max_fields},
-            )
+        if self.count > self.limits.fields:
+            raise _too_many_fields(self.limits.fields)
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self.header_field += data[start:end]
@@ -113,6 +131,13 @@ class _MultipartReader:
         self.name = opts[b"name"].decode("utf-8", "replace")
         fname = opts.get(b"filename")
         if fname is not None:
+            self.files += 1
+            if self.files > self.limits.files:
+                raise FormError(
+                    413,
+                    f"Too many files (the limit is {self.limits.files})",
+                    extra={"limit": self.limits.files},
+                )
             self.filename = fname.decode("utf-8", "replace")
             self.file = UploadFile(
                 self.filename,
@@ -129,19 +154,17 @@ class _MultipartReader:
         if self.file is not None:
             self.pending.append((self.name, self.file, chunk))
             self.file_size += len(chunk)
-            limit = self.max_file_size
+            limit = self.limits.file_size
             if limit is not None and self.file_size > limit:
                 raise FormError(
                     413,
-                    f"Uploaded file {self.filename!r} is larger than {limit} bytes",
+                    f"Uploaded file {(self.filename or '')[:40]!r} is larger than {limit} bytes",
                     extra={"limit": limit},
                 )
         else:
             self.data += chunk
-            if len(self.data) > MAX_PART_SIZE:
-                raise FormError(
-                    413, f"Form field {self.name!r} is larger than {MAX_PART_SIZE} bytes"
-                )
+            if len(self.data) > self.limits.field_size:
+                raise _field_too_large(self.name, self.limits.field_size)
 
     def on_part_end(self) -> None:
         if self.file is not None:

@@ -7,11 +7,13 @@ name is spelled, how ``If-None-Match`` compares entity tags, and how a query str
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from keel.errors import HTTPError
 
 __all__ = [
+    "app_setting",
     "body_allowed",
     "etag_matches",
     "header_alias",
@@ -22,6 +24,11 @@ __all__ = [
 ]
 
 _NO_CONTENT = frozenset({204, 205, 304})
+
+
+def app_setting(app: Any, name: str, default: Any) -> Any:
+    """``app.settings.<name>``, or ``default`` for an app without keel settings."""
+    return getattr(getattr(app, "settings", None), name, default)
 
 
 def body_allowed(status: int) -> bool:
@@ -169,13 +176,26 @@ def _unquote(text: str, what: str) -> str:
         raise _not_utf8(what) from None
 
 
-def parse_query(query: bytes | str, what: str = "query string") -> list[tuple[str, str]]:
+def _count_separators(query: bytes | str) -> int:
+    return query.count(b"&") if isinstance(query, bytes) else query.count("&")
+
+
+def parse_query(
+    query: bytes | str, what: str = "query string", max_params: int | None = None
+) -> list[tuple[str, str]]:
     """Decode a query string into ``(name, value)`` pairs, in order, blanks kept.
 
     The bytes and every percent-escape are UTF-8 (``+`` is a space); anything else is a 400
-    that names ``what``. The one parser behind typed query parameters,
-    ``request.query_params`` and url-encoded form bodies.
+    that names ``what``. More than ``max_params`` parameters is a 400 too, found before any
+    decoding. The one parser behind typed query parameters, ``request.query_params`` and
+    url-encoded form bodies.
     """
+    if max_params is not None and _count_separators(query) >= max_params:
+        raise HTTPError(
+            400,
+            f"Too many query parameters (the limit is {max_params})",
+            extra={"limit": max_params},
+        )
     if isinstance(query, bytes):
         try:
             query = query.decode("utf-8")

@@ -44,7 +44,8 @@ def adapter(annotation: Any) -> TypeAdapter[Any]:
 class ParamReader:
     """Path, query, header and cookie values of a route, validated in one call."""
 
-    def __init__(self, params: list[FieldSpec]) -> None:
+    def __init__(self, params: list[FieldSpec], max_query_params: int | None = None) -> None:
+        self.max_query_params = max_query_params
         self.params_model: type[BaseModel] | None = None
         self.sources: list[tuple[str, str, str, bool, list[tuple[str, str, bool]] | None]] = []
         self.rename: dict[str | int, list[str | int]] = {}
@@ -84,7 +85,9 @@ class ParamReader:
         cookies: dict[str, str] | None = None
         if self.need_query:
             query = {}
-            for k, v in parse_query(scope.get("query_string", b"")):
+            for k, v in parse_query(
+                scope.get("query_string", b""), max_params=self.max_query_params
+            ):
                 query.setdefault(k, []).append(v)
         if self.need_headers:
             headers = {}
@@ -132,7 +135,13 @@ BodyMode = Literal["json", "form"]
 class BodyReader:
     """The JSON or form body of a route: content-type checks, strict parsing, validation."""
 
-    def __init__(self, plan: Plan, max_body: int | None, untyped_json: bool = False) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        max_body: int | None,
+        untyped_json: bool = False,
+        strict_json: bool = True,
+    ) -> None:
         self.max_body = max_body
         self.untyped_json = untyped_json  # a body without Content-Type is read as JSON
         body = plan.body_fields
@@ -160,8 +169,14 @@ class BodyReader:
                 # `deprecated` documents the parameter; on a bare adapter pydantic warns about it
                 info = only.field_info(deprecated=None)
                 self.body_adapter = adapter(_annotated(only.annotation, info))
+            # JSON numbers and booleans refuse strings (``"9.99"``): the strict flags go into
+            # the schema once, here, so validation costs what lax validation costs.
+            self.body_validator: Any = self.body_adapter
+            schema = self.body_adapter.core_schema
+            if strict_json:
+                schema, self.body_validator = _json.strict_numbers(schema)
             # One parse: validate jiter's Python value unless JSON mode would differ.
-            self.from_python = _json.python_validation_is_exact(self.body_adapter.core_schema)
+            self.from_python = _json.python_validation_is_exact(schema)
         else:
             self.form_specs = form
             self.form_model_field = form[0] if is_model_form(form) else None
@@ -209,7 +224,7 @@ class BodyReader:
                     + (f" (got {ctype[:60]!r})" if ctype else ""),
                 )
         try:
-            parsed = _json.validate(body, self.body_adapter, self.from_python)
+            parsed = _json.validate(body, self.body_validator, self.from_python)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             for e in errors:

@@ -20,8 +20,15 @@ from keel.errors import HTTPError
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
+    from pydantic_core import SchemaValidator
 
-__all__ = ["MalformedJSON", "loads", "python_validation_is_exact", "validate"]
+__all__ = [
+    "MalformedJSON",
+    "loads",
+    "python_validation_is_exact",
+    "strict_numbers",
+    "validate",
+]
 
 
 class MalformedJSON(HTTPError):
@@ -46,8 +53,8 @@ def loads(body: bytes) -> Any:
     return value
 
 
-def validate(body: bytes, adapter: TypeAdapter[Any], from_python: bool) -> Any:
-    """Parse ``body`` strictly and validate it with ``adapter``.
+def validate(body: bytes, adapter: TypeAdapter[Any] | SchemaValidator, from_python: bool) -> Any:
+    """Parse ``body`` strictly and validate it with ``adapter`` (or a schema validator).
 
     With ``from_python`` (see :func:`python_validation_is_exact`) the parsed value itself is
     validated: one parse. The cycle collector is paused meanwhile: the parsed tree holds no
@@ -150,6 +157,8 @@ _SAME_IN_BOTH_MODES = frozenset(
     }
 )  # fmt: skip
 _NOT_SCHEMAS = frozenset({"serialization", "metadata", "default", "expected", "members"})
+# Strict int/float/bool accept exactly the same jiter values as strict JSON mode does.
+_STRICT_SAME_IN_BOTH_MODES = frozenset({"int", "float", "bool"})
 
 
 def python_validation_is_exact(schema: Any) -> bool:
@@ -162,9 +171,9 @@ def python_validation_is_exact(schema: Any) -> bool:
             continue
         if not isinstance(node, dict):
             continue
-        if node.get("strict") is True:
-            return False
         kind = node.get("type")
+        if node.get("strict") is True and kind not in _STRICT_SAME_IN_BOTH_MODES:
+            return False
         if kind is not None and isinstance(kind, str):
             if kind not in _SAME_IN_BOTH_MODES:
                 return False
@@ -176,3 +185,102 @@ def python_validation_is_exact(schema: Any) -> bool:
             if key not in _NOT_SCHEMAS and key != "function" and isinstance(child, dict | list):
                 stack.append(child)
     return True
+
+
+# -- JSON numbers are numbers -------------------------------------------------------------------
+
+# Keys whose values are not validation schemas (or are, but must stay lax: a dict's keys are
+# strings in JSON, so ``dict[int, float]`` keeps reading ``{"1": 2.5}``).
+_KEEP = frozenset(
+    {"serialization", "metadata", "default", "expected", "members", "cls", "function",
+     "config", "keys_schema", "json_schema_input_schema", "ref", "schema_ref"}
+)  # fmt: skip
+_STRICT_KINDS = frozenset({"int", "float", "bool"})
+
+
+def strict_numbers(schema: Any) -> tuple[Any, SchemaValidator]:
+    """The core ``schema`` rewritten so its numbers and booleans refuse strings, and its
+    validator.
+
+    ``int``, ``float`` and ``bool`` nodes become strict (``"9.99"``, ``"1"``, ``"true"`` are
+    refused; ``1`` still reads as ``1.0``; an ``int`` also refuses ``1.5``, ``1.0`` and
+    ``true``). ``Decimal`` nodes, whose strict mode still takes strings from JSON, refuse
+    them in a small before-validator. Everything else (dates, UUIDs, enums, strings) is left
+    lax, since JSON writes those as strings. A node that says ``strict`` itself
+    (``Field(strict=False)``) and a model, dataclass or typed dict whose config sets
+    ``strict`` (``ConfigDict(strict=False)``) are kept as they are, with what they contain.
+    Built once per route; validation then costs what it cost before.
+    """
+    from pydantic_core import SchemaValidator
+
+    rewriter = _Strict()
+    rewritten = rewriter.node(schema)
+    # pydantic-core reuses a complete model's (or dataclass's) own validator for its node,
+    # which would ignore the rewrite: the classes whose node changed look incomplete while
+    # their nodes are built (a synchronous call; nothing else runs meanwhile).
+    flipped = [c for c in rewriter.classes if c.__dict__.get("__pydantic_complete__") is True]
+    for cls in flipped:
+        setattr(cls, "__pydantic_complete__", False)  # noqa: B010
+    try:
+        return rewritten, SchemaValidator(rewritten)
+    finally:
+        for cls in flipped:
+            setattr(cls, "__pydantic_complete__", True)  # noqa: B010
+
+
+class _Strict:
+    """Copy-on-write rewrite of a core schema (unchanged parts are shared, not copied)."""
+
+    def __init__(self) -> None:
+        self.classes: list[type] = []
+
+    def node(self, node: Any) -> Any:
+        if isinstance(node, list | tuple):
+            items = [self.node(item) for item in node]
+            if all(new is old for new, old in zip(items, node, strict=True)):
+                return node
+            return items if isinstance(node, list) else tuple(items)
+        if not isinstance(node, dict):
+            return node
+        kind = node.get("type")
+        if not isinstance(kind, str):  # a mapping of schemas (model fields, union choices)
+            return self.children(node, frozenset())
+        config = node.get("config")
+        if isinstance(config, dict) and "strict" in config:
+            return node  # the model decided for itself
+        if kind in _STRICT_KINDS:
+            return node if "strict" in node else {**node, "strict": True}
+        if kind == "decimal" and "strict" not in node:
+            return _refusing_strings(node)
+        new = self.children(node, _KEEP)
+        if new is not node and isinstance(node.get("cls"), type):
+            self.classes.append(node["cls"])
+        return new
+
+    def children(self, node: dict[Any, Any], keep: frozenset[str]) -> dict[Any, Any]:
+        new = {key: (value if key in keep else self.node(value)) for key, value in node.items()}
+        if all(new[key] is value for key, value in node.items()):
+            return node
+        return new
+
+
+def _refusing_strings(node: dict[str, Any]) -> dict[str, Any]:
+    from pydantic_core import core_schema
+
+    inner = {key: value for key, value in node.items() if key != "ref"}
+    wrapped: dict[str, Any] = dict(
+        core_schema.no_info_before_validator_function(_refuse_string, inner)
+    )
+    if "ref" in node:
+        wrapped["ref"] = node["ref"]
+    return wrapped
+
+
+def _refuse_string(value: Any) -> Any:
+    if isinstance(value, str):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError(
+            "decimal_type", "Input should be a valid decimal: a JSON number, not a string"
+        )
+    return value

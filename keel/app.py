@@ -71,6 +71,9 @@ class App(Router):
         max_form_fields: Most fields accepted in a form body (1000).
         body_timeout: Seconds a client gets to send the whole body (408 after, 30 s);
             ``None`` waits forever.
+        strict_json: JSON bodies' numbers and booleans must be JSON numbers and booleans
+            (``"9.99"`` is refused for a ``float``; default ``True``); ``False`` is
+            pydantic's lax mode.
         redirect_slashes: Redirect ``/path/`` to ``/path`` (and back) when only the other exists.
         title: API title (OpenAPI).
         version: API version (OpenAPI).
@@ -115,6 +118,10 @@ class App(Router):
     (:class:`keel.fastapi.FastAPI`, as FastAPI) it reads it as an empty form: 422, each
     required field missing."""
 
+    strict_json_numbers = True
+    """JSON bodies' numbers and booleans refuse strings, unless ``settings.strict_json`` is
+    off; :class:`keel.fastapi.FastAPI` sets ``False`` (lax, as FastAPI)."""
+
     auth_wording: Wording = "keel"
     """How security schemes word their 401s: keel's specific details and RFC challenges, or
     FastAPI's ``"Not authenticated"`` (:class:`keel.fastapi.FastAPI` sets ``"fastapi"``)."""
@@ -131,6 +138,7 @@ class App(Router):
         max_body_size: int | None | _Unset = _UNSET,
         max_form_fields: int | None = None,
         body_timeout: float | None | _Unset = _UNSET,
+        strict_json: bool | None = None,
         redirect_slashes: bool = True,
         title: str = "keel",
         version: str = "0.1.0",
@@ -160,6 +168,7 @@ class App(Router):
             max_body_size=max_body_size,
             max_form_fields=max_form_fields,
             body_timeout=body_timeout,
+            strict_json=strict_json,
         )
         self.debug: bool = bool(self.settings.debug)
         self.state = State()

@@ -102,14 +102,17 @@ class ImmutableMultiDict(Mapping[str, V]):
 class QueryParams(ImmutableMultiDict[str]):
     """Query-string parameters, decoded as UTF-8 by the same parser as typed parameters.
 
-    Invalid UTF-8 (raw or percent-encoded) raises a 400 :class:`~keel.errors.HTTPError`.
+    Invalid UTF-8 (raw or percent-encoded), or more than ``max_params`` parameters, raises a
+    400 :class:`~keel.errors.HTTPError`.
     """
 
     __slots__ = ()
 
-    def __init__(self, query: str | bytes | Iterable[tuple[str, str]] = "") -> None:
+    def __init__(
+        self, query: str | bytes | Iterable[tuple[str, str]] = "", max_params: int | None = None
+    ) -> None:
         if isinstance(query, str | bytes):
-            query = parse_query(query)
+            query = parse_query(query, max_params=max_params)
         super().__init__(query)
 
 

@@ -57,7 +57,9 @@ class HTTPError(Exception):
     Args:
         status: The HTTP status code (``status_code=`` is accepted too).
         detail: A human-readable explanation of this occurrence.
-        headers: Extra response headers (e.g. ``WWW-Authenticate``).
+        headers: Extra response headers (e.g. ``WWW-Authenticate``); a name that is not a
+            token or a value with CR, LF, NUL or other control characters is a
+            :class:`ValueError` here.
         title: Short summary; defaults to the status phrase.
         type: A URI identifying the problem type; defaults to ``about:blank``.
         extra: Extension members merged into the problem object.
@@ -81,6 +83,12 @@ class HTTPError(Exception):
             raise ValueError(f"HTTPError status must be 4xx or 5xx, got {code}")
         self.status = code
         self.detail = detail
+        if headers:
+            from keel._headers import header_name, header_value
+
+            for name, value in headers.items():  # refused here, not while answering
+                header_name(name)
+                header_value(value, name)
         self.headers = dict(headers) if headers else None
         self.title = title or status_phrase(code)
         self.type = type or "about:blank"

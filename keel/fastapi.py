@@ -110,6 +110,7 @@ class FastAPI(App):
     """
 
     first_wins = True
+    strict_json_numbers = False
     auth_wording = "fastapi"
     forms_need_form_content_type = False
     plain_serializer = staticmethod(_fastapi_json)

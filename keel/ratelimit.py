@@ -8,12 +8,17 @@ and ``RateLimit-Reset`` headers of draft-ietf-httpapi-ratelimit-headers-06 (delt
 The counting itself (moving window or sliding window counter) and the storage (in memory, or
 Redis shared by several app instances) are the ``limits`` library's; ``limits`` is imported
 the first time a limiter is built, never by ``import keel``.
+
+When the storage cannot be reached (Redis down), a request is answered ``503 Service
+Unavailable`` with ``Retry-After`` (fail closed), or with ``fail_open=True`` let through
+uncounted; either way a warning is logged on the ``keel.ratelimit`` logger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import math
 import time
 import weakref
@@ -37,6 +42,7 @@ __all__ = [
     "KeyFunc",
     "RateLimit",
     "Strategy",
+    "UNAVAILABLE_RETRY_AFTER",
     "by_ip",
     "by_user",
     "rate_limit",
@@ -44,6 +50,13 @@ __all__ = [
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+logger = logging.getLogger("keel.ratelimit")
+
+UNAVAILABLE_RETRY_AFTER = 5
+"""``Retry-After`` seconds of the 503 answered while the storage cannot be reached."""
+
+_WARN_EVERY = 10.0  # seconds between two warnings about one unreachable storage
 
 KeyFunc = Callable[[Request], "str | Awaitable[str]"]
 """What a budget belongs to: a function of the request returning a string (sync or async)."""
@@ -168,9 +181,13 @@ class Decision:
     limit: int
     remaining: int
     reset_after: int  # seconds until the window frees a slot (RateLimit-Reset)
+    unavailable: bool = False  # the storage could not be reached: nothing was counted
 
     def headers(self) -> dict[str, str]:
-        """``RateLimit-*`` headers, plus ``Retry-After`` when refused."""
+        """``RateLimit-*`` headers, plus ``Retry-After`` when refused (only ``Retry-After``
+        when the storage could not be reached)."""
+        if self.unavailable:
+            return {} if self.allowed else {"Retry-After": str(self.reset_after)}
         out = {
             "RateLimit-Limit": str(self.limit),
             "RateLimit-Remaining": str(self.remaining),
@@ -209,6 +226,11 @@ class RateLimit(Depends):
         trusted_proxies: With the default key: proxies whose ``X-Forwarded-For`` is believed
             (default: the app's ``trusted_proxies`` setting).
         key_prefix: Prefix of the storage keys (Redis), to keep apps sharing a server apart.
+        fail_open: When the storage cannot be reached: ``False`` (default) answers 503 with
+            ``Retry-After``; ``True`` lets the request through uncounted. Both log a warning
+            (``keel.ratelimit`` logger, at most one every 10 s per limiter).
+        storage_timeout: Seconds to connect to and wait for Redis before the storage counts
+            as unreachable (``socket_timeout=`` in the URI overrides it).
 
     Raises:
         ValueError: The limit string is malformed or the strategy unknown.
@@ -224,6 +246,8 @@ class RateLimit(Depends):
         group: str | None = None,
         trusted_proxies: Iterable[str] | None = None,
         key_prefix: str = "keel-ratelimit",
+        fail_open: bool = False,
+        storage_timeout: float = 1.0,
     ) -> None:
         from limits import parse_many
 
@@ -241,6 +265,10 @@ class RateLimit(Depends):
         self.strategy: Strategy = strategy
         self.group = group
         self.key_prefix = key_prefix
+        self.fail_open = fail_open
+        self.storage_timeout = storage_timeout
+        self._warned_at = -math.inf
+        self._failures = 0
         self._scheme = _async_scheme(storage)
         # One storage and limiter per event loop: Redis connections belong to their loop.
         self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RateLimiter] = (
@@ -278,7 +306,7 @@ class RateLimit(Depends):
         from limits.aio import strategies
         from limits.storage import storage_from_string
 
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"wrap_exceptions": True}
         if self._scheme.startswith("async+redis"):
             try:
                 import redis  # noqa: F401
@@ -287,7 +315,12 @@ class RateLimit(Depends):
                     f"rate limit storage {self.storage_uri!r} needs the redis package: "
                     "pip install 'keel[redis]'"
                 ) from None
-            options = {"implementation": "redispy", "key_prefix": self.key_prefix}
+            options.update(
+                implementation="redispy",
+                key_prefix=self.key_prefix,
+                socket_connect_timeout=self.storage_timeout,
+                socket_timeout=self.storage_timeout,
+            )
         storage = storage_from_string(self._scheme, **options)
         limiter: RateLimiter = getattr(strategies, _STRATEGIES[self.strategy])(storage)
         return limiter
@@ -302,12 +335,44 @@ class RateLimit(Depends):
             await close()
 
     async def hit(self, request: Request, namespace: str) -> Decision:
-        """Count one request in ``namespace``; the decision with the numbers for headers."""
+        """Count one request in ``namespace``; the decision with the numbers for headers.
+
+        An unreachable storage gives an ``unavailable`` decision (allowed with
+        ``fail_open``), and a warning in the log.
+        """
+        from limits.errors import StorageError
+
         ident = self.key(request)
         if not isinstance(ident, str):
             ident = await ident
+        try:
+            return await self._count(self.group or namespace, ident)
+        except (StorageError, OSError) as exc:  # OSError includes TimeoutError
+            self._warn(exc)
+            return Decision(
+                self.fail_open, self.items[0].amount, 0, UNAVAILABLE_RETRY_AFTER, unavailable=True
+            )
+
+    def _warn(self, exc: BaseException) -> None:
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._warned_at < _WARN_EVERY:
+            return
+        cause = getattr(exc, "storage_error", None) or exc
+        logger.warning(
+            "rate limit storage %s unreachable (%s: %s); %s (%d request(s) since the last warning)",
+            _redacted(self.storage_uri),
+            type(cause).__name__,
+            str(cause)[:200],
+            "letting requests through uncounted (fail_open)" if self.fail_open else "answering 503",
+            self._failures,
+        )
+        self._warned_at = now
+        self._failures = 0
+
+    async def _count(self, namespace: str, ident: str) -> Decision:
         limiter = self._limiter()
-        keys = (self.key_prefix, self.group or namespace, ident)
+        keys = (self.key_prefix, namespace, ident)
         best: Decision | None = None
         for item in self.items:
             allowed = await limiter.hit(item, *keys)
@@ -343,17 +408,30 @@ class RateLimit(Depends):
         namespace = str(getattr(route, "path", None) or request.url.path)
         decision = await self.hit(request, f"{request.method} {namespace}")
         if not decision.allowed:
-            raise HTTPError(429, too_many(decision), headers=decision.headers())
+            status = 503 if decision.unavailable else 429
+            raise HTTPError(status, too_many(decision), headers=decision.headers())
         for name, value in decision.headers().items():
             response.headers[name] = value
 
 
 def too_many(decision: Decision) -> str:
     """The problem detail of a refusal."""
+    if decision.unavailable:
+        return (
+            "The rate limit cannot be checked right now (its storage is unreachable); "
+            f"retry in {decision.reset_after} s."
+        )
     return (
         f"Too many requests: the limit is {decision.limit} per window; "
         f"retry in {decision.reset_after} s."
     )
+
+
+def _redacted(uri: str) -> str:
+    """``uri`` without a password (``redis://:secret@host`` -> ``redis://***@host``)."""
+    scheme, sep, rest = uri.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}***@{host}" if at and userinfo else uri
 
 
 def _async_scheme(uri: str) -> str:
@@ -379,6 +457,8 @@ def rate_limit(
     group: str | None = None,
     trusted_proxies: Iterable[str] | None = None,
     key_prefix: str = "keel-ratelimit",
+    fail_open: bool = False,
+    storage_timeout: float = 1.0,
 ) -> RateLimit:
     """A :class:`RateLimit`: ``@rate_limit("10/minute")`` or ``dependencies=[rate_limit(...)]``."""
     return RateLimit(
@@ -389,4 +469,6 @@ def rate_limit(
         group=group,
         trusted_proxies=trusted_proxies,
         key_prefix=key_prefix,
+        fail_open=fail_open,
+        storage_timeout=storage_timeout,
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keel import _json
 from keel._concurrency import run_sync
+from keel._http import app_setting
 from keel._types import Receive, Scope
 from keel._watchdog import TIMED_OUT, watchdog
 from keel.datastructures import URL, FormData, Headers, QueryParams, State
@@ -177,7 +178,8 @@ class Request:
     def query_params(self) -> QueryParams:
         """Parsed query string."""
         if self._query is None:
-            self._query = QueryParams(self.scope.get("query_string", b""))
+            limit = app_setting(self.scope.get("app"), "max_query_params", 1000)
+            self._query = QueryParams(self.scope.get("query_string", b""), limit)
         return self._query
 
     @property
@@ -351,20 +353,35 @@ class Request:
         return self._json
 
     async def form(
-        self, *, max_fields: int | None = None, max_file_size: int | None = None
+        self,
+        *,
+        max_fields: int | None = None,
+        max_file_size: int | None = None,
+        max_field_size: int | None = None,
+        max_files: int | None = None,
     ) -> FormData:
-        """The body parsed as url-encoded or multipart form data, with limits.
+        """The body parsed as url-encoded or multipart form data, with limits (413 beyond).
 
         Args:
-            max_fields: Most fields accepted (default: the app's ``max_form_fields``).
+            max_fields: Most fields, files included (default: the ``max_form_fields``
+                setting, 1000).
             max_file_size: Most bytes per uploaded file (default: the body limit).
+            max_field_size: Most bytes in one non-file field (default: the
+                ``max_form_field_size`` setting, 1 MiB).
+            max_files: Most files in a multipart body (default: the ``max_files`` setting,
+                100).
         """
         if self._form is None:
-            from keel._forms import parse_form
+            from keel._forms import FormLimits, parse_form
 
             app = self.scope.get("app")
-            fields = int(max_fields or getattr(app, "max_form_fields", None) or 1000)
-            self._form = await parse_form(self, fields, max_file_size)
+            limits = FormLimits(
+                fields=int(max_fields or getattr(app, "max_form_fields", None) or 1000),
+                file_size=max_file_size,
+                field_size=max_field_size or app_setting(app, "max_form_field_size", 1 << 20),
+                files=max_files if max_files is not None else app_setting(app, "max_files", 100),
+            )
+            self._form = await parse_form(self, limits)
         return self._form
 
     def __repr__(self) -> str:

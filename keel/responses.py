@@ -6,16 +6,26 @@ import os
 import stat as stat_mod
 from collections.abc import AsyncIterable, Iterable, Mapping
 from http.cookies import SimpleCookie
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import pydantic_core
 
 from keel._concurrency import iterate_in_threadpool, run_sync
+from keel._headers import (
+    content_disposition,
+    cookie_attribute,
+    header_name,
+    header_value,
+    is_token,
+)
 from keel._http import body_allowed
 from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTask
 from keel.errors import PROBLEM_JSON, HTTPError, problem_body
+
+if TYPE_CHECKING:
+    from keel.requests import Request
 
 __all__ = [
     "FileResponse",
@@ -30,6 +40,7 @@ __all__ = [
     "StreamingResponse",
     "UJSONResponse",
     "is_safe_url",
+    "safe_redirect",
 ]
 
 
@@ -62,8 +73,8 @@ class MutableHeaders:
         return any(k == name for k, _ in self.raw)
 
     def __setitem__(self, key: str, value: str) -> None:
-        name = key.lower().encode("latin-1")
-        encoded = _header_value(value)
+        name = header_name(key)
+        encoded = header_value(value, key)
         self.raw[:] = [(k, v) for k, v in self.raw if k != name]
         self.raw.append((name, encoded))
 
@@ -81,7 +92,7 @@ class MutableHeaders:
 
     def append(self, key: str, value: str) -> None:
         """Add a header line, keeping existing ones with the same name."""
-        self.raw.append((key.lower().encode("latin-1"), _header_value(value)))
+        self.raw.append((header_name(key), header_value(value, key)))
 
     def getlist(self, key: str) -> list[str]:
         """All values of ``key``."""
@@ -94,12 +105,6 @@ class MutableHeaders:
 
     def __repr__(self) -> str:
         return f"MutableHeaders({self.items()!r})"
-
-
-def _header_value(value: str) -> bytes:
-    if "\r" in value or "\n" in value:
-        raise ValueError("header values must not contain CR or LF")
-    return value.encode("latin-1")
 
 
 class Response:
@@ -164,12 +169,12 @@ class Response:
         has_ct = has_cl = False
         if headers:
             for k, v in headers.items():
-                name = k.lower().encode("latin-1")
+                name = header_name(k)
                 if name == b"content-type":
                     has_ct = True
                 elif name == b"content-length":
                     has_cl = True
-                raw.append((name, _header_value(v)))
+                raw.append((name, header_value(v, k)))
         body = getattr(self, "body", None)
         if body is not None and not has_cl and body_allowed(self.status_code):
             raw.append((b"content-length", str(len(body)).encode("latin-1")))
@@ -209,8 +214,15 @@ class Response:
         """Set a cookie with safe defaults.
 
         ``httponly`` and ``samesite="lax"`` are on unless turned off; ``secure=None`` marks the
-        cookie ``Secure`` whenever the request came over HTTPS.
+        cookie ``Secure`` whenever the request came over HTTPS. The value is data: characters
+        a cookie cannot hold as they are (spaces, quotes, ``;``, CR, LF…) are quoted and
+        escaped.
+
+        Raises:
+            ValueError: ``key`` is not a token, or ``path``, ``domain``, ``expires`` or
+                ``samesite`` could change the header (control characters, ``;``).
         """
+        _check_cookie(key, value, path, domain, expires, samesite)
         if self._cookies is None:
             self._cookies = []
         self._cookies.append(
@@ -291,6 +303,29 @@ class Response:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status_code})"
+
+
+def _check_cookie(
+    key: str, value: str, path: str | None, domain: str | None, expires: Any, samesite: Any
+) -> None:
+    if not is_token(key):  # RFC 6265: a cookie name is a token
+        raise ValueError(
+            f"invalid cookie name {key[:40]!r}: use letters, digits and !#$%&'*+-.^_`|~"
+        )
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"cookie {key!r}: the value must be Latin-1 text; percent-encode it first"
+        ) from None
+    if path is not None:
+        cookie_attribute("path", path)
+    if domain is not None:
+        cookie_attribute("domain", domain)
+    if isinstance(expires, str):
+        cookie_attribute("expires", expires)
+    if samesite not in (None, "lax", "strict", "none"):
+        raise ValueError(f"samesite must be 'lax', 'strict', 'none' or None, not {samesite!r}")
 
 
 class HTMLResponse(Response):
@@ -378,9 +413,9 @@ _SAFE_URL_CHARS = ":/%#?=@[]!$&'()*+,;~"
 class RedirectResponse(Response):
     """A redirect to ``url`` (307 by default, keeping the method).
 
-    Characters that are not allowed in a URL (including CR and LF) are percent-encoded, so a
-    user-supplied target can never split headers. Check untrusted targets with
-    :func:`keel.responses.is_safe_url` first to avoid open redirects.
+    Characters that are not allowed in a URL (including CR, LF and NUL) are percent-encoded,
+    so a user-supplied target can never split headers. For a target that came with the
+    request use :func:`safe_redirect`, which also refuses open redirects.
     """
 
     def __init__(
@@ -397,35 +432,91 @@ class RedirectResponse(Response):
 
 
 def is_safe_url(
-    url: str, allowed_hosts: Iterable[str] = (), *, require_https: bool = False
+    url: str | None, allowed_hosts: Iterable[str] = (), *, require_https: bool = False
 ) -> bool:
-    """Whether ``url`` is a safe redirect target: a local path or one of ``allowed_hosts``.
+    """Whether ``url`` is a safe redirect target: a path on this site, or an ``http(s)`` URL
+    whose host matches ``allowed_hosts``.
 
-    Rejects ``//evil``, ``https:evil``, ``https://trusted@evil`` (user info),
-    ``javascript:``, backslash tricks and control characters.
+    ``allowed_hosts`` takes the patterns of the ``allowed_hosts`` setting (``example.com``,
+    ``.example.com`` for the domain and its subdomains; ports are ignored; ``*`` allows no
+    foreign host here). Refused: ``//evil.com``, ``///evil.com``, ``https:evil.com``,
+    ``http:///evil.com``, any backslash (``/\\evil.com``, which browsers read as ``//``),
+    user info (``http://user@evil.com``), schemes other than ``http``/``https``
+    (``javascript:``, ``data:``), control and invisible characters anywhere, malformed
+    hosts, and with ``require_https`` any ``http:`` URL. The checks follow Django's
+    ``url_has_allowed_host_and_scheme``.
     """
     from urllib.parse import urlsplit
 
-    if not url or any(ord(c) < 32 or c == "\x7f" for c in url):
+    if not url or len(url) > _MAX_URL or any(_invisible(c) for c in url):
         return False
     url = url.strip()
-    if "\\" in url:
+    if not url or "\\" in url or url.startswith("///"):
         return False
     try:
         parts = urlsplit(url)
     except ValueError:
         return False
-    if not parts.scheme and not parts.netloc:
-        # A relative URL: fine unless it smuggles a scheme or authority.
-        return not url.startswith(("//", "/\\")) and ":" not in url.split("/", 1)[0]
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    if require_https and parts.scheme != "https":
+    if not parts.netloc:
+        # No authority: a path on this site, unless it names a scheme (https:evil.com)
+        # or is an empty authority ("//").
+        return not parts.scheme and not url.startswith("//")
+    scheme = parts.scheme or "http"  # //example.com/x is followed with the page's scheme
+    if scheme not in (("https",) if require_https else ("http", "https")):
         return False
     if "@" in parts.netloc:
         return False
-    host = (parts.hostname or "").lower()
-    return host in {h.lower() for h in allowed_hosts}
+    from keel.middleware.hosts import is_allowed_host, split_host
+
+    host = split_host(parts.netloc)
+    return host is not None and is_allowed_host(host[0], _host_patterns(allowed_hosts))
+
+
+_MAX_URL = 8192
+
+
+def _invisible(char: str) -> bool:
+    """Control, format, private-use or unassigned characters, and line separators."""
+    import unicodedata
+
+    if " " <= char <= "~":
+        return False
+    category = unicodedata.category(char)
+    return category[0] == "C" or category in ("Zl", "Zp")
+
+
+def _host_patterns(allowed_hosts: Iterable[str]) -> list[str]:
+    """``allowed_hosts`` as ``is_allowed_host`` patterns, without ``*`` and ports."""
+    from keel.middleware.hosts import split_host
+
+    patterns = []
+    for pattern in allowed_hosts:
+        text = pattern.strip().lower()
+        wildcard = text.startswith(".")
+        parsed = split_host(text[1:] if wildcard else text)
+        if parsed is not None:
+            patterns.append(("." if wildcard else "") + parsed[0])
+    return patterns
+
+
+def safe_redirect(
+    request: Request, target: str | None, default: str = "/", *, status: int = 303
+) -> RedirectResponse:
+    """A redirect to ``target`` if it is safe (see :func:`is_safe_url`), else to ``default``.
+
+    Use it for every redirect to a URL that came with the request (``?next=``, a form's
+    ``next`` field, a ``Referer``). Foreign hosts are those not in the app's
+    ``allowed_hosts`` setting (or, when that is unset or ``*``, not the request's own
+    host); on an HTTPS request an ``http:`` target is refused too. ``default`` is trusted
+    (it comes from the program). 303 by default: the browser follows with a GET.
+    """
+    settings = getattr(request.scope.get("app"), "settings", None)
+    hosts = list(getattr(settings, "allowed_hosts", None) or ())
+    if not [h for h in hosts if h.strip() != "*"]:
+        hosts = [request.headers.get("host") or ""]
+    secure = request.scope.get("scheme") in ("https", "wss")
+    url = target if is_safe_url(target, hosts, require_https=secure) else default
+    return RedirectResponse(url or default, status)
 
 
 class StreamingResponse(Response):
@@ -520,10 +611,7 @@ class FileResponse(Response):
         self._setup(status, status_code, media_type, background)
         self._init_headers(headers)
         if filename is not None:
-            ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "")
-            value = f'{content_disposition_type}; filename="{ascii_name}"'
-            if ascii_name != filename:
-                value += f"; filename*=utf-8''{quote(filename)}"
+            value = content_disposition(content_disposition_type, filename)
             self.headers.setdefault("content-disposition", value)
         self.stat_result = stat_result
         if stat_result is not None:

@@ -14,6 +14,12 @@ What the client gets when the time is up:
   had started a request (RFC 9110 §15.5.9: a 408 tells an honest but slow client what
   happened, and that it may retry on a new connection).
 
+httptools itself limits neither the number nor the size of header fields (10,000 headers
+or a 2 MB header value were answered 200), so the protocol also refuses a request head with
+more than ``max_headers`` fields (100) or over ``max_head_size`` bytes (64 KiB, request line
+included) with ``431 Request Header Fields Too Large`` and closes the connection; the app
+never sees the request.
+
 Use it with uvicorn::
 
     uvicorn.run(app, http=keel.server.http_protocol(header_timeout=10))
@@ -35,6 +41,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEAD_SIZE",
     "KeelHttpToolsProtocol",
     "http_protocol",
     "uvicorn_options",
@@ -43,7 +51,14 @@ __all__ = [
 DEFAULT_HEADER_TIMEOUT = 10.0
 """Seconds a client has to send a complete request head."""
 
+DEFAULT_MAX_HEADERS = 100
+"""Most header fields in a request head (431 beyond)."""
+
+DEFAULT_MAX_HEAD_SIZE = 64 * 1024
+"""Most bytes in a request head, request line included (431 beyond)."""
+
 _ENV = "KEEL_HEADER_TIMEOUT"
+_LINGER = 1.0  # seconds a refused connection is drained before it is closed
 
 
 def _env_timeout() -> float:
@@ -69,6 +84,22 @@ def _timeout_body() -> bytes:
     return json.dumps(problem, separators=(",", ":")).encode()
 
 
+def _too_large_response(detail: str) -> bytes:
+    problem = {
+        "type": "about:blank",
+        "title": "Request Header Fields Too Large",
+        "status": 431,
+        "detail": detail,
+    }
+    body = json.dumps(problem, separators=(",", ":")).encode()
+    return (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        b"content-type: application/problem+json\r\n"
+        b"connection: close\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
 _TIMEOUT_BODY = _timeout_body()
 _TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\n"
@@ -90,9 +121,13 @@ class KeelHttpToolsProtocol(HttpToolsProtocol):
         header_timeout: Seconds allowed for a request head; ``None`` reads
             ``KEEL_HEADER_TIMEOUT`` (default 10). Set it on a subclass, or use
             :func:`http_protocol`.
+        max_headers: Most header fields in a request head (431 beyond).
+        max_head_size: Most bytes in a request head, request line included (431 beyond).
     """
 
     header_timeout: float | None = None
+    max_headers: int = DEFAULT_MAX_HEADERS
+    max_head_size: int = DEFAULT_MAX_HEAD_SIZE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -101,6 +136,9 @@ class KeelHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._in_head = False
         self._head_bytes = 0
+        self._header_count = 0
+        self._head_size = 0
+        self._refused = False
 
     # -- the deadline ------------------------------------------------------------------------
 
@@ -146,23 +184,99 @@ class KeelHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, counting bytes of a head in progress."""
+        if self._refused:
+            return
         if not self._busy() or self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
+        if self._in_head and self._head_bytes > self.max_head_size:  # still incomplete
+            self._refuse_head(f"The request head is larger than {self.max_head_size} bytes.")
+
+    # -- header count and size ---------------------------------------------------------------
+
+    def _refuse_head(self, detail: str) -> None:
+        """Answer 431 and close; the rest of the connection's data is ignored."""
+        if self._refused:
+            return
+        self._refused = True
+        self._in_head = False
+        self._disarm_head_timer()
+        self.logger.info(
+            "Refusing request head from %s: %s",
+            f"{self.client[0]}:{self.client[1]}" if self.client else "unknown client",
+            detail,
+        )
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(_too_large_response(detail))
+        # A lingering close: closing now, with the rest of the head unread, would make the
+        # kernel reset the connection and the client could lose the answer. The write side
+        # is shut after the answer; what still arrives is read and dropped for a moment.
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.loop.call_later(_LINGER, transport.close)
+        else:
+            transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        """Count the request target toward the head size."""
+        if self._refused:
+            return
+        self._head_size += len(url)
+        if self._head_size > self.max_head_size:
+            self._refuse_head(f"The request head is larger than {self.max_head_size} bytes.")
+            return
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Count header fields and their bytes."""
+        if self._refused:
+            return
+        self._header_count += 1
+        self._head_size += len(name) + len(value) + 4
+        if self._header_count > self.max_headers:
+            self._refuse_head(f"The request has more than {self.max_headers} header fields.")
+            return
+        if self._head_size > self.max_head_size:
+            self._refuse_head(f"The request head is larger than {self.max_head_size} bytes.")
+            return
+        super().on_header(name, value)
 
     def on_message_begin(self) -> None:
         """A new request starts: its head must arrive in time."""
+        if self._refused:
+            return
         super().on_message_begin()
+        self._header_count = 0
+        self._head_size = 0
         self._in_head = True
         if not self._busy():
             self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
         """The head is complete: stop the clock."""
+        if self._refused:  # answered 431: the app never sees this request
+            return
         self._in_head = False
         self._head_bytes = 0
         self._disarm_head_timer()
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        """Pass the body on, unless the head was refused."""
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        """Finish the request, unless its head was refused."""
+        if not self._refused:
+            super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's 400 for malformed requests, unless a 431 was already sent."""
+        if not self._refused:
+            super().send_400_response(msg)
 
     def on_response_complete(self) -> None:
         """Between requests uvicorn's keep-alive timeout applies; a started head is timed."""
@@ -172,24 +286,40 @@ class KeelHttpToolsProtocol(HttpToolsProtocol):
             self._arm_head_timer()
 
 
-def http_protocol(header_timeout: float | None = None) -> type[KeelHttpToolsProtocol]:
+def http_protocol(
+    header_timeout: float | None = None,
+    *,
+    max_headers: int | None = None,
+    max_head_size: int | None = None,
+) -> type[KeelHttpToolsProtocol]:
     """The protocol class to give uvicorn (``http=``), with ``header_timeout`` seconds.
 
-    ``None`` returns :class:`KeelHttpToolsProtocol` itself (timeout from
-    ``KEEL_HEADER_TIMEOUT``, default 10 s), the only form that works with several workers
-    or ``--reload``; a number returns a subclass for single-process servers.
+    ``None`` everywhere returns :class:`KeelHttpToolsProtocol` itself (timeout from
+    ``KEEL_HEADER_TIMEOUT``, default 10 s; 100 header fields; 64 KiB heads), the only form
+    that works with several workers or ``--reload``; otherwise a subclass for
+    single-process servers.
 
     Raises:
-        ValueError: ``header_timeout`` is not positive.
+        ValueError: ``header_timeout``, ``max_headers`` or ``max_head_size`` is not positive.
     """
-    if header_timeout is None:
+    options: dict[str, Any] = {}
+    if header_timeout is not None:
+        if not header_timeout > 0:
+            raise ValueError(
+                f"header_timeout must be a positive number of seconds: {header_timeout}"
+            )
+        options["header_timeout"] = float(header_timeout)
+    for name, value in (("max_headers", max_headers), ("max_head_size", max_head_size)):
+        if value is not None:
+            if not value > 0:
+                raise ValueError(f"{name} must be positive: {value}")
+            options[name] = int(value)
+    if not options:
         return KeelHttpToolsProtocol
-    if not header_timeout > 0:
-        raise ValueError(f"header_timeout must be a positive number of seconds: {header_timeout}")
     return type(
         "KeelHttpToolsProtocol",
         (KeelHttpToolsProtocol,),
-        {"header_timeout": float(header_timeout), "__module__": __name__},
+        {**options, "__module__": __name__},
     )
 
 

@@ -280,3 +280,49 @@ def test_decorator_on_either_side_and_marker_forms() -> None:
 def test_decorator_needs_a_function() -> None:
     with pytest.raises(TypeError, match="cannot carry dependencies"):
         rate_limit("1/minute")(print)
+
+
+# -- the storage is unreachable -------------------------------------------------------------
+
+DOWN = "redis://127.0.0.1:1/0"  # a closed port: the connection is refused at once
+
+
+def test_unreachable_storage_is_503_with_retry_after(caplog: pytest.LogCaptureFixture) -> None:
+    client = TestClient(limited_app(rate_limit("3/minute", storage=DOWN)))
+    with caplog.at_level("WARNING", logger="keel.ratelimit"):
+        started = time.perf_counter()
+        r = client.get("/a")
+        assert time.perf_counter() - started < 3
+    body = problem(r, 503)
+    assert "storage is unreachable" in body["detail"]
+    assert r.headers["retry-after"] == "5"
+    assert "ratelimit-limit" not in r.headers
+    warnings = [rec for rec in caplog.records if rec.name == "keel.ratelimit"]
+    assert len(warnings) == 1
+    assert warnings[0].levelname == "WARNING"
+    assert "127.0.0.1:1" in warnings[0].getMessage()
+    assert "answering 503" in warnings[0].getMessage()
+    assert client.get("/free").json() == {"ok": "free"}  # unlimited routes are untouched
+
+
+def test_fail_open_lets_requests_through_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    client = TestClient(limited_app(rate_limit("1/minute", storage=DOWN, fail_open=True)))
+    with caplog.at_level("WARNING", logger="keel.ratelimit"):
+        for _ in range(3):  # over the budget, but nothing can count it
+            r = client.get("/a")
+            assert r.json() == {"ok": "a"}
+            assert "ratelimit-remaining" not in r.headers
+    warnings = [rec for rec in caplog.records if rec.name == "keel.ratelimit"]
+    assert len(warnings) == 1  # one warning per 10 s, not one per request
+    assert "fail_open" in warnings[0].getMessage()
+
+
+def test_the_warning_hides_a_password_in_the_storage_uri(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = rate_limit("1/minute", storage="redis://:hunter2@127.0.0.1:1/0")
+    with caplog.at_level("WARNING", logger="keel.ratelimit"):
+        problem(TestClient(limited_app(limiter)).get("/a"), 503)
+    message = caplog.records[-1].getMessage()
+    assert "hunter2" not in message
+    assert "redis://***@127.0.0.1:1/0" in message

@@ -227,7 +227,7 @@ def test_safe_redirect_targets(url: str) -> None:
 
 
 def test_header_values_reject_newlines() -> None:
-    with pytest.raises(ValueError, match="CR or LF"):
+    with pytest.raises(ValueError, match="CR, LF"):
         Response("x", headers={"x-a": "b\r\nc: d"})
 
 

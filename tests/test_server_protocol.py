@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from keel import App, Request
 from keel.server import (
     DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_HEAD_SIZE,
+    DEFAULT_MAX_HEADERS,
     KeelHttpToolsProtocol,
     http_protocol,
     uvicorn_options,
@@ -25,11 +28,15 @@ from tests.live import running
 TIMEOUT = 1.0
 
 
+SEEN: list[str] = []  # the requests the app was given
+
+
 def make_app() -> App:
     app = App()
 
     @app.get("/")
-    async def index() -> dict[str, str]:
+    async def index(request: Request) -> dict[str, str]:
+        SEEN.append(request.headers.get("x-id", ""))
         return {"hello": "world"}
 
     @app.get("/slow")
@@ -226,3 +233,114 @@ def test_environment_timeout_reaches_the_module_class(monkeypatch: pytest.Monkey
             elapsed, received = trickle_until_closed(sock, b"GET / HTTP/1.1\r\nHo", every=0.1)
         assert elapsed <= 1.0, elapsed
         assert received.startswith(b"HTTP/1.1 408 ")
+
+
+# -- header count and size ------------------------------------------------------------------
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    sock.settimeout(5)
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def head(*lines: bytes, target: bytes = b"/") -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(lines) + b"\r\n"
+
+
+def assert_431(received: bytes, detail: bytes) -> None:
+    assert received.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), received[:80]
+    assert b"connection: close" in received
+    assert b"content-type: application/problem+json" in received
+    assert b'"status":431' in received
+    assert detail in received
+
+
+def test_as_many_header_fields_as_allowed_are_fine(server: uvicorn.Server) -> None:
+    fields = [b"X-A: %d\r\n" % n for n in range(DEFAULT_MAX_HEADERS - 2)]
+    with connect(server) as sock:
+        sock.sendall(head(*fields, b"X-Id: fine\r\n"))
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+    assert SEEN[-1] == "fine"
+
+
+def test_too_many_header_fields_is_431(server: uvicorn.Server) -> None:
+    seen = len(SEEN)
+    fields = [b"X-A: %d\r\n" % n for n in range(10_000)]
+    with connect(server) as sock:
+        sock.sendall(head(b"X-Id: many\r\n", *fields))
+        received = read_until_closed(sock)
+    assert_431(received, b"more than 100 header fields")
+    assert len(SEEN) == seen  # the app never saw it
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        head(b"X-Big: " + b"a" * 2_000_000 + b"\r\n"),
+        head(b"X-Big: " + b"a" * (DEFAULT_MAX_HEAD_SIZE + 1) + b"\r\n"),
+        head(*[b"X-%d: " % n + b"a" * 1000 + b"\r\n" for n in range(70)]),
+        head(target=b"/?" + b"q" * 100_000),
+    ],
+    ids=["2 MB value", "just over", "70 x 1 KB", "100 KB target"],
+)
+def test_a_head_over_the_size_limit_is_431(server: uvicorn.Server, request_head: bytes) -> None:
+    seen = len(SEEN)
+    with connect(server) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(request_head)  # may be refused before the client finished sending
+        received = read_until_closed(sock)
+    assert_431(received, b"larger than 65536 bytes")
+    assert len(SEEN) == seen
+
+
+def test_a_growing_head_is_refused_before_it_is_complete(server: uvicorn.Server) -> None:
+    """Sent in pieces and never finished: refused once it passes the limit, not at timeout."""
+    with connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        began = time.monotonic()
+        try:
+            for _ in range(20):
+                sock.sendall(b"a" * 8192)
+                time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        received = read_until_closed(sock)
+        elapsed = time.monotonic() - began
+    assert_431(received, b"larger than 65536 bytes")
+    assert elapsed < TIMEOUT  # not the head timeout
+
+
+def test_keep_alive_requests_each_get_the_full_budget(server: uvicorn.Server) -> None:
+    fields = [b"X-A: %d\r\n" % n for n in range(DEFAULT_MAX_HEADERS - 2)]
+    with connect(server) as sock:
+        for _ in range(3):
+            sock.sendall(head(*fields))
+            assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(head(*fields, *fields))
+        assert_431(read_until_closed(sock), b"more than 100 header fields")
+
+
+def test_limits_are_configurable() -> None:
+    protocol = http_protocol(max_headers=3, max_head_size=200)
+    assert (protocol.max_headers, protocol.max_head_size) == (3, 200)
+    assert protocol.header_timeout is None
+    assert KeelHttpToolsProtocol.max_headers == DEFAULT_MAX_HEADERS == 100
+    with pytest.raises(ValueError, match="max_headers"):
+        http_protocol(max_headers=0)
+    with running(make_app(), lifespan="off", http=protocol) as srv:
+        with connect(srv) as sock:
+            sock.sendall(head(b"X-A: 1\r\n"))
+            assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+            sock.sendall(head(b"X-A: 1\r\n", b"X-B: 2\r\n", b"X-C: 3\r\n"))
+            assert_431(read_until_closed(sock), b"more than 3 header fields")
+        with connect(srv) as sock:
+            sock.sendall(head(b"X-A: " + b"a" * 300 + b"\r\n"))
+            assert_431(read_until_closed(sock), b"larger than 200 bytes")

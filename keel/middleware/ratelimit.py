@@ -26,6 +26,9 @@ class RateLimitMiddleware:
         trusted_proxies: Proxies whose ``X-Forwarded-For`` is believed (default key only).
         exempt: Path prefixes that are not counted (e.g. ``["/health"]``).
         key_prefix: Prefix of the storage keys.
+        fail_open: When the storage cannot be reached: ``False`` answers 503 with
+            ``Retry-After``; ``True`` lets requests through uncounted (both log a warning).
+        storage_timeout: Seconds to wait for Redis before it counts as unreachable.
 
     Every HTTP response gets ``RateLimit-Limit``, ``RateLimit-Remaining`` and
     ``RateLimit-Reset``; a refusal adds ``Retry-After``. Websockets and lifespan pass through.
@@ -42,6 +45,8 @@ class RateLimitMiddleware:
         trusted_proxies: Iterable[str] | None = None,
         exempt: Iterable[str] = (),
         key_prefix: str = "keel-ratelimit",
+        fail_open: bool = False,
+        storage_timeout: float = 1.0,
     ) -> None:
         from keel.ratelimit import RateLimit
 
@@ -54,6 +59,8 @@ class RateLimitMiddleware:
             group="app",
             trusted_proxies=trusted_proxies,
             key_prefix=key_prefix,
+            fail_open=fail_open,
+            storage_timeout=storage_timeout,
         )
         self.exempt = tuple(exempt)
 
@@ -69,7 +76,8 @@ class RateLimitMiddleware:
         decision = await self.limiter.hit(Request(scope, receive), "app")
         headers = decision.headers()
         if not decision.allowed:
-            await send_problem(scope, receive, send, 429, too_many(decision), headers=headers)
+            status = 503 if decision.unavailable else 429
+            await send_problem(scope, receive, send, status, too_many(decision), headers=headers)
             return
         encoded = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 

@@ -130,3 +130,23 @@ def test_two_instances_sharing_redis_share_the_budget(redis_prefix: str) -> None
         finally:
             one.run(_limiter(first).aclose())
             two.run(_limiter(second).aclose())
+
+
+def test_unreachable_storage_is_503_or_passes_with_fail_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    down = "redis://127.0.0.1:1/0"  # a closed port
+    with caplog.at_level("WARNING", logger="keel.ratelimit"):
+        r = TestClient(make_app("2/minute", storage=down)).get("/")
+        body = problem(r, 503)
+        assert "storage is unreachable" in body["detail"]
+        assert r.headers["retry-after"] == "5"
+        client = TestClient(make_app("1/minute", storage=down, fail_open=True))
+        for _ in range(3):
+            r = client.get("/")
+            assert r.json() == {"hello": "world"}
+            assert "ratelimit-limit" not in r.headers
+    messages = [rec.getMessage() for rec in caplog.records if rec.name == "keel.ratelimit"]
+    assert len(messages) == 2
+    assert "answering 503" in messages[0]
+    assert "fail_open" in messages[1]
