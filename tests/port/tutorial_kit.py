@@ -8,6 +8,7 @@ subprocess pytest whose ``tutorial_plugin`` writes one JSON line per test.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -107,7 +110,20 @@ def ported_tree(native: bool) -> Path:
     if (root / ".ported").exists():
         return root
     for stale in cache_dir().glob(f"tutorial-{VERSION}-{mode}-*"):  # older codemods' trees
-        shutil.rmtree(stale, ignore_errors=True)
+        if not stale.name.endswith(".tmp") and time.time() - stale.stat().st_mtime > 86_400:
+            shutil.rmtree(stale, ignore_errors=True)
+    # Built beside and renamed into place: runs in other checkouts may share the cache.
+    work = Path(tempfile.mkdtemp(prefix=root.name + ".", suffix=".tmp", dir=cache_dir()))
+    try:
+        _build(work, native)
+        with contextlib.suppress(OSError):  # another run finished first: use its tree
+            work.rename(root)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return root
+
+
+def _build(root: Path, native: bool) -> None:
     prefix = f"fastapi-{VERSION}/"
     wanted = ("docs_src/", "tests/test_tutorial/", "tests/__init__.py", "tests/utils.py")
     with tarfile.open(sdist()) as archive:
@@ -126,7 +142,6 @@ def ported_tree(native: bool) -> Path:
     (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
     shutil.copy(PLUGIN, root / "conftest.py")
     (root / ".ported").touch()
-    return root
 
 
 @dataclass
@@ -147,8 +162,9 @@ class Row:
 
 def run(root: Path) -> list[Row]:
     """Run the ported tests in a subprocess; one Row per test (or uncollectable module)."""
-    report = root / "report.jsonl"
-    report.unlink(missing_ok=True)
+    fd, name = tempfile.mkstemp(prefix="keel-tutorial-", suffix=".jsonl")  # one per run
+    os.close(fd)
+    report = Path(name)
     env = {**os.environ, "KEEL_TUTORIAL_REPORT": str(report), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("KEEL_REQUIRE_SERVICES", None)
     command = [sys.executable, "-m", "pytest", "-q", "--tb=short", "-p", "no:warnings"]
@@ -156,9 +172,12 @@ def run(root: Path) -> list[Row]:
     command += ["tests/test_tutorial"]
     subprocess.run(command, cwd=root, env=env, capture_output=True, timeout=600)
     rows = []
-    for line in report.read_text(encoding="utf-8").splitlines():
-        data = json.loads(line)
-        rows.append(Row(data["id"], data["kind"], data["outcome"], data["reason"]))
+    try:
+        for line in report.read_text(encoding="utf-8").splitlines():
+            data = json.loads(line)
+            rows.append(Row(data["id"], data["kind"], data["outcome"], data["reason"]))
+    finally:
+        report.unlink(missing_ok=True)
     return rows
 
 
