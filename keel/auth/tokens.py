@@ -34,6 +34,7 @@ __all__ = [
     "create_token",
     "digest",
     "issue_jwt_pair",
+    "jwt_key",
     "password_fingerprint",
     "read_access_jwt",
     "revoke_token",
@@ -178,8 +179,15 @@ def _jwt() -> Any:
     return jwt
 
 
+def jwt_key(secret: str) -> bytes:
+    """The JWT signing key derived from the app's secret (64 bytes, HMAC-SHA512 with a
+    keel.auth label): JWTs never share a key with sessions or CSRF tokens, and it is long
+    enough for HS512."""
+    return hmac.new(secret.encode(), b"keel.auth.jwt", "sha512").digest()
+
+
 def _encode(auth: Auth, claims: dict[str, Any], key: str) -> str:
-    token: str = _jwt().encode(claims, key, algorithm=auth.jwt_algorithms[0])
+    token: str = _jwt().encode(claims, jwt_key(key), algorithm=auth.jwt_algorithms[0])
     return token
 
 
@@ -188,7 +196,7 @@ def _decode(auth: Auth, token: str, key: str, kind: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            key,
+            jwt_key(key),
             algorithms=list(auth.jwt_algorithms),
             audience=auth.jwt_audience,
             issuer=auth.jwt_issuer,
