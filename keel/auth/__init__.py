@@ -16,8 +16,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from keel.auth.config import Auth, Authenticated, UserLoader, auth_of
 from keel.auth.dependencies import (
     CurrentAuth,
@@ -80,9 +78,7 @@ from keel.auth.users import (
     sync_permissions,
     user_model,
 )
-
-if TYPE_CHECKING:
-    from keel.auth.user import User
+from keel.auth.user import User
 
 __all__ = [
     "APIToken",
@@ -146,10 +142,3 @@ __all__ = [
     "verify_password",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "User":  # its table exists only for apps that use keel's own User model
-        from keel.auth.user import User
-
-        return User
-    raise AttributeError(f"module 'keel.auth' has no attribute {name!r}")

@@ -4,12 +4,14 @@ Every table lives on ``keel.db.Model.metadata``, so ``keel db makemigrations`` w
 into the app's own migration history as soon as the app uses keel.auth. The user table is
 always ``auth_users`` (:data:`USER_TABLE`): keel ships a ready ``User`` model on it
 (``keel.auth.User``), and an app that wants other columns declares its own model on that
-table from :class:`AbstractUser` instead (``Auth(user_model=Member)``).
+table from :class:`AbstractUser` (``Auth(user_model=Member)``): its columns are added to
+the same table, and the app's next migration adds them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 USER_TABLE = "auth_users"
-"""The name of the user table (the default ``User`` and any replacement use it)."""
+"""The name of the user table (keel's ``User`` and any replacement use it)."""
 
 _USER_ID = f"{USER_TABLE}.id"
 
@@ -105,7 +107,12 @@ class AbstractUser(IntPK, Timestamps):
             bio: Mapped[str] = mapped_column(default="")
 
         auth = Auth(user_model=Member)
+
+    A model declared this way maps the ``auth_users`` table keel's ``User`` maps, with its
+    extra columns added (give them defaults or make them nullable).
     """
+
+    __table_args__: Any = {"extend_existing": True}
 
     email: Mapped[str | None] = mapped_column(String(254), unique=True, default=None)
     username: Mapped[str | None] = mapped_column(String(150), unique=True, default=None)

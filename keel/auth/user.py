@@ -1,4 +1,4 @@
-"""The ``User`` model keel ships (table ``auth_users``); imported only when used."""
+"""The ``User`` model keel ships (table ``auth_users``)."""
 
 from __future__ import annotations
 
