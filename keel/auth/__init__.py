@@ -63,6 +63,7 @@ from keel.auth.tokens import (
     password_fingerprint,
     revoke_token,
 )
+from keel.auth.user import User
 from keel.auth.users import (
     InvalidIdentifier,
     add_to_group,
@@ -78,7 +79,6 @@ from keel.auth.users import (
     sync_permissions,
     user_model,
 )
-from keel.auth.user import User
 
 __all__ = [
     "APIToken",
@@ -141,4 +141,3 @@ __all__ = [
     "validate_password",
     "verify_password",
 ]
-

@@ -25,7 +25,15 @@ from keel.auth.users import InvalidIdentifier, create_user, find_user, set_passw
 from keel.cli import AppLoadError, find_target, load_target
 from keel.db.database import Database
 
-__all__ = ["changepassword", "createsuperuser", "token"]
+__all__ = [
+    "PASSWORD_ENV",
+    "changepassword",
+    "createsuperuser",
+    "token",
+    "token_create",
+    "token_list",
+    "token_revoke",
+]
 
 T = TypeVar("T")
 
@@ -157,7 +165,9 @@ def token() -> None:
 @click.argument("identifier")
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
 @click.option("--scope", "scopes", multiple=True, help="A scope it grants (repeat); none: all.")
-@click.option("--expires-days", type=click.IntRange(min=1), help="Lifetime in days (default: none).")
+@click.option(
+    "--expires-days", type=click.IntRange(min=1), help="Lifetime in days (default: none)."
+)
 def token_create(
     app: str | None, identifier: str, name: str, scopes: tuple[str, ...], expires_days: int | None
 ) -> None:

@@ -118,9 +118,8 @@ class Auth:
             raise ValueError(f"Auth(tokens=...) is 'opaque' or 'jwt', got {self.tokens!r}")
         bad = [a for a in self.jwt_algorithms if a not in ("HS256", "HS384", "HS512")]
         if bad or not self.jwt_algorithms:
-            raise ValueError(
-                f"Auth(jwt_algorithms=...) takes HS256, HS384 or HS512, got {list(self.jwt_algorithms)}"
-            )
+            given = list(self.jwt_algorithms)
+            raise ValueError(f"Auth(jwt_algorithms=...) takes HS256, HS384 or HS512, got {given}")
         words = ["Bearer", *(w for w in self.scheme_words if w.lower() != "bearer")]
         self.scheme_words = tuple(words)
         if not self.loaders:
@@ -179,5 +178,3 @@ def auth_of(app: object) -> Auth:
     if not isinstance(auth, Auth):
         raise RuntimeError("no keel.auth Auth on this app: create one and call auth.init_app(app)")
     return auth
-
-

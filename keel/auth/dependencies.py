@@ -32,17 +32,20 @@ __all__ = [
     "CurrentAuth",
     "CurrentUser",
     "OptionalUser",
-    "SuperUser",
     "StaffUser",
+    "SuperUser",
     "UserTokenScheme",
     "authenticated",
+    "configure_scheme",
     "current_user",
     "optional_user",
+    "optional_user_token",
     "require_permission",
     "require_scopes",
     "require_staff",
     "require_superuser",
     "token_loader",
+    "user_token",
 ]
 
 
@@ -56,9 +59,7 @@ class UserTokenScheme(SecurityBase):
     """
 
     def __init__(self, *, required: bool) -> None:
-        super().__init__(
-            _flow("/auth/token", {}), scheme_name="keelAuth", auto_error=required
-        )
+        super().__init__(_flow("/auth/token", {}), scheme_name="keelAuth", auto_error=required)
 
     async def __call__(self, request: Request) -> str | None:
         found = _authorization(request)

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -30,6 +29,7 @@ __all__ = [
     "needs_rehash",
     "not_numeric",
     "not_similar",
+    "spend_dummy_check",
     "validate_password",
     "verify_password",
 ]

@@ -251,7 +251,9 @@ def auth_router(
             await auth.throttle.failed(ident, ip)
             raise HTTPError(400, "The current password is not correct.")
         try:
-            await set_password(session, user, body.new_password, validators=auth.password_validators)
+            await set_password(
+                session, user, body.new_password, validators=auth.password_validators
+            )
         except PasswordError as exc:
             raise _password_problem(exc) from None
 
@@ -282,7 +284,9 @@ def auth_router(
         if user is None:
             raise HTTPError(400, "The reset link is invalid or has expired: ask for a new one.")
         try:
-            await set_password(session, user, body.new_password, validators=auth.password_validators)
+            await set_password(
+                session, user, body.new_password, validators=auth.password_validators
+            )
         except PasswordError as exc:
             raise _password_problem(exc) from None
         await auth.throttle.reset(user.identifier)

@@ -93,4 +93,6 @@ class LoginThrottle:
 
     async def reset(self, account: str) -> None:
         """Forget an account's failures (after a password reset, say)."""
-        await self._limiter().clear(self.account, self.key_prefix, "account", account.strip().lower()[:254])
+        await self._limiter().clear(
+            self.account, self.key_prefix, "account", account.strip().lower()[:254]
+        )

@@ -37,9 +37,10 @@ __all__ = [
     "jwt_key",
     "password_fingerprint",
     "read_access_jwt",
-    "revoke_token",
-    "rotate_refresh_token",
     "revoke_refresh_token",
+    "revoke_token",
+    "revoke_token_id",
+    "rotate_refresh_token",
     "user_for_token",
 ]
 
@@ -200,7 +201,10 @@ def _decode(auth: Auth, token: str, key: str, kind: str) -> dict[str, Any]:
             algorithms=list(auth.jwt_algorithms),
             audience=auth.jwt_audience,
             issuer=auth.jwt_issuer,
-            options={"require": ["exp", "iat", "sub", "jti", "typ", "aud", "iss"], "strict_aud": True},
+            options={
+                "require": ["exp", "iat", "sub", "jti", "typ", "aud", "iss"],
+                "strict_aud": True,
+            },
             leeway=auth.jwt_leeway,
         )
     except jwt.PyJWTError as exc:
@@ -233,7 +237,12 @@ async def issue_jwt_pair(
     access_ttl = auth.access_token_ttl
     access = _encode(
         auth,
-        {**base, "typ": "access", "jti": uuid.uuid4().hex, "exp": int((now + access_ttl).timestamp())},
+        {
+            **base,
+            "typ": "access",
+            "jti": uuid.uuid4().hex,
+            "exp": int((now + access_ttl).timestamp()),
+        },
         key,
     )
     jti = uuid.uuid4().hex
@@ -262,7 +271,7 @@ async def _jwt_user(
         user_id = int(claims["sub"])
     except (TypeError, ValueError):
         raise InvalidToken("invalid subject") from None
-    user = await session.get(auth.user_model, user_id)
+    user = await session.get(auth.users, user_id)
     if user is None or not user.is_active:
         raise InvalidToken("unknown or inactive user")
     expected = password_fingerprint(user, key)

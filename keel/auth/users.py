@@ -32,11 +32,15 @@ from keel.auth.passwords import (
 __all__ = [
     "ACTIONS",
     "InvalidIdentifier",
+    "add_to_group",
+    "app_label_of",
     "authenticate",
     "create_user",
     "find_user",
     "get_permissions",
+    "grant",
     "has_permission",
+    "model_permissions",
     "normalize_email",
     "revoke_all_tokens",
     "set_password",
@@ -63,7 +67,7 @@ def user_model() -> type[AbstractUser]:
 
     auth = current_auth()
     if auth is not None:
-        return auth.user_model
+        return auth.users
     from keel.auth.user import User
 
     return User
@@ -245,9 +249,7 @@ async def get_permissions(session: AsyncSession, user: AbstractUser) -> set[str]
             .join(user_groups, user_groups.c.group_id == group_permissions.c.group_id)
             .where(user_groups.c.user_id == user.id)
         )
-        statement = statement.where(
-            or_(Permission.id.in_(direct), Permission.id.in_(via_groups))
-        )
+        statement = statement.where(or_(Permission.id.in_(direct), Permission.id.in_(via_groups)))
     rows = await session.execute(statement)
     return {f"{app}.{code}" for app, code in rows}
 
@@ -323,9 +325,7 @@ async def sync_permissions(
     return created
 
 
-async def grant(
-    session: AsyncSession, target: AbstractUser | Group, *permissions: str
-) -> None:
+async def grant(session: AsyncSession, target: AbstractUser | Group, *permissions: str) -> None:
     """Give a user or a group permissions by full name (``"shop.change_item"``).
 
     Raises:
@@ -336,7 +336,9 @@ async def grant(
     for full in permissions:
         app, _, codename = full.partition(".")
         permission_id = await session.scalar(
-            select(Permission.id).where(Permission.app_label == app, Permission.codename == codename)
+            select(Permission.id).where(
+                Permission.app_label == app, Permission.codename == codename
+            )
         )
         if permission_id is None:
             raise LookupError(f"no permission {full!r}: run sync_permissions() or create it")
@@ -346,7 +348,9 @@ async def grant(
             )
         )
         if present is None:
-            await session.execute(table.insert().values({owner: target.id, "permission_id": permission_id}))
+            await session.execute(
+                table.insert().values({owner: target.id, "permission_id": permission_id})
+            )
 
 
 async def add_to_group(session: AsyncSession, user: AbstractUser, group: Group) -> None:

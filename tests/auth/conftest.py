@@ -16,13 +16,13 @@ from keel import App
 from keel.auth import Auth, CurrentUser, MemoryMail, create_user
 from keel.db import Database
 from keel.db.testing import (  # noqa: F401 - fixtures
+    TestSession,
     _keel_db_shared,
     db_client,
     db_create_all,
     db_session,
     db_test_databases,
 )
-from keel.db.testing import TestSession
 from keel.testing import TestClient
 from tests.db.conftest import (  # noqa: F401 - fixtures
     _clean_database_env,
@@ -36,12 +36,12 @@ from tests.db.conftest import (  # noqa: F401 - fixtures
 PASSWORD = "correct-horse-battery"
 
 
-def make_app(database_url: str, **options: Any) -> App:
+def make_app(url: str, **options: Any) -> App:
     """An app with a database, keel.auth (its routes at /auth) and a few guarded routes."""
     from keel.auth import require_scopes, require_staff
 
     app = App()
-    database = Database(database_url)
+    database = Database(url)
     database.init_app(app)
     options.setdefault("mail", MemoryMail())
     options.setdefault("scopes", {"read": "Read things", "write": "Write things"})
@@ -69,16 +69,18 @@ def make_app(database_url: str, **options: Any) -> App:
 
 
 @pytest.fixture
-def app(database_url: str) -> App:
+def app(database_url: str) -> App:  # noqa: F811 - the fixture
     return make_app(database_url)
 
 
 @pytest.fixture
-def make_user(db_session: TestSession) -> Callable[..., Any]:
+def make_user(db_session: TestSession) -> Callable[..., Any]:  # noqa: F811 - the fixture
     """Create a user in the test's transaction: ``make_user("a@x.io", is_staff=True)``."""
 
     def make(email: str = "ada@example.com", password: str = PASSWORD, **fields: Any) -> Any:
-        user = db_session.run(create_user(db_session.session, email=email, password=password, **fields))
+        user = db_session.run(
+            create_user(db_session.session, email=email, password=password, **fields)
+        )
         db_session.commit()
         return user
 

@@ -79,7 +79,9 @@ def test_bad_tokens_get_401(
     expired = token_for(db_session, user, expires_in=dt.timedelta(seconds=-1))
     good = token_for(db_session, user)
     tampered = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
-    latin = db_client.get("/private", headers={"Authorization": "Bearer \u00e9t\u00e9".encode("latin-1")})
+    latin = db_client.get(
+        "/private", headers={b"Authorization": "Bearer \u00e9t\u00e9".encode("latin-1")}
+    )
     problem(latin, 401)
     for token in (expired, tampered, "x" * 500, "a.b.c", "x\x00y"):
         response = db_client.get("/private", headers=bearer(token))

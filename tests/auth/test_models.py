@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 import keel.auth.passwords as passwords
 from keel.auth import (
+    AbstractUser,
     InvalidIdentifier,
     PasswordError,
     User,
@@ -68,16 +69,18 @@ def test_create_user_requires_an_identifier(db_session: TestSession) -> None:
         db_session.run(create_user(db_session.session, password=PASSWORD))
     with pytest.raises(InvalidIdentifier, match="username"):
         db_session.run(create_user(db_session.session, username="has space"))
-    user = db_session.run(create_user(db_session.session, username="ada_l", password=PASSWORD))
+    user: AbstractUser = db_session.run(
+        create_user(db_session.session, username="ada_l", password=PASSWORD)
+    )
     assert isinstance(user, User) and user.email is None and user.identifier == "ada_l"
     assert user.password.startswith("$argon2id$")
     assert db_session.run(authenticate(db_session.session, "ada_l", PASSWORD)) is user
-    nopass = db_session.run(create_user(db_session.session, username="robot"))
+    db_session.run(create_user(db_session.session, username="robot"))
     assert db_session.run(authenticate(db_session.session, "robot", "")) is None
 
 
 def test_superuser_is_staff(db_session: TestSession) -> None:
-    root = db_session.run(
+    root: AbstractUser = db_session.run(
         create_user(db_session.session, email="r@example.com", password=PASSWORD, is_superuser=True)
     )
     assert root.is_staff and root.is_superuser
@@ -86,11 +89,12 @@ def test_superuser_is_staff(db_session: TestSession) -> None:
 def test_rehash_on_login_when_parameters_change(
     db_session: TestSession, make_user: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    user = make_user()
+    user: Any = make_user()
     old = user.password
     monkeypatch.setattr(passwords, "hasher", PasswordHasher(time_cost=4, memory_cost=16384))
     found = db_session.run(authenticate(db_session.session, "ada@example.com", PASSWORD))
-    assert found is user and user.password != old and "t=4" in user.password
+    assert found is not None and found.id == user.id
+    assert user.password != old and "t=4" in user.password
     again = user.password
     db_session.run(authenticate(db_session.session, "ada@example.com", PASSWORD))
     assert user.password == again  # current parameters: left alone
@@ -172,7 +176,9 @@ async def main() -> None:
     async with Database("sqlite+aiosqlite:///{path}") as db:
         await db.create_all()
         async with db.session() as session:
-            member = await create_user(session, email="m@example.com", password="a-fine-passphrase", bio="hi")
+            member = await create_user(
+                session, email="m@example.com", password="a-fine-passphrase", bio="hi"
+            )
             assert type(member) is Member, type(member)
             found = await authenticate(session, "m@example.com", "a-fine-passphrase")
             assert isinstance(found, Member) and found.bio == "hi"

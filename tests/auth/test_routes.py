@@ -78,7 +78,10 @@ def test_inactive_user_cannot_log_in(db_client: TestClient, make_user: Callable[
 
 def test_missing_form_fields_are_422(db_client: TestClient) -> None:
     problem(db_client.post("/auth/token", data={"username": "x"}), 422)
-    problem(db_client.post("/auth/token", data={"username": "x", "password": "y", "scope": "admin"}), 400)
+    problem(
+        db_client.post("/auth/token", data={"username": "x", "password": "y", "scope": "admin"}),
+        400,
+    )
 
 
 def test_revoke_logs_the_token_out(db_client: TestClient, make_user: Callable[..., Any]) -> None:

@@ -42,5 +42,3 @@ def test_successful_logins_are_not_counted(
     make_user()
     for _ in range(25):
         assert login(db_client, "ada@example.com").status_code == 200
-
-

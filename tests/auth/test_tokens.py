@@ -29,7 +29,9 @@ def app(database_url: str) -> App:
 
 def claims_of(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
-    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
     return decoded
 
 
@@ -117,7 +119,9 @@ def test_revoke_refresh_family_and_password_change(
     make_user()
     pair = login(db_client, "ada@example.com").json()
     headers = bearer(pair["access_token"])
-    revoked = db_client.post("/auth/revoke", json={"refresh_token": pair["refresh_token"]}, headers=headers)
+    revoked = db_client.post(
+        "/auth/revoke", json={"refresh_token": pair["refresh_token"]}, headers=headers
+    )
     assert revoked.status_code == 204
     problem(db_client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401)
     other = login(db_client, "ada@example.com").json()
