@@ -1,0 +1,40 @@
+"""keel.auth in the OpenAPI document: the OAuth2 password flow scheme, per-route security."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openapi_spec_validator import validate
+
+from keel import App
+from keel.auth import OptionalUser
+
+from .conftest import make_app
+
+
+def test_schemes_and_route_security(tmp_path: Any) -> None:
+    app: App = make_app(f"sqlite+aiosqlite:///{tmp_path / 'doc.db'}")
+
+    @app.get("/maybe")
+    async def maybe(user: OptionalUser) -> str | None:
+        return None if user is None else user.email
+
+    doc = app.openapi()
+    validate(doc)
+    scheme = doc["components"]["securitySchemes"]["keelAuth"]
+    assert scheme["type"] == "oauth2"
+    assert scheme["flows"]["password"] == {
+        "tokenUrl": "/auth/token",
+        "scopes": {"read": "Read things", "write": "Write things"},
+    }
+    paths = doc["paths"]
+    assert paths["/private"]["get"]["security"] == [{"keelAuth": []}]
+    assert paths["/staff"]["get"]["security"] == [{"keelAuth": []}]
+    assert paths["/read"]["get"]["security"] == [{"keelAuth": ["read"]}]
+    assert paths["/auth/me"]["get"]["security"] == [{"keelAuth": []}]
+    assert paths["/maybe"]["get"]["security"] == [{"keelAuth": []}, {}]
+    assert "security" not in paths["/auth/token"]["post"]
+    assert "security" not in paths["/auth/password/reset"]["post"]
+    assert "401" in paths["/private"]["get"]["responses"]
+    token_form = paths["/auth/token"]["post"]["requestBody"]["content"]
+    assert "application/x-www-form-urlencoded" in token_form
