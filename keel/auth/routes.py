@@ -128,12 +128,16 @@ def _user_out(user: AbstractUser) -> UserOut:
     )
 
 
-def _password_problem(exc: PasswordError) -> HTTPError:
+def _password_problem(exc: PasswordError, field: str = "new_password") -> HTTPError:
     return HTTPError(
         422,
         " ".join(exc.problems),
         title="Password refused",
-        extra={"errors": [{"loc": ["body", "password"], "msg": p} for p in exc.problems]},
+        extra={
+            "errors": [
+                {"loc": ["body", field], "msg": p, "type": "password_policy"} for p in exc.problems
+            ]
+        },
     )
 
 
@@ -148,9 +152,9 @@ def auth_router(
     """The keel.auth routes for ``auth`` (``auth.router()`` calls it).
 
     Routes (under ``prefix``): ``POST /token`` (OAuth2 password form: log in),
-    ``POST /refresh`` (JWT mode), ``POST /revoke``, ``GET /me``, ``POST /password``
-    (change), ``POST /password/reset`` and ``POST /password/reset/confirm``, and with
-    ``registration=True`` ``POST /register``.
+    ``POST /refresh`` (only with ``Auth(tokens="jwt")``), ``POST /revoke``, ``GET /me``,
+    ``POST /password`` (change), ``POST /password/reset`` and
+    ``POST /password/reset/confirm``, and with ``registration=True`` ``POST /register``.
 
     Args:
         auth: The configuration.
@@ -203,24 +207,26 @@ def auth_router(
             scope=" ".join(form.scopes),
         )
 
-    @router.post("/refresh", responses={401: {"description": "Invalid refresh token."}})
-    async def refresh(body: RefreshRequest, session: Session) -> TokenResponse:
-        """Exchange a refresh token for a new access and refresh token (JWT mode)."""
-        if auth.tokens != "jwt":
-            raise HTTPError(404, "Refresh tokens are not used here (Auth(tokens='opaque')).")
-        try:
-            pair = await rotate_refresh_token(session, auth, body.refresh_token, auth.signing_key())
-        except InvalidToken:
-            raise HTTPError(
-                401,
-                "The refresh token is invalid, expired, revoked or was already used.",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            ) from None
-        return TokenResponse(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            expires_in=pair.expires_in,
-        )
+    if auth.tokens == "jwt":
+
+        @router.post("/refresh", responses={401: {"description": "Invalid refresh token."}})
+        async def refresh(body: RefreshRequest, session: Session) -> TokenResponse:
+            """Exchange a refresh token for a new access and refresh token (JWT mode)."""
+            try:
+                pair = await rotate_refresh_token(
+                    session, auth, body.refresh_token, auth.signing_key()
+                )
+            except InvalidToken:
+                raise HTTPError(
+                    401,
+                    "The refresh token is invalid, expired, revoked or was already used.",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                ) from None
+            return TokenResponse(
+                access_token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                expires_in=pair.expires_in,
+            )
 
     @router.post("/revoke", status=204)
     async def revoke(found: CurrentAuth, session: Session, body: RevokeRequest) -> None:
@@ -310,9 +316,13 @@ def auth_router(
                     validate=False,
                 )
             except PasswordError as exc:
-                raise _password_problem(exc) from None
+                raise _password_problem(exc, "password") from None
             except InvalidIdentifier as exc:
-                raise HTTPError(422, str(exc), title="Invalid account details") from None
+                field = "username" if "username" in str(exc) else "email"
+                item = {"loc": ["body", field], "msg": str(exc), "type": "value_error"}
+                raise HTTPError(
+                    422, str(exc), title="Invalid account details", extra={"errors": [item]}
+                ) from None
             return _user_out(user)
 
     return router
