@@ -72,12 +72,14 @@ class UserTokenScheme(SecurityBase):
         return found[1]
 
 
-def _flow(token_url: str, scopes: dict[str, str]) -> dict[str, Any]:
+def _flow(
+    token_url: str, scopes: dict[str, str], words: Sequence[str] = ("Bearer",)
+) -> dict[str, Any]:
+    sent = " or ".join(f"`Authorization: {w} <token>`" for w in words)
     return {
         "type": "oauth2",
         "flows": {"password": {"tokenUrl": token_url, "scopes": scopes}},
-        "description": "Log in at the token URL (OAuth2 password flow), then send "
-        "`Authorization: Bearer <token>`.",
+        "description": f"Log in at the token URL (OAuth2 password flow), then send {sent}.",
     }
 
 
@@ -90,7 +92,7 @@ optional_user_token = UserTokenScheme(required=False)
 
 def configure_scheme(auth: Auth) -> None:
     """Point the OpenAPI description of keel.auth's scheme at ``auth``'s token URL/scopes."""
-    scheme = _flow(auth.token_url, dict(auth.scopes))
+    scheme = _flow(auth.token_url, dict(auth.scopes), auth.scheme_words)
     user_token.openapi_scheme = scheme
     optional_user_token.openapi_scheme = dict(scheme)
 

@@ -170,7 +170,21 @@ def auth_router(
         )
     router = Router(prefix, tags=tags if tags is not None else ["auth"])
 
-    @router.post("/token", responses={400: {"description": "Wrong credentials."}})
+    @router.post(
+        "/token",
+        responses={
+            400: {"description": "Wrong credentials, or an unknown scope."},
+            429: {
+                "description": "Too many failed logins for this account or address.",
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                },
+            },
+        },
+    )
     async def obtain_token(
         request: Request,
         session: Session,

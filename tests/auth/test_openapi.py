@@ -38,3 +38,25 @@ def test_schemes_and_route_security(tmp_path: Any) -> None:
     assert "401" in paths["/private"]["get"]["responses"]
     token_form = paths["/auth/token"]["post"]["requestBody"]["content"]
     assert "application/x-www-form-urlencoded" in token_form
+
+
+def test_token_word_is_accepted_and_described(tmp_path: Any) -> None:
+    from keel.db import database_of
+    from keel.testing import TestClient
+
+    from .conftest import bearer
+
+    app = make_app(f"sqlite+aiosqlite:///{tmp_path / 'words.db'}", scheme_words=("Token",))
+    doc = app.openapi()
+    assert (
+        "`Authorization: Token <token>`"
+        in doc["components"]["securitySchemes"]["keelAuth"]["description"]
+    )
+    assert "429" in doc["paths"]["/auth/token"]["post"]["responses"]
+    with TestClient(app) as client:
+        client.run(database_of(app).create_all())
+        token = "no-such-token"
+        for headers in (bearer(token), {"Authorization": f"Token {token}"}):
+            response = client.get("/private", headers=headers)
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
