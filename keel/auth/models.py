@@ -104,12 +104,12 @@ class AbstractUser(IntPK, Timestamps):
     Example:
         class Member(AbstractUser, Model):
             __tablename__ = USER_TABLE
-            bio: Mapped[str] = mapped_column(default="")
+            bio: Mapped[str | None] = mapped_column(default=None)
 
         auth = Auth(user_model=Member)
 
     A model declared this way maps the ``auth_users`` table keel's ``User`` maps, with its
-    extra columns added (give them defaults or make them nullable).
+    extra columns added (nullable, or with a server default, so existing rows get a value).
     """
 
     __table_args__: Any = {"extend_existing": True}
@@ -128,12 +128,13 @@ class AbstractUser(IntPK, Timestamps):
     @declared_attr
     def groups(cls) -> Mapped[list[Group]]:
         """The groups the user belongs to (load with ``selectinload``)."""
-        return relationship(Group, secondary=user_groups)
+        # overlaps: keel's User and an app's model on the same table share the link table
+        return relationship(Group, secondary=user_groups, overlaps="groups")
 
     @declared_attr
     def permissions(cls) -> Mapped[list[Permission]]:
         """The permissions given to the user directly (load with ``selectinload``)."""
-        return relationship(Permission, secondary=user_permissions)
+        return relationship(Permission, secondary=user_permissions, overlaps="permissions")
 
     @property
     def identifier(self) -> str:

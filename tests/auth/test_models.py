@@ -166,13 +166,16 @@ from keel.db import Database, Model
 
 class Member(AbstractUser, Model):
     __tablename__ = USER_TABLE
-    bio: Mapped[str] = mapped_column(default="")
+    bio: Mapped[str | None] = mapped_column(default=None)
 
 
 auth = Auth(user_model=Member)
 
 
 async def main() -> None:
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
     async with Database("sqlite+aiosqlite:///{path}") as db:
         await db.create_all()
         async with db.session() as session:
@@ -193,7 +196,11 @@ def test_a_custom_user_model(tmp_path: Path) -> None:
     # A separate process: the custom model adds a column to the shared auth_users table.
     source = CUSTOM.format(path=tmp_path / "custom.db")
     result = subprocess.run(
-        [sys.executable, "-c", source], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-W", "error", "-c", source],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.stdout.strip() == "ok", result.stderr
 
