@@ -152,6 +152,7 @@ class Auth:
         """Attach to ``app``: the dependencies find this configuration on ``app.state.auth``."""
         self.app = app
         setattr(app.state, "auth", self)  # noqa: B010 - State is a free namespace
+        app.on_shutdown(self.throttle.aclose)
 
     def add_loader(self, loader: UserLoader, *, first: bool = False) -> None:
         """Add a way of finding the user (e.g. from the session), last or first."""

@@ -66,6 +66,14 @@ class LoginThrottle:
             self._limiters[loop] = limiter
         return limiter
 
+    async def aclose(self) -> None:
+        """Close the storage connections of the running event loop (Redis)."""
+        limiter = self._limiters.pop(asyncio.get_running_loop(), None)
+        bridge = getattr(getattr(limiter, "storage", None), "bridge", None)
+        close = getattr(getattr(bridge, "storage", None), "aclose", None)
+        if close is not None:
+            await close()
+
     def _keys(self, account: str, ip: str) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
         return [
             (self.account, (self.key_prefix, "account", account.strip().lower()[:254])),

@@ -42,3 +42,33 @@ def test_successful_logins_are_not_counted(
     make_user()
     for _ in range(25):
         assert login(db_client, "ada@example.com").status_code == 200
+
+
+def test_counts_shared_through_redis() -> None:
+    import asyncio
+
+    from keel.auth.throttle import LoginThrottle
+    from keel.errors import HTTPError
+    from tests.services import REDIS_URL, redis_key_prefix
+
+    with redis_key_prefix() as prefix:
+
+        async def scenario() -> tuple[int, str]:
+            one = LoginThrottle("3 per minute", "100 per minute", REDIS_URL, key_prefix=prefix)
+            other = LoginThrottle("3 per minute", "100 per minute", REDIS_URL, key_prefix=prefix)
+            for _ in range(3):
+                await one.check("ada@example.com", "10.0.0.1")
+                await one.failed("ada@example.com", "10.0.0.1")
+            try:
+                await other.check("ADA@example.com", "10.0.0.2")  # another instance, same account
+            except HTTPError as exc:
+                assert exc.headers is not None
+                return exc.status, exc.headers["Retry-After"]
+            finally:
+                await one.reset("ada@example.com")
+                await one.aclose()
+                await other.aclose()
+            return 200, ""
+
+        status, retry_after = asyncio.run(scenario())
+    assert status == 429 and int(retry_after) > 0
