@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from keel import status
+from keel._concurrency import run_sync
 from keel.app import App
 from keel.background import BackgroundTasks
 from keel.di import Depends, Security
@@ -50,6 +51,7 @@ __all__ = [
     "Security",
     "Settings",
     "UploadFile",
+    "run_sync",
     "safe_redirect",
     "status",
 ]

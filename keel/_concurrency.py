@@ -26,7 +26,16 @@ def _get_executor() -> ThreadPoolExecutor:
 
 
 async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking callable in keel's thread pool, keeping context variables."""
+    """Call blocking ``fn(*args, **kwargs)`` in keel's thread pool and await its result.
+
+    Use it for blocking work inside an ``async def`` (password hashing, a blocking client
+    library, file I/O) so the event loop keeps serving other requests; context variables
+    are carried into the thread::
+
+        from keel import run_sync
+
+        digest = await run_sync(hashlib.scrypt, password, salt=salt, n=2**14, r=8, p=1)
+    """
     import asyncio
 
     loop = asyncio.get_running_loop()

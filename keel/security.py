@@ -19,6 +19,7 @@ import base64
 import binascii
 import copy
 import dataclasses
+import string
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -174,42 +175,87 @@ class HTTPBasicCredentials:
 class HTTPBearer(SecurityBase):
     """``Authorization: Bearer <token>`` (RFC 6750); returns the credentials.
 
+    The scheme word is configurable: ``HTTPBearer(scheme="Token")`` reads
+    ``Authorization: Token <token>`` (the word is matched case-insensitively). OpenAPI has
+    no portable way to say "an HTTP scheme named Token" (``http`` schemes are the IANA
+    registered ones, and Swagger UI answers "unsupported scheme" for any but ``basic`` and
+    ``bearer``), so a word other than ``Bearer`` is documented as an ``apiKey`` in the
+    ``Authorization`` header whose description names the word: Swagger UI's *Authorize*
+    box then takes the whole value, ``Token <token>``.
+
     Args:
+        scheme: The scheme word before the token (``"Bearer"`` by default).
         bearer_format: A hint for the token format in OpenAPI (e.g. ``"JWT"``).
         scheme_name: The OpenAPI scheme name.
         description: The OpenAPI description.
-        auto_error: Raise 401 when the token is missing (else return ``None``).
+        auto_error: Raise 401 when the token is missing (else return ``None``); OpenAPI
+            lists an optional scheme as ``[{scheme: []}, {}]`` (anonymous access allowed).
     """
 
     def __init__(
         self,
         *,
+        scheme: str = "Bearer",
         bearer_format: str | None = None,
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
     ) -> None:
-        scheme: dict[str, Any] = {"type": "http", "scheme": "bearer"}
-        if bearer_format:
-            scheme["bearerFormat"] = bearer_format
+        self.scheme = _scheme_word(scheme)
         super().__init__(
-            scheme, scheme_name=scheme_name, description=description, auto_error=auto_error
+            _http_scheme(self.scheme, bearer_format, description),
+            scheme_name=scheme_name,
+            auto_error=auto_error,
         )
+
+    def challenge(self) -> str:
+        """The scheme word (``Bearer`` unless configured otherwise)."""
+        return self.scheme
 
     async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:
         found = _authorization(request)
         if found is None:
             if self.auto_error:
-                raise self.unauthorized("Not authenticated: send an Authorization: Bearer header")
+                raise self.unauthorized(
+                    f"Not authenticated: send an Authorization: {self.scheme} header"
+                )
             return None
         scheme, credentials = found
-        if scheme.lower() != "bearer" or not credentials:
+        if scheme.lower() != self.scheme.lower() or not credentials:
             if self.auto_error:
                 raise self.unauthorized(
-                    "Invalid authentication credentials: expected a Bearer token"
+                    f"Invalid authentication credentials: expected a {self.scheme} token"
                 )
             return None
         return HTTPAuthorizationCredentials(scheme, credentials)
+
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits)
+
+
+def _scheme_word(word: str) -> str:
+    """Check an auth scheme word is an HTTP token (RFC 9110 ``auth-scheme``)."""
+    if not word or not set(word) <= _TOKEN_CHARS:
+        raise ValueError(f"scheme must be a single HTTP token such as 'Bearer', got {word!r}")
+    return word
+
+
+def _http_scheme(word: str, bearer_format: str | None, description: str | None) -> dict[str, Any]:
+    """The OpenAPI object for ``Authorization: <word> <token>`` (see :class:`HTTPBearer`)."""
+    if word.lower() == "bearer":
+        scheme: dict[str, Any] = {"type": "http", "scheme": "bearer"}
+        if bearer_format:
+            scheme["bearerFormat"] = bearer_format
+        if description:
+            scheme["description"] = description
+        return scheme
+    how = f"Send `Authorization: {word} <token>` (enter `{word} <token>` in Swagger UI)."
+    return {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": f"{description} {how}" if description else how,
+    }
 
 
 class HTTPBasic(SecurityBase):
@@ -356,6 +402,9 @@ class OAuth2(SecurityBase):
 
     Args:
         flows: The OpenAPI OAuth Flows Object, e.g. ``{"password": {"tokenUrl": ...}}``.
+        scheme: The word before the token in ``Authorization`` (``"Bearer"``; OAuth2
+            clients such as Swagger UI always send ``Bearer``, so change it only for
+            clients of your own).
         scheme_name: The OpenAPI scheme name.
         description: The OpenAPI description.
         auto_error: Raise 401 when the token is missing (else return ``None``).
@@ -365,10 +414,12 @@ class OAuth2(SecurityBase):
         self,
         *,
         flows: Mapping[str, Any],
+        scheme: str = "Bearer",
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
     ) -> None:
+        self.scheme = _scheme_word(scheme)
         super().__init__(
             {"type": "oauth2", "flows": dict(flows)},
             scheme_name=scheme_name,
@@ -378,11 +429,17 @@ class OAuth2(SecurityBase):
 
     async def __call__(self, request: Request) -> str | None:
         found = _authorization(request)
-        if found is None or found[0].lower() != "bearer" or not found[1]:
+        if found is None or found[0].lower() != self.scheme.lower() or not found[1]:
             if self.auto_error:
-                raise self.unauthorized("Not authenticated: send an Authorization: Bearer header")
+                raise self.unauthorized(
+                    f"Not authenticated: send an Authorization: {self.scheme} header"
+                )
             return None
         return found[1]
+
+    def challenge(self) -> str:
+        """The scheme word (``Bearer`` unless configured otherwise)."""
+        return self.scheme
 
 
 class OAuth2PasswordBearer(OAuth2):
@@ -392,6 +449,7 @@ class OAuth2PasswordBearer(OAuth2):
     Args:
         token_url: Where clients post ``OAuth2PasswordRequestForm`` (``tokenUrl=`` works too).
         scopes: The scopes the API knows, ``{name: description}``.
+        scheme: The word before the token (``"Bearer"``; see :class:`OAuth2`).
         scheme_name: The OpenAPI scheme name.
         description: The OpenAPI description.
         auto_error: Raise 401 when the token is missing (else return ``None``).
@@ -404,6 +462,7 @@ class OAuth2PasswordBearer(OAuth2):
         tokenUrl: str | None = None,  # FastAPI's spelling
         scopes: Mapping[str, str] | None = None,
         refresh_url: str | None = None,
+        scheme: str = "Bearer",
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
@@ -417,6 +476,7 @@ class OAuth2PasswordBearer(OAuth2):
             flow["refreshUrl"] = refresh_url
         super().__init__(
             flows={"password": flow},
+            scheme=scheme,
             scheme_name=scheme_name,
             description=description,
             auto_error=auto_error,

@@ -371,3 +371,70 @@ def test_scope_free_dependencies_stay_cached_across_scopes() -> None:
         assert client.get("/").json() == ["db", "db", "db"]
     # database() takes no scopes: one call serves every path; checker() runs per scope set.
     assert runs == ["db", "a", "b"]
+
+
+def test_scheme_word_is_configurable() -> None:
+    token = HTTPBearer(scheme="Token")
+    optional = HTTPBearer(scheme="Token", auto_error=False, scheme_name="OptionalToken")
+    app = App()
+
+    @app.get("/token")
+    async def required(c: Annotated[HTTPAuthorizationCredentials, Depends(token)]) -> str:
+        return c.credentials
+
+    @app.get("/maybe")
+    async def maybe(c: Annotated[Any, Depends(optional)]) -> str | None:
+        return c.credentials if c else None
+
+    client = TestClient(app)
+    assert client.get("/token", headers={"Authorization": "Token abc"}).json() == "abc"
+    assert client.get("/token", headers={"Authorization": "token abc"}).json() == "abc"
+    for headers in ({}, {"Authorization": "Bearer abc"}, {"Authorization": "Token"}):
+        body = problem(client.get("/token", headers=headers), 401)
+        assert "Token" in body["detail"]
+        assert client.get("/token", headers=headers).headers["www-authenticate"] == "Token"
+    assert client.get("/maybe").json() is None
+    assert client.get("/maybe", headers={"Authorization": "Bearer abc"}).json() is None
+    assert client.get("/maybe", headers={"Authorization": "Token abc"}).json() == "abc"
+
+    doc = app.openapi()
+    schemes = doc["components"]["securitySchemes"]
+    # Swagger UI supports only the registered http schemes basic and bearer: another word
+    # is an API key in the Authorization header whose description names the word.
+    assert schemes["HTTPBearer"]["type"] == "apiKey"
+    assert schemes["HTTPBearer"]["in"] == "header"
+    assert schemes["HTTPBearer"]["name"] == "Authorization"
+    assert "Token <token>" in schemes["HTTPBearer"]["description"]
+    assert doc["paths"]["/token"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert doc["paths"]["/maybe"]["get"]["security"] == [{"OptionalToken": []}, {}]
+    assert "401" in doc["paths"]["/token"]["get"]["responses"]
+
+
+def test_bearer_word_stays_an_http_scheme() -> None:
+    assert HTTPBearer(bearer_format="JWT", description="d").openapi_scheme == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "d",
+    }
+    custom = OAuth2PasswordBearer(token_url="/t", scheme="Token")
+    assert custom.challenge() == "Token"
+    with pytest.raises(ValueError, match="single HTTP token"):
+        HTTPBearer(scheme="Bad Word")
+    with pytest.raises(ValueError, match="single HTTP token"):
+        HTTPBearer(scheme="")
+
+
+def test_oauth2_with_another_word() -> None:
+    scheme = OAuth2PasswordBearer(token_url="/t", scheme="Token")
+    app = App()
+
+    @app.get("/x")
+    async def x(token: Annotated[str, Depends(scheme)]) -> str:
+        return token
+
+    client = TestClient(app)
+    assert client.get("/x", headers={"Authorization": "Token t1"}).json() == "t1"
+    response = client.get("/x", headers={"Authorization": "Bearer t1"})
+    problem(response, 401)
+    assert response.headers["www-authenticate"] == "Token"
