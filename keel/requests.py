@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from keel.sessions import Session
 
 __all__ = [
+    "ANONYMOUS",
     "Address",
+    "AnonymousUser",
     "ClientDisconnect",
     "DEFAULT_MAX_BODY",
     "PayloadTooLarge",
@@ -106,6 +108,34 @@ class UploadFile:
 
     def __repr__(self) -> str:
         return f"UploadFile(filename={self.filename!r}, size={self.size})"
+
+
+class AnonymousUser:
+    """The user of a request nobody is logged in for: ``request.user`` then.
+
+    Like Django's, it answers the questions a page asks of a user: it is not
+    authenticated, active, staff or superuser, and has no id and no permissions.
+    """
+
+    __slots__ = ()
+    id = None
+    is_authenticated = False
+    is_anonymous = True
+    is_active = False
+    is_staff = False
+    is_superuser = False
+    email = None
+    username = None
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "AnonymousUser()"
+
+
+ANONYMOUS = AnonymousUser()
+"""The one anonymous user."""
 
 
 class Request:
@@ -195,11 +225,16 @@ class Request:
         session = self.scope.get("session")
         if session is None:
             raise RuntimeError(
-                "request.session needs the session middleware: App(middleware=["
-                "Middleware(SessionMiddleware, secret_key=...)]) with SessionMiddleware from "
-                "keel.middleware"
+                "request.session needs the session middleware, which every keel App has: "
+                "this request did not come through one (a bare ASGI call?)"
             )
         return session  # type: ignore[no-any-return]
+
+    @property
+    def user(self) -> Any:
+        """The logged-in user (set by ``keel.auth``), else :data:`ANONYMOUS`, whose
+        ``is_authenticated`` is false."""
+        return self.scope.get("user") or ANONYMOUS
 
     @property
     def client(self) -> Address | None:

@@ -150,11 +150,11 @@ class Templates:
         return self.env.get_template(name)
 
     def context(self, request: Request, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """What a template rendered for ``request`` sees: ``request``, the context processors'
-        names, then ``context``."""
+        """What a template rendered for ``request`` sees: ``request`` and ``user``
+        (``request.user``), the context processors' names, then ``context``."""
         if self._reload is None:
             self._resolve_reload(request)
-        values: dict[str, Any] = {"request": request}
+        values: dict[str, Any] = {"request": request, "user": request.user}
         for processor in self.context_processors:
             values.update(processor(request))
         if context:

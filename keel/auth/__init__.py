@@ -32,6 +32,7 @@ from keel.auth.dependencies import (
     require_superuser,
     token_loader,
 )
+from keel.auth.login import login, logout, session_loader
 from keel.auth.mail import ConsoleMail, Mail, MailBackend, MemoryMail
 from keel.auth.models import (
     USER_TABLE,
@@ -122,6 +123,8 @@ __all__ = [
     "has_permission",
     "hash_password",
     "issue_jwt_pair",
+    "login",
+    "logout",
     "minimum_length",
     "normalize_email",
     "not_numeric",
@@ -134,6 +137,7 @@ __all__ = [
     "require_superuser",
     "revoke_all_tokens",
     "revoke_token",
+    "session_loader",
     "set_password",
     "sync_permissions",
     "token_loader",

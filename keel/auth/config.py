@@ -83,8 +83,10 @@ class Auth:
         login_limit: Failed logins allowed per account (a ``limits`` string).
         login_ip_limit: Failed logins allowed per client IP.
         limit_storage: The ``limits`` storage of the counters (``"memory://"`` or Redis).
-        loaders: How users are found, in order; the token loader by default. Add a
-            session loader to accept browser sessions too.
+        loaders: How users are found, in order: the token loader, then (with
+            ``sessions``) the session loader, by default.
+        sessions: Accept browser sessions opened with :func:`keel.auth.login`, and make
+            ``request.user`` the session's user in every route.
     """
 
     user_model: type[AbstractUser] | None = None
@@ -106,6 +108,7 @@ class Auth:
     login_ip_limit: str = "100 per 15 minutes"
     limit_storage: str = "memory://"
     loaders: list[UserLoader] = field(default_factory=list)
+    sessions: bool = True
     app: App | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -124,8 +127,9 @@ class Auth:
         self.scheme_words = tuple(words)
         if not self.loaders:
             from keel.auth.dependencies import token_loader
+            from keel.auth.login import session_loader
 
-            self.loaders = [token_loader]
+            self.loaders = [token_loader, *([session_loader] if self.sessions else [])]
         from keel.auth.throttle import LoginThrottle
 
         self.throttle = LoginThrottle(self.login_limit, self.login_ip_limit, self.limit_storage)
@@ -153,6 +157,11 @@ class Auth:
         self.app = app
         setattr(app.state, "auth", self)  # noqa: B010 - State is a free namespace
         app.on_shutdown(self.throttle.aclose)
+        if self.sessions:
+            from keel.auth.login import attach_user
+            from keel.di import Depends
+
+            app.dependencies.append(Depends(attach_user))
 
     def add_loader(self, loader: UserLoader, *, first: bool = False) -> None:
         """Add a way of finding the user (e.g. from the session), last or first."""

@@ -140,6 +140,7 @@ async def _find(request: Request, session: AsyncSession, token: str | None) -> A
     request.state.keel_auth = result
     if result is not None:
         request.state.user = result.user  # keel.ratelimit's by_user finds it here
+        request.scope["user"] = result.user  # request.user
     return result
 
 

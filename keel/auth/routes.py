@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, Field
 
 from keel.auth.dependencies import CurrentAuth, CurrentUser
+from keel.auth.login import login, logout
 from keel.auth.mail import Mail
 from keel.auth.passwords import PasswordError, validate_password, verify_password
 from keel.auth.reset import check_reset_token, make_reset_token
@@ -73,6 +74,13 @@ class UserOut(BaseModel):
     is_superuser: bool
     last_login: dt.datetime | None
     created_at: dt.datetime
+
+
+class LoginRequest(BaseModel):
+    """A browser session login: email (or username) and password."""
+
+    username: str = Field(min_length=1, max_length=254, description="Email or username.")
+    password: str = Field(min_length=1, max_length=4096)
 
 
 class RefreshRequest(BaseModel):
@@ -152,6 +160,7 @@ def auth_router(
     """The keel.auth routes for ``auth`` (``auth.router()`` calls it).
 
     Routes (under ``prefix``): ``POST /token`` (OAuth2 password form: log in),
+    ``POST /login`` and ``POST /logout`` (browser sessions, with ``Auth(sessions=True)``),
     ``POST /refresh`` (only with ``Auth(tokens="jwt")``), ``POST /revoke``, ``GET /me``,
     ``POST /password`` (change), ``POST /password/reset`` and
     ``POST /password/reset/confirm``, and with ``registration=True`` ``POST /register``.
@@ -241,6 +250,31 @@ def auth_router(
                 refresh_token=pair.refresh_token,
                 expires_in=pair.expires_in,
             )
+
+    if auth.sessions:
+
+        @router.post(
+            "/login",
+            responses={
+                400: {"description": "Wrong credentials."},
+                429: {"description": "Too many failed logins for this account or address."},
+            },
+        )
+        async def session_login(request: Request, session: Session, body: LoginRequest) -> UserOut:
+            """Log in for this browser session (a session cookie; no token)."""
+            ip = by_ip(request)
+            await auth.throttle.check(body.username, ip)
+            user = await authenticate(session, body.username, body.password)
+            if user is None:
+                await auth.throttle.failed(body.username, ip)
+                raise HTTPError(400, _BAD_LOGIN, extra={"error": "invalid_grant"})
+            await login(request, user)
+            return _user_out(user)
+
+        @router.post("/logout", status=204)
+        async def session_logout(request: Request) -> None:
+            """End this browser session."""
+            await logout(request)
 
     @router.post("/revoke", status=204)
     async def revoke(found: CurrentAuth, session: Session, body: RevokeRequest) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from keel import App
+from keel import App, Settings
 from keel.auth import Auth, CurrentUser, MemoryMail, create_user
 from keel.db import Database
 from keel.db.testing import (  # noqa: F401 - fixtures
@@ -36,11 +36,11 @@ from tests.db.conftest import (  # noqa: F401 - fixtures
 PASSWORD = "correct-horse-battery"
 
 
-def make_app(url: str, **options: Any) -> App:
+def make_app(url: str, settings: Settings | None = None, **options: Any) -> App:
     """An app with a database, keel.auth (its routes at /auth) and a few guarded routes."""
     from keel.auth import require_scopes, require_staff
 
-    app = App()
+    app = App(settings=settings)
     database = Database(url)
     database.init_app(app)
     options.setdefault("mail", MemoryMail())
