@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,3 +65,50 @@ def test_users_see_only_their_own_notes(client: TestClient) -> None:
     problem(client.post("/notes", json={"title": " "}, headers=alice), 422)
     assert client.delete(f"/notes/{note_id}", headers=alice).status_code == 204
     problem(client.get(f"/notes/{note_id}", headers=alice), 404)
+
+
+def token_in(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None, page
+    return found.group(1)
+
+
+def test_the_same_notes_as_pages_with_a_browser_session(client: TestClient) -> None:
+    alice = sign_up(client, "alice@example.com")
+    client.post("/notes", json={"title": "From the API <b>"}, headers=alice)
+    home = client.get("/", follow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (303, "/login?next=/")
+    page = client.get("/login", params={"next": "//evil.example/steal"}).text
+    wrong = client.post(
+        "/login",
+        data={"email": "alice@example.com", "password": "nope", "csrf_token": token_in(page)},
+    )
+    assert wrong.status_code == 400 and "Incorrect email or password." in wrong.text
+    logged_in = client.post(
+        "/login",
+        data={
+            "email": "alice@example.com",
+            "password": PASSWORD,
+            "next": "//evil.example/steal",
+            "csrf_token": token_in(wrong.text),
+        },
+        follow_redirects=False,
+    )
+    assert logged_in.status_code == 303
+    assert logged_in.headers["location"] == "/"  # never another site
+    home_page = client.get("/").text
+    assert "From the API &lt;b&gt;" in home_page and "Welcome back." in home_page
+    assert '<span id="who">alice@example.com</span>' in home_page
+    # the session works for the API too, without a token (and without a cookie-less CSRF gap)
+    assert [n["title"] for n in client.get("/notes").json()] == ["From the API <b>"]
+    problem(client.post("/notes", json={"title": "forged"}), 403)  # no CSRF token
+    out = client.post("/logout", data={"csrf_token": token_in(home_page)})
+    assert "You are logged out." in out.text
+    problem(client.get("/notes"), 401)
+
+
+def test_the_login_page_refuses_without_its_token(client: TestClient) -> None:
+    sign_up(client, "alice@example.com")
+    client.get("/login")  # the session cookie (holding the CSRF secret) is set
+    forged = client.post("/login", data={"email": "alice@example.com", "password": PASSWORD})
+    problem(forged, 403)
