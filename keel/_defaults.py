@@ -137,8 +137,6 @@ def default_stack(app: App, inner: ASGIApp) -> ASGIApp:
 
     settings = app.settings
     stack = inner
-    if not _given(app, SessionMiddleware):  # innermost: the app's middleware sees sessions
-        stack = SessionMiddleware.from_settings(stack, settings, secret_key(settings))
     if settings.cors_allow_origins and not _given(app, CORSMiddleware):
         stack = CORSMiddleware(
             stack,
@@ -147,12 +145,20 @@ def default_stack(app: App, inner: ASGIApp) -> ASGIApp:
             allow_headers=("*",),
             allow_credentials=settings.cors_allow_credentials,
         )
+    guarded = stack
+    sessions: SessionMiddleware | None = None
+    if not _given(app, SessionMiddleware):  # the app's own middleware sees sessions
+        sessions = SessionMiddleware.from_settings(stack, settings, secret_key(settings))
+        stack = sessions
+    hosts: TrustedHostMiddleware | None = None
     if not _given(app, TrustedHostMiddleware):
-        stack = TrustedHostMiddleware(
+        hosts = TrustedHostMiddleware(
             stack, allowed_hosts(settings), trusted_proxies=settings.trusted_proxies
         )
+        stack = hosts
+    headers: SecurityHeadersMiddleware | None = None
     if settings.security_headers and not _given(app, SecurityHeadersMiddleware):
-        stack = SecurityHeadersMiddleware(
+        headers = SecurityHeadersMiddleware(
             stack,
             frame_options=settings.frame_options,
             referrer_policy=settings.referrer_policy,
@@ -163,4 +169,10 @@ def default_stack(app: App, inner: ASGIApp) -> ASGIApp:
             hsts_preload=settings.hsts_preload,
             trusted_proxies=settings.trusted_proxies,
         )
-    return stack
+        stack = headers
+    if stack is guarded:
+        return stack
+    from keel.middleware._guard import Guard
+
+    # HTTP requests take the three steps in one layer; other events the stack above.
+    return Guard(guarded, stack, headers=headers, hosts=hosts, sessions=sessions)

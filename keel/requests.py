@@ -15,6 +15,9 @@ from keel.datastructures import URL, FormData, Headers, QueryParams, State
 from keel.errors import HTTPError
 
 if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
     from keel.app import App
     from keel.sessions import Session
 
@@ -98,6 +101,35 @@ class UploadFile:
             self.file.seek(offset)
         else:
             await run_sync(self.file.seek, offset)
+
+    async def save(self, directory: str | os.PathLike[str], *, keep_suffix: bool = True) -> Path:
+        """Store the upload in ``directory`` under a name the server makes up, and return it.
+
+        The client's ``filename`` never becomes a path (it could be ``../../etc/passwd``
+        or a name another upload has); with ``keep_suffix`` a plain extension of it
+        (``.pdf``, up to 10 letters or digits) is kept. Written in the thread pool.
+        """
+        import re
+        import secrets
+        import shutil
+        from pathlib import Path, PurePosixPath
+
+        folder = Path(directory)
+        suffix = ""
+        if keep_suffix and self.filename:
+            ext = PurePosixPath(self.filename.replace("\\", "/")).suffix
+            if re.fullmatch(r"\.[A-Za-z0-9]{1,10}", ext):
+                suffix = ext.lower()
+        target = folder / f"{secrets.token_hex(16)}{suffix}"
+        await self.seek(0)
+
+        def copy() -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            with target.open("xb") as out:
+                shutil.copyfileobj(self.file, out, 1024 * 1024)
+
+        await run_sync(copy)
+        return target
 
     async def close(self) -> None:
         """Release the file."""
@@ -225,8 +257,8 @@ class Request:
         session = self.scope.get("session")
         if session is None:
             raise RuntimeError(
-                "request.session needs the session middleware, which every keel App has: "
-                "this request did not come through one (a bare ASGI call?)"
+                "request.session needs keel's SessionMiddleware, which every keel App installs: "
+                "this request did not come through an App (a bare ASGI call?)"
             )
         return session  # type: ignore[no-any-return]
 

@@ -4,6 +4,8 @@ import asyncio
 import datetime
 import decimal
 import json
+import re
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -674,3 +676,22 @@ def test_missing_inputs_are_listed_in_declaration_order() -> None:
     assert [e["loc"] for e in errors] == [["body", "a"], ["body", "b"]]
     errors = problem(client.post("/mixed"), 422)["errors"]
     assert [e["loc"] for e in errors] == [["body", "file"], ["body", "token"], ["body", "fileb"]]
+
+
+def test_an_upload_is_saved_under_a_name_the_server_makes(tmp_path: Path) -> None:
+    app = App()
+    app.csrf_protection = None
+
+    @app.post("/up")
+    async def up(file: UploadFile) -> dict[str, str]:
+        saved = await file.save(tmp_path / "uploads")
+        return {"name": saved.name, "content": saved.read_text()}
+
+    with TestClient(app) as client:
+        hostile = client.post("/up", files={"file": ("../../etc/passwd", b"root")}).json()
+        pdf = client.post("/up", files={"file": ("Report.PDF", b"%PDF")}).json()
+        odd = client.post("/up", files={"file": ("x.tar.gz;rm -rf", b"z")}).json()
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile["name"]) and hostile["content"] == "root"
+    assert re.fullmatch(r"[0-9a-f]{32}\.pdf", pdf["name"])
+    assert re.fullmatch(r"[0-9a-f]{32}", odd["name"])
+    assert sorted(p.parent for p in (tmp_path / "uploads").iterdir()) == [tmp_path / "uploads"] * 3

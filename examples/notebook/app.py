@@ -10,7 +10,6 @@ Notes live in a SQLite file (``KEEL_DATABASE_URL``, or ``./notebook.db``); attac
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -60,16 +59,6 @@ def create_app(database_url: str | None = None, uploads: str | Path | None = Non
     templates = Templates(HERE / "templates")
     app.static("/static", HERE / "static")
 
-    async def save_attachment(upload: UploadFile) -> str:
-        """Store an upload under a random name (never the client's) and return it."""
-        folder.mkdir(parents=True, exist_ok=True)
-        stored = secrets.token_hex(16)
-        await upload.seek(0)
-        with (folder / stored).open("wb") as out:
-            while chunk := await upload.read(64 * 1024):
-                out.write(chunk)
-        return stored
-
     async def apply_form(
         request: Request, note: Note | None, session: Session
     ) -> tuple[Note | None, Response | None]:
@@ -89,7 +78,8 @@ def create_app(database_url: str | None = None, uploads: str | Path | None = Non
         else:
             note.title, note.body = data.title, data.body
         if upload is not None:
-            note.attachment = await save_attachment(upload)
+            stored = await upload.save(folder)  # a server-made name, never the client's
+            note.attachment = stored.name
             note.attachment_name = upload.filename or "attachment"
         await session.flush()
         return note, None

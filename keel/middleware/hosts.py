@@ -132,6 +132,7 @@ class TrustedHostMiddleware:
         self.allow_any = "*" in self.allowed_hosts
         self.proxies = TrustedProxies(trusted_proxies)
         self._verdicts: dict[str, tuple[str, int | None] | None] = {}
+        self._fast: dict[bytes, str] = {}  # raw Host -> "" (allowed) or why it is refused
 
     def check(self, host: str) -> tuple[str, int | None] | None:
         """``(domain, port)`` for an allowed, well-formed ``host``; ``None`` otherwise."""
@@ -165,7 +166,17 @@ class TrustedHostMiddleware:
         """Why the request's host is refused (``None``: allowed), and the scope to go on with
         (a copy naming the public host when a trusted proxy forwarded it)."""
         headers = scope.get("headers", ())
-        hosts = [value for key, value in headers if key == b"host" or key.lower() == b"host"]
+        hosts = [value for key, value in headers if key == b"host"]  # ASGI names: lower case
+        if len(hosts) == 1 and not self.proxies:  # the usual request: one cached lookup
+            host = hosts[0]
+            verdict = self._fast.get(host)
+            if verdict is None:
+                text = host.decode("latin-1")
+                verdict = "" if self.check(text) is not None else _refusal("Host", text)
+                if len(self._fast) >= _CACHE_SIZE:
+                    self._fast.clear()
+                self._fast[host] = verdict
+            return verdict or None, scope
         if len(hosts) > 1:
             return "The request has more than one Host header.", scope
         if self.proxies:
