@@ -73,15 +73,15 @@ def chromium(sync_api: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def guarded_page(browser: Any, origin: str) -> Iterator[Any]:
-    """A page whose requests may reach only ``origin``: any other request is aborted and
+def guarded_page(browser: Any, *origins: str) -> Iterator[Any]:
+    """A page whose requests may reach only ``origins``: any other request is aborted and
     fails the test when the block ends. ``page.errors`` collects JavaScript errors and the
     console's error lines."""
     context = browser.new_context()
     blocked: list[str] = []
 
     def guard(route: Any) -> None:
-        if route.request.url.startswith(origin + "/"):
+        if any(route.request.url.startswith(origin + "/") for origin in origins):
             route.continue_()
         else:
             blocked.append(route.request.url)

@@ -8,7 +8,6 @@ the site is refused with 403, even with a valid token in its form. Skipped when
 
 from __future__ import annotations
 
-import contextlib
 import html
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -20,7 +19,7 @@ from keel.csrf import CSRFProtection, csrf_token
 from keel.middleware import Middleware, SessionMiddleware
 from keel.responses import HTMLResponse
 from keel.server import uvicorn_options
-from tests.live import CHROMIUM, TIMEOUT_MS, chromium, running, url_of
+from tests.live import CHROMIUM, chromium, guarded_page, running, url_of
 from tests.services import import_or_require, require
 
 if not CHROMIUM.exists():
@@ -83,31 +82,8 @@ def browser() -> Iterator[Any]:
         yield browser
 
 
-@contextlib.contextmanager
-def page_reaching(browser: Any, *origins: str) -> Iterator[Any]:
-    """A page whose requests may reach only ``origins`` (others abort and fail the test)."""
-    context = browser.new_context()
-    blocked: list[str] = []
-
-    def guard(route: Any) -> None:
-        if any(route.request.url.startswith(o + "/") for o in origins):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield page
-    finally:
-        context.close()
-    assert blocked == [], f"the page tried to reach the network: {blocked}"
-
-
 def test_the_sites_own_form_posts(browser: Any, server: str) -> None:
-    with page_reaching(browser, server) as page:
+    with guarded_page(browser, server) as page:
         page.goto(f"{server}/form")
         with page.expect_response(f"{server}/submit") as posted:
             page.click("#send")
@@ -116,7 +92,7 @@ def test_the_sites_own_form_posts(browser: Any, server: str) -> None:
 
 
 def test_a_page_of_another_origin_is_refused(browser: Any, server: str) -> None:
-    with page_reaching(browser, server) as page:
+    with guarded_page(browser, server) as page:
         page.goto(f"{server}/form")  # the victim has a session on the site
         token = page.get_attribute("input[name=csrf_token]", "value")
         assert token
