@@ -4,7 +4,8 @@
 or token an attacker planted before the login is worthless), then stores the user's id and
 a fingerprint of their password hash. Each later request with that session cookie is the
 user's, until ``await logout(request)``, the session's expiry, or a password change (the
-fingerprint no longer matches, so every other session of the user ends).
+fingerprint no longer matches, so every other session of the user ends). With the cookie
+store, which cannot recall a cookie, a logout ends all of the user's sessions the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from keel.auth.config import Auth, Authenticated, auth_of
 from keel.auth.models import AbstractUser
-from keel.auth.tokens import password_fingerprint
 from keel.db.session import Session
 from keel.requests import Request
 
@@ -28,6 +28,7 @@ __all__ = [
     "attach_user",
     "login",
     "logout",
+    "session_fingerprint",
     "session_loader",
 ]
 
@@ -53,13 +54,31 @@ async def login(request: Request, user: AbstractUser) -> None:
     session.cycle()
     rotate_csrf(request)
     session[SESSION_USER_KEY] = str(user.id)
-    session[SESSION_HASH_KEY] = password_fingerprint(user, auth.signing_key())
+    session[SESSION_HASH_KEY] = session_fingerprint(user, auth.signing_key())
     user.last_login = dt.datetime.now(dt.UTC)
     _remember(request, Authenticated(user, "session"))
 
 
+def session_fingerprint(user: AbstractUser, key: str) -> str:
+    """What a logged-in session holds to stay valid: an HMAC of the user's password hash
+    and ``session_version``, so a password change, or a logout with the cookie store,
+    ends the sessions opened before."""
+    message = f"keel.auth.session:{user.password}:{user.session_version}".encode()
+    return hmac.new(key.encode(), message, "sha256").hexdigest()[:32]
+
+
 async def logout(request: Request) -> None:
-    """End the browser session: its data is dropped and its id replaced."""
+    """End the browser session: its data is dropped and its id replaced.
+
+    With a server-side store the session is deleted there, so a copy of its cookie is
+    worthless. The cookie store keeps the data in the cookie, which cannot be recalled:
+    there the user's ``session_version`` is raised (saved with the request's database
+    session), which ends every session the user opened before, on every device.
+    """
+    user = request.scope.get("user")
+    settings = getattr(request.app, "settings", None)
+    if isinstance(user, AbstractUser) and getattr(settings, "session_store", "") == "cookie":
+        user.session_version = (user.session_version or 0) + 1
     request.session.clear()
     request.scope.pop("user", None)
     request.state.keel_auth = None
@@ -120,7 +139,7 @@ async def _load(data: dict[str, Any], db: AsyncSession, auth: Auth) -> Authentic
     user = await db.get(auth.users, int(raw))
     if user is None or not user.is_active:
         return None
-    expected = password_fingerprint(user, auth.signing_key())
+    expected = session_fingerprint(user, auth.signing_key())
     if not hmac.compare_digest(str(data.get(SESSION_HASH_KEY, "")), expected):
-        return None  # the password changed since this session logged in
+        return None  # the password changed, or a logout ended it, since it logged in
     return Authenticated(user, "session")

@@ -121,6 +121,9 @@ class AbstractUser(IntPK, Timestamps):
     is_staff: Mapped[bool] = mapped_column(default=False)
     is_superuser: Mapped[bool] = mapped_column(default=False)
     last_login: Mapped[dt.datetime | None] = mapped_column(default=None)
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Raised when a logout cannot recall the session cookie itself (the cookie store):
+    every browser session opened before then ends."""
 
     is_authenticated = True
     """Always true for a user loaded from the database (the anonymous user says false)."""

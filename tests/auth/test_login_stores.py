@@ -33,23 +33,40 @@ def app(database_url: str, store: str) -> App:
     return app
 
 
-def test_a_logged_out_cookie_replayed(
-    db_client: TestClient, make_user: Callable[..., Any], store: str
+def test_a_logged_out_cookie_replayed_is_anonymous(
+    db_client: TestClient, make_user: Callable[..., Any]
 ) -> None:
-    """A server-side store forgets a logged-out session, so a copy of its cookie is
-    anonymous. The cookie store keeps the data in the cookie itself: a copy made before
-    the logout stays valid until it expires (documented: use a server-side store, or
-    change the password, to end such copies)."""
+    """A server-side store forgets the session; the cookie store cannot recall the cookie,
+    so logging out raises the user's session version instead. Either way a copy of the
+    cookie taken before the logout is anonymous afterwards."""
     make_user("ada@example.com")
     client = db_client
     client.post("/auth/login", json={"username": "ada@example.com", "password": PASSWORD})
     stolen = client.cookies["session"]
+    assert client.get("/private").status_code == 200
     csrf = {"X-CSRF-Token": client.get("/csrf").json()["token"]}
     assert client.post("/auth/logout", headers=csrf).status_code == 204
     client.cookies.clear()
     client.cookies.set("session", stolen)
-    replayed = client.get("/private")
-    if store == "memory":
-        problem(replayed, 401)
+    problem(client.get("/private"), 401)
+
+
+def test_with_the_cookie_store_a_logout_ends_every_session(
+    db_client: TestClient, make_user: Callable[..., Any], store: str
+) -> None:
+    make_user("ada@example.com")
+    client = db_client
+    login = {"username": "ada@example.com", "password": PASSWORD}
+    client.post("/auth/login", json=login)
+    laptop = client.cookies["session"]
+    client.cookies.clear()
+    client.post("/auth/login", json=login)  # the same user on a phone
+    csrf = {"X-CSRF-Token": client.get("/csrf").json()["token"]}
+    client.post("/auth/logout", headers=csrf)
+    client.cookies.clear()
+    client.cookies.set("session", laptop)
+    laptop_after = client.get("/private")
+    if store == "cookie":
+        problem(laptop_after, 401)  # documented: the cookie store logs out everywhere
     else:
-        assert replayed.status_code == 200
+        assert laptop_after.status_code == 200  # server-side: only that session ends
