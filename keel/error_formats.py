@@ -201,11 +201,10 @@ class HTMLErrorPages(ErrorFormat):
     page: the template ``errors/<status>.html``, else ``errors/error.html``, from
     ``templates`` when given, else (or when the template fails) keel's built-in page. Other
     clients (``Accept: application/json``, ``*/*``, none) get ``api``'s answer unchanged.
-    The status and headers (``Allow``, ``WWW-Authenticate``…) are the same either way::
+    The status and headers (``Allow``, ``WWW-Authenticate``…) are the same either way:
 
-        from keel.templates import Templates
-
-        app = App(error_format=HTMLErrorPages(templates=Templates("templates")))
+    >>> from keel.templates import Templates
+    >>> app = App(error_format=HTMLErrorPages(templates=Templates("templates")))
 
     Templates see ``request``, ``error`` (the :class:`~keel.errors.HTTPError`), ``status``,
     ``title`` and ``detail``, autoescaped like every page.

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from keel.responses import HTMLResponse
-from keel.templates import ContextProcessor, Templates, template_request
+from keel import responses as _responses
+from keel import templates as _templates
 
 if TYPE_CHECKING:
     from keel.background import BackgroundTask
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Jinja2Templates"]
 
 
-class Jinja2Templates(Templates):
+class Jinja2Templates(_templates.Templates):
     """Starlette's ``Jinja2Templates``: ``templates.TemplateResponse(request, name, context)``.
 
     As in Starlette, ``url_for`` in these templates gives absolute URLs
@@ -41,7 +41,7 @@ class Jinja2Templates(Templates):
         self,
         directory: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
         *,
-        context_processors: Iterable[ContextProcessor] = (),
+        context_processors: Iterable[_templates.ContextProcessor] = (),
         env: jinja2.Environment | None = None,
         **env_options: Any,
     ) -> None:
@@ -52,7 +52,7 @@ class Jinja2Templates(Templates):
         self,
         *args: Any,
         **kwargs: Any,
-    ) -> HTMLResponse:
+    ) -> _responses.HTMLResponse:
         """``TemplateResponse(request, name, context=None, status_code=200, headers=None,
         media_type=None, background=None)``.
 
@@ -71,7 +71,7 @@ class Jinja2Templates(Templates):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
-    ) -> HTMLResponse:
+    ) -> _responses.HTMLResponse:
         if request is None:
             request = (context or {}).get("request")
         if request is None:
@@ -96,7 +96,7 @@ class Jinja2Templates(Templates):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
-    ) -> HTMLResponse:
+    ) -> _responses.HTMLResponse:
         request = (context or {}).get("request")
         if request is None:
             raise ValueError('TemplateResponse(name, context): the context must have "request"')
@@ -114,4 +114,4 @@ class Jinja2Templates(Templates):
 @jinja2.pass_context
 def _absolute_url_for(context: jinja2.runtime.Context, name: str, /, **params: Any) -> str:
     """Starlette's ``url_for``: the absolute URL of the route (or mount) ``name``."""
-    return str(template_request(context, "url_for()").url_for(name, **params))
+    return str(_templates.template_request(context, "url_for()").url_for(name, **params))
