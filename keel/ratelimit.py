@@ -217,9 +217,10 @@ class RateLimit(Depends):
             (every part must hold). Parsed here, once.
         key: What the budget belongs to (default :data:`by_ip`); ``by_user`` or any function
             of the request returning a string.
-        storage: A ``limits`` storage URI: ``"memory://"`` (default, per process) or
+        storage: A ``limits`` storage URI: ``"memory://"`` (per process) or
             ``"redis://host:6379/0"`` (shared by every instance using it; needs
-            ``keel[redis]``). Connected on first use.
+            ``keel[redis]``). By default the app's ``redis_url`` setting when it is set,
+            else ``"memory://"``. Connected on first use.
         strategy: ``"moving-window"`` (exact) or ``"sliding-window-counter"`` (cheaper).
         group: The budget's name. By default each route has its own budget (its method and
             path template); routes whose limiters have one ``group`` share one budget.
@@ -241,7 +242,7 @@ class RateLimit(Depends):
         limit: str,
         *,
         key: KeyFunc | None = None,
-        storage: str = "memory://",
+        storage: str | None = None,
         strategy: Strategy = "moving-window",
         group: str | None = None,
         trusted_proxies: Iterable[str] | None = None,
@@ -261,7 +262,7 @@ class RateLimit(Depends):
             raise ValueError(f"rate limit {limit!r} is empty")
         self.limit = limit
         self.key = key if key is not None else ClientIP(trusted_proxies)
-        self.storage_uri = storage
+        self.storage_uri: str | None = storage
         self.strategy: Strategy = strategy
         self.group = group
         self.key_prefix = key_prefix
@@ -269,7 +270,8 @@ class RateLimit(Depends):
         self.storage_timeout = storage_timeout
         self._warned_at = -math.inf
         self._failures = 0
-        self._scheme = _async_scheme(storage)
+        # Without a storage the app's settings decide at first use (redis_url, else memory).
+        self._scheme: str | None = _async_scheme(storage) if storage is not None else None
         # One storage and limiter per event loop: Redis connections belong to their loop.
         self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RateLimiter] = (
             weakref.WeakKeyDictionary()
@@ -295,6 +297,13 @@ class RateLimit(Depends):
             }
         }
 
+    def _resolve_storage(self, request: Request) -> None:
+        """No storage given: the app's ``redis_url`` setting when set, else process memory."""
+        settings = getattr(request.scope.get("app"), "settings", None)
+        url = getattr(settings, "redis_url", None)
+        self.storage_uri = url if url else "memory://"
+        self._scheme = _async_scheme(self.storage_uri)
+
     def _limiter(self) -> RateLimiter:
         loop = asyncio.get_running_loop()
         limiter = self._limiters.get(loop)
@@ -307,7 +316,8 @@ class RateLimit(Depends):
         from limits.storage import storage_from_string
 
         options: dict[str, Any] = {"wrap_exceptions": True}
-        if self._scheme.startswith("async+redis"):
+        scheme = self._scheme or "async+memory://"
+        if scheme.startswith("async+redis"):
             try:
                 import redis  # noqa: F401
             except ImportError:
@@ -321,7 +331,7 @@ class RateLimit(Depends):
                 socket_connect_timeout=self.storage_timeout,
                 socket_timeout=self.storage_timeout,
             )
-        storage = storage_from_string(self._scheme, **options)
+        storage = storage_from_string(scheme, **options)
         limiter: RateLimiter = getattr(strategies, _STRATEGIES[self.strategy])(storage)
         return limiter
 
@@ -345,6 +355,8 @@ class RateLimit(Depends):
         ident = self.key(request)
         if not isinstance(ident, str):
             ident = await ident
+        if self._scheme is None:
+            self._resolve_storage(request)
         try:
             return await self._count(self.group or namespace, ident)
         except (StorageError, OSError) as exc:  # OSError includes TimeoutError
@@ -361,7 +373,7 @@ class RateLimit(Depends):
         cause = getattr(exc, "storage_error", None) or exc
         logger.warning(
             "rate limit storage %s unreachable (%s: %s); %s (%d request(s) since the last warning)",
-            _redacted(self.storage_uri),
+            _redacted(self.storage_uri or "memory://"),
             type(cause).__name__,
             str(cause)[:200],
             "letting requests through uncounted (fail_open)" if self.fail_open else "answering 503",
@@ -452,7 +464,7 @@ def rate_limit(
     limit: str,
     *,
     key: KeyFunc | None = None,
-    storage: str = "memory://",
+    storage: str | None = None,
     strategy: Strategy = "moving-window",
     group: str | None = None,
     trusted_proxies: Iterable[str] | None = None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from keel import App, Depends, Request
+from keel import App, Depends, Request, Settings
 from keel.ratelimit import ByUser, ClientIP, RateLimit, by_user, rate_limit
 from keel.testing import TestClient
 from tests.problems import problem
@@ -18,8 +18,8 @@ from tests.services import REDIS_URL, redis_key_prefix
 REDIS = REDIS_URL
 
 
-def limited_app(limiter: RateLimit) -> App:
-    app = App()
+def limited_app(limiter: RateLimit, settings: Settings | None = None) -> App:
+    app = App(settings=settings)
 
     @app.get("/a", dependencies=[Depends(limiter)])
     async def a() -> dict[str, str]:
@@ -226,6 +226,33 @@ def test_two_app_instances_sharing_redis_share_the_budget(redis_prefix: str, str
         finally:
             one.run(first.aclose())
             two.run(second.aclose())
+
+
+def test_without_a_storage_the_redis_url_setting_is_shared(redis_prefix: str) -> None:
+    """Scale by settings alone: KEEL_REDIS_URL puts every limiter without a storage on Redis."""
+    settings = Settings(redis_url=REDIS)
+    first = RateLimit("2/minute", key_prefix=redis_prefix)
+    second = RateLimit("2/minute", key_prefix=redis_prefix)
+    with (
+        TestClient(limited_app(first, settings)) as one,
+        TestClient(limited_app(second, settings)) as two,
+    ):
+        try:
+            assert one.get("/a").status_code == 200
+            assert two.get("/a").status_code == 200
+            problem(one.get("/a"), 429)  # the second app's hit counted for the first
+            assert first.storage_uri == REDIS
+        finally:
+            one.run(first.aclose())
+            two.run(second.aclose())
+
+
+def test_without_a_storage_or_redis_url_memory_is_used() -> None:
+    limiter = RateLimit("1/minute")
+    with TestClient(limited_app(limiter)) as client:
+        assert client.get("/a").status_code == 200
+        problem(client.get("/a"), 429)
+    assert limiter.storage_uri == "memory://"
 
 
 def test_redis_retry_after_is_correct(redis_prefix: str) -> None:

@@ -21,7 +21,8 @@ class RateLimitMiddleware:
         app: The ASGI app.
         limit: A ``limits`` string such as ``"100/minute"`` or ``"10/second;1000/hour"``.
         key: What a budget belongs to (default: the client IP, see ``trusted_proxies``).
-        storage: ``"memory://"`` (default) or ``"redis://host:6379/0"`` for several instances.
+        storage: ``"memory://"`` or ``"redis://host:6379/0"`` for several instances; by
+            default the app's ``redis_url`` setting when set, else memory.
         strategy: ``"moving-window"`` or ``"sliding-window-counter"``.
         trusted_proxies: Proxies whose ``X-Forwarded-For`` is believed (default key only).
         exempt: Path prefixes that are not counted (e.g. ``["/health"]``).
@@ -40,7 +41,7 @@ class RateLimitMiddleware:
         limit: str,
         *,
         key: KeyFunc | None = None,
-        storage: str = "memory://",
+        storage: str | None = None,
         strategy: Strategy = "moving-window",
         trusted_proxies: Iterable[str] | None = None,
         exempt: Iterable[str] = (),
