@@ -8,12 +8,12 @@ lifespan events go through the ordinary stack).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from keel._types import ASGIApp, Message, Receive, Scope, Send
 from keel.middleware._common import send_problem
-from keel.sessions import Session, SessionStoreUnavailable
+from keel.middleware.sessions import UNAVAILABLE
+from keel.sessions import SessionStoreUnavailable
 
 if TYPE_CHECKING:
     from keel.middleware.hosts import TrustedHostMiddleware
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from keel.middleware.sessions import SessionMiddleware
 
 __all__ = ["Guard"]
-
-logger = logging.getLogger("keel.sessions")
-
-_UNAVAILABLE = "The session store is unavailable; try again in a moment."
 
 
 class Guard:
@@ -86,12 +82,10 @@ class Guard:
             await self.app(scope, receive, send_with_headers)
             return
 
-        raw = sessions._cookie(scope)
         try:
-            session = await sessions._load(raw) if raw is not None else Session()
-        except SessionStoreUnavailable as exc:
-            logger.error("Session store unavailable while loading a session: %s", exc)
-            await self._refuse(scope, receive, send, 503, _UNAVAILABLE, holder, https)
+            session, had_cookie = await sessions.open(scope)
+        except SessionStoreUnavailable:
+            await self._refuse(scope, receive, send, 503, UNAVAILABLE, holder, https)
             return
         scope["session"] = session
         failed = False
@@ -103,14 +97,12 @@ class Guard:
                 return
             if message["type"] == "http.response.start" and not started:
                 started = True
-                if session.accessed or session.resign:
-                    try:
-                        await sessions._commit(session, raw is not None, scope, message)
-                    except SessionStoreUnavailable as exc:
-                        logger.error("Session store unavailable while saving a session: %s", exc)
-                        failed = True
-                        await self._refuse(scope, receive, send, 503, _UNAVAILABLE, holder, https)
-                        return
+                try:
+                    await sessions.save(session, had_cookie, scope, message)
+                except SessionStoreUnavailable:
+                    failed = True
+                    await self._refuse(scope, receive, send, 503, UNAVAILABLE, holder, https)
+                    return
                 if headers is not None:
                     headers.add(message, holder, https)
             await send(message)

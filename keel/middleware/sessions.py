@@ -26,7 +26,7 @@ from keel.sessions import (
 if TYPE_CHECKING:
     from keel.settings import Settings
 
-__all__ = ["MAX_COOKIE_SIZE", "SessionMiddleware"]
+__all__ = ["MAX_COOKIE_SIZE", "UNAVAILABLE", "SessionMiddleware"]
 
 logger = logging.getLogger("keel.sessions")
 
@@ -36,7 +36,7 @@ MAX_COOKIE_SIZE = 4093
 _DATA_SALT = "keel.session"
 _ID_SALT = "keel.session.id"
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
-_UNAVAILABLE = "The session store is unavailable; try again in a moment."
+UNAVAILABLE = "The session store is unavailable; try again in a moment."
 
 
 class SessionMiddleware:
@@ -150,14 +150,12 @@ class SessionMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        raw = self._cookie(scope)
         try:
-            session = await self._load(raw) if raw is not None else Session()
-        except SessionStoreUnavailable as exc:
-            logger.error("Session store unavailable while loading a session: %s", exc)
+            session, had_cookie = await self.open(scope)
+        except SessionStoreUnavailable:
             if kind == "http":
                 await send_problem(
-                    scope, receive, send, 503, _UNAVAILABLE, headers={"Retry-After": "5"}
+                    scope, receive, send, 503, UNAVAILABLE, headers={"Retry-After": "5"}
                 )
             else:
                 await send({"type": "websocket.close", "code": 1011})
@@ -175,17 +173,47 @@ class SessionMiddleware:
             if message["type"] == "http.response.start" and not state["started"]:
                 state["started"] = True
                 try:
-                    await self._commit(session, raw is not None, scope, message)
-                except SessionStoreUnavailable as exc:
-                    logger.error("Session store unavailable while saving a session: %s", exc)
+                    await self.save(session, had_cookie, scope, message)
+                except SessionStoreUnavailable:
                     state["failed"] = True
                     await send_problem(
-                        scope, receive, send, 503, _UNAVAILABLE, headers={"Retry-After": "5"}
+                        scope, receive, send, 503, UNAVAILABLE, headers={"Retry-After": "5"}
                     )
                     return
             await send(message)
 
         await self.app(scope, receive, send_with_session)
+
+    async def open(self, scope: Scope) -> tuple[Session, bool]:
+        """The request's session, and whether the request carried a session cookie.
+
+        Raises:
+            SessionStoreUnavailable: The server-side store cannot be reached (logged).
+        """
+        raw = self._cookie(scope)
+        if raw is None:
+            return Session(), False
+        try:
+            return await self._load(raw), True
+        except SessionStoreUnavailable as exc:
+            logger.error("Session store unavailable while loading a session: %s", exc)
+            raise
+
+    async def save(
+        self, session: Session, had_cookie: bool, scope: Scope, message: Message
+    ) -> None:
+        """Save a used session and add its cookie to the response start ``message``.
+
+        Raises:
+            SessionStoreUnavailable: The server-side store cannot be reached (logged).
+        """
+        if not (session.accessed or session.resign):
+            return
+        try:
+            await self._commit(session, had_cookie, scope, message)
+        except SessionStoreUnavailable as exc:
+            logger.error("Session store unavailable while saving a session: %s", exc)
+            raise
 
     def _closing_send(self, send: Send) -> Send:
         """``send`` for the lifespan: the store's connections close at shutdown."""
