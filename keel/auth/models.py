@@ -1,22 +1,26 @@
 """The tables of keel.auth: users (as a mixin), groups, permissions and tokens.
 
-Every table lives on ``keel.db.Model.metadata``, so ``keel db makemigrations`` writes them
-into the app's own migration history as soon as the app uses keel.auth. The user table is
-always ``auth_users`` (:data:`USER_TABLE`): keel ships a ready ``User`` model on it
-(``keel.auth.User``), and an app that wants other columns declares its own model on that
-table from :class:`AbstractUser` (``Auth(user_model=Member)``): its columns are added to
-the same table, and the app's next migration adds them.
+Every table lives on ``keel.db.Model.metadata``. Their migration scripts ship with keel (the
+``keel_auth`` branch in ``keel/auth/migrations/``): ``keel db migrate`` applies them beside the
+app's own scripts as soon as the app uses keel.auth, and the app's scripts depend on them.
+
+The user table is always ``auth_users`` (:data:`USER_TABLE`): keel ships a ready ``User``
+model on it (``keel.auth.User``), and an app that wants other columns declares its own model
+on that table from :class:`AbstractUser` (``Auth(user_model=Member)``): its columns are
+added to the same table, and the app's next migration adds them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from keel.db import IntPK, Model, Timestamps
+from keel.db.branches import register_branch
 
 __all__ = [
     "USER_TABLE",
@@ -196,3 +200,19 @@ class RefreshToken(Model):
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+register_branch(
+    "keel_auth",
+    Path(__file__).with_name("migrations"),
+    {
+        USER_TABLE,
+        "auth_groups",
+        "auth_permissions",
+        "auth_group_permissions",
+        "auth_user_groups",
+        "auth_user_permissions",
+        "auth_api_tokens",
+        "auth_refresh_tokens",
+    },
+)

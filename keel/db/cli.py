@@ -119,7 +119,7 @@ def makemigrations(ctx: click.Context, message: str, empty: bool) -> None:
 
 
 @db.command()
-@click.argument("revision", default="head")
+@click.argument("revision", default="heads")
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
 @click.pass_context
 @_friendly
@@ -137,11 +137,22 @@ def migrate(ctx: click.Context, revision: str, sql: bool) -> None:
 @click.pass_context
 @_friendly
 def downgrade(ctx: click.Context, revision: str, sql: bool) -> None:
-    """Undo migrations down to REVISION (default: the last one; 'base' for all)."""
+    """Undo migrations down to REVISION (default: the app's last one; 'base' for all)."""
     database = _database(ctx)
     migrations.downgrade(database, revision, sql=sql)
     if not sql:
         click.echo(f"Database at {', '.join(migrations.current(database)) or 'base'}.")
+
+
+@db.command()
+@click.argument("revision")
+@click.pass_context
+@_friendly
+def stamp(ctx: click.Context, revision: str) -> None:
+    """Mark REVISION as applied without running it (e.g. keel_auth@head for existing tables)."""
+    database = _database(ctx)
+    migrations.stamp(database, revision)
+    click.echo(f"Database at {', '.join(migrations.current(database)) or 'base'}.")
 
 
 @db.command()
@@ -154,15 +165,9 @@ def history(ctx: click.Context) -> None:
     if not scripts:
         click.echo("No migrations yet.")
         return
-    current = set(migrations.current(database))
-    applied: set[str] = set()
-    seen_current = False
-    for script in reversed(scripts):
-        seen_current = seen_current or script.revision in current
-        if seen_current:
-            applied.add(script.revision)
+    done = migrations.applied(database)
     for script in scripts:
-        mark = "*" if script.revision in applied else " "
+        mark = "*" if script.revision in done else " "
         click.echo(f"{mark} {script.revision}  {script.doc}")
 
 

@@ -9,6 +9,7 @@ thread), except ``check_database`` which the app awaits at startup.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from keel.db.branches import branches_for
+
 if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
 
@@ -33,6 +36,7 @@ __all__ = [
     "MigrationError",
     "MigrationState",
     "alembic_config",
+    "applied",
     "check",
     "check_database",
     "current",
@@ -42,6 +46,7 @@ __all__ = [
     "make_migrations",
     "migrate",
     "run_env",
+    "stamp",
 ]
 
 T = TypeVar("T")
@@ -106,7 +111,9 @@ def alembic_config(database: Database, **attributes: Any) -> Config:
     config = Config()
     config.set_main_option("script_location", str(_ENV_DIR))
     config.set_main_option("path_separator", "os")
-    config.set_main_option("version_locations", str(_versions(database)))
+    shipped = [str(b.folder) for b in branches_for(database.metadata)]
+    locations = [str(_versions(database)), *shipped]
+    config.set_main_option("version_locations", os.pathsep.join(locations))
     config.set_main_option("file_template", _FILE_TEMPLATE)
     config.set_main_option("truncate_slug_length", "40")
     config.attributes["database"] = database
@@ -154,31 +161,86 @@ def make_migrations(database: Database, message: str, *, autogenerate: bool = Tr
         if set(state.current) != set(state.heads):
             raise MigrationError(state.problem())
     config = alembic_config(database, skip_empty=autogenerate)
-    result = command.revision(config, message=message, autogenerate=autogenerate)
-    scripts = [s for s in (result if isinstance(result, list) else [result]) if s is not None]
-    return Path(scripts[0].path) if scripts else None
+    scripts = ScriptDirectory.from_config(config)
+    app_heads = _app_heads(database, scripts)
+    if len(app_heads) > 1:
+        raise MigrationError(
+            f"the migrations folder has {len(app_heads)} heads ({', '.join(app_heads)}): "
+            "merge them first (alembic merge) so new scripts have one parent"
+        )
+    # The app's scripts depend on the shipped branches' heads: their tables exist first.
+    shipped = [h for h in scripts.get_heads() if h not in app_heads]
+    result = command.revision(
+        config,
+        message=message,
+        autogenerate=autogenerate,
+        head=app_heads[0] if app_heads else "base",
+        version_path=str(_versions(database)),
+        depends_on=shipped or None,  # type: ignore[arg-type]  # Alembic takes a list too
+    )
+    written = [s for s in (result if isinstance(result, list) else [result]) if s is not None]
+    return Path(written[0].path) if written else None
 
 
-def migrate(database: Database, revision: str = "head", *, sql: bool = False) -> None:
+def _app_heads(database: Database, scripts: ScriptDirectory) -> list[str]:
+    """The heads among the project's own scripts (not a battery's shipped branch)."""
+    folder = _versions(database).resolve()
+    heads: list[str] = []
+    for head in scripts.get_heads():
+        script = scripts.get_revision(head)
+        if script is not None and Path(script.path).resolve().parent == folder:
+            heads.append(head)
+    return heads
+
+
+def migrate(database: Database, revision: str = "heads", *, sql: bool = False) -> None:
     """Apply migrations up to ``revision`` (all of them by default).
 
+    ``"head"`` means every head too: the app's scripts and the branches batteries ship.
     With ``sql=True`` print the SQL instead of running it.
     """
     _require_folder(database)
-    command.upgrade(alembic_config(database), revision, sql=sql)
+    command.upgrade(alembic_config(database), "heads" if revision == "head" else revision, sql=sql)
 
 
 def downgrade(database: Database, revision: str = "-1", *, sql: bool = False) -> None:
-    """Undo migrations down to ``revision`` (the last one by default; ``base`` for all)."""
+    """Undo migrations down to ``revision`` (the app's last one by default; ``base`` for all).
+
+    A relative ``-N`` counts along the app's own scripts, never into a battery's branch.
+    """
     _require_folder(database)
-    command.downgrade(alembic_config(database), revision, sql=sql)
+    config = alembic_config(database)
+    if revision.startswith("-") and revision[1:].isdigit():
+        app_heads = _app_heads(database, ScriptDirectory.from_config(config))
+        if len(app_heads) == 1:
+            revision = f"{app_heads[0]}@{revision}"
+    command.downgrade(config, revision, sql=sql)
+
+
+def stamp(database: Database, revision: str) -> None:
+    """Record ``revision`` as applied without running anything (tables that already exist).
+
+    ``stamp(db, "keel_auth@head")`` adopts keel.auth's tables that an older script of the
+    app created itself.
+    """
+    _require_folder(database)
+    command.stamp(alembic_config(database), revision)
 
 
 def history(database: Database) -> list[Script]:
-    """The migration scripts, oldest first."""
+    """The migration scripts (the app's and the shipped branches'), oldest first."""
     _require_folder(database)
     scripts = ScriptDirectory.from_config(alembic_config(database))
     return list(reversed(list(scripts.walk_revisions())))
+
+
+def applied(database: Database) -> set[str]:
+    """The revisions applied to the database: its current heads and everything below them."""
+    scripts = ScriptDirectory.from_config(alembic_config(database))
+    heads = current(database)
+    if not heads:
+        return set()
+    return {s.revision for s in scripts.iterate_revisions(heads, "base")}
 
 
 def current(database: Database) -> tuple[str, ...]:
@@ -226,7 +288,9 @@ async def check_database(database: Database) -> None:
 
 def _compare(connection: Connection, database: Database) -> MigrationState:
     context = MigrationContext.configure(connection, opts=_context_options(database))
-    heads = ScriptDirectory.from_config(alembic_config(database)).get_heads()
+    # a head another head depends on is not kept in the version table: leave it out
+    scripts = ScriptDirectory.from_config(alembic_config(database))
+    heads = scripts.get_heads(consider_depends_on=True)
     current_heads = context.get_current_heads()
     diffs: list[Any] = []
     if set(current_heads) == set(heads):
