@@ -59,12 +59,14 @@ class Unreachable(Exception):
 
 
 def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/keel-tests``, by default ``~/.cache/keel-tests``.
+    """``$XDG_CACHE_HOME/keel-tests``, by default ``~/.cache/keel-tests``; created if missing.
 
     (tests/conftest.py hides ``KEEL_*`` variables from tests, so no keel-named override.)
     """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "keel-tests"
+    folder = Path(base) / "keel-tests"
+    folder.mkdir(parents=True, exist_ok=True)  # a fresh machine has no cache yet
+    return folder
 
 
 def _sha256(path: Path) -> str:
