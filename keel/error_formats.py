@@ -26,7 +26,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keel._http import prefers_html
-from keel.errors import PROBLEM_JSON, HTTPError, RequestValidationError
+from keel.errors import (
+    _SECRET_HINTS,
+    PROBLEM_JSON,
+    HTTPError,
+    RequestValidationError,
+    input_preview,
+)
 from keel.responses import HTMLResponse, JSONResponse, ProblemResponse, Response
 
 if TYPE_CHECKING:
@@ -119,8 +125,10 @@ class FastAPIErrors(ErrorFormat):
     Every error is ``{"detail": <the HTTPError's detail>}`` (the status phrase when it has
     none); a request that failed validation is a 422 with ``{"detail": [<error items>]}``,
     each item ``{"type": str, "loc": [...], "msg": str, "input": ..., "ctx": {...}}`` as
-    FastAPI writes it, except that ``input`` is ``null`` where keel does not echo the value
-    (containers such as a whole body, and secret-looking fields); ``ctx`` is present when
+    FastAPI writes it. ``input`` echoes the offending part of a JSON body as FastAPI does
+    (the object a missing field was missing from), but never a secret: members whose name
+    suggests one (``password``, ``token``, ``api_key``...) read ``"[redacted]"``, long
+    strings are cut, and an object too large to echo is ``null``. ``ctx`` is present when
     the rule has parameters. Problem extension members (``extra=``) are not sent.
     """
 
@@ -129,7 +137,7 @@ class FastAPIErrors(ErrorFormat):
     def render(self, request: Request, error: HTTPError) -> Response:
         """``{"detail": ...}`` with the error's status and headers."""
         if isinstance(error, RequestValidationError):
-            detail: Any = [_fastapi_item(e) for e in error.errors]
+            detail: Any = [_fastapi_item(e, error.body) for e in error.errors]
         else:
             detail = error.detail if error.detail is not None else error.title
         return JSONResponse({"detail": detail}, error.status, error.headers)
@@ -289,17 +297,70 @@ def default_page(status: int, title: str, detail: str | None) -> str:
     )
 
 
-def _fastapi_item(error: dict[str, Any]) -> dict[str, Any]:
+def _fastapi_item(error: dict[str, Any], body: Any) -> dict[str, Any]:
     kind = error.get("type")
+    loc = error.get("loc") or []
+    value = error.get("input")
+    if value is None and body is not None and loc and loc[0] == "body":
+        # FastAPI echoes containers keel's own items leave out: the object a missing
+        # field was missing from, or the list or object that had the wrong type
+        value = _echo(_walk(body, loc[1:-1] if kind == "missing" else loc[1:]))
     item = {
         "type": kind,
-        "loc": error.get("loc"),
+        "loc": loc,
         "msg": "Field required" if kind == "missing" else error.get("msg"),
-        "input": error.get("input"),
+        "input": value,
     }
     if "ctx" in error:
         item["ctx"] = error["ctx"]
     return item
+
+
+_MISSING = object()
+
+
+def _walk(value: Any, path: list[Any]) -> Any:
+    for part in path:
+        if (
+            isinstance(value, dict)
+            and isinstance(part, str)
+            and part in value
+            or isinstance(value, list)
+            and isinstance(part, int)
+            and 0 <= part < len(value)
+        ):
+            value = value[part]
+        else:
+            return _MISSING
+    return value
+
+
+_ECHO_BUDGET = 100  # values, over the whole echoed input
+_ECHO_DEPTH = 8
+
+
+def _echo(value: Any) -> Any:
+    """A JSON body part to echo in a 422, with secrets redacted; ``None`` when too large."""
+    if value is _MISSING:
+        return None
+    budget = [_ECHO_BUDGET]
+
+    def copy(node: Any, key: str | None, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > _ECHO_DEPTH:
+            raise OverflowError
+        if key is not None and any(h in key.lower() for h in _SECRET_HINTS):
+            return "[redacted]"
+        if isinstance(node, dict):
+            return {k: copy(v, str(k), depth + 1) for k, v in node.items()}
+        if isinstance(node, list):
+            return [copy(v, None, depth + 1) for v in node]
+        return input_preview((), node)
+
+    try:
+        return copy(value, None, 0)
+    except OverflowError:
+        return None
 
 
 _PROBLEM_PROPERTIES: dict[str, Any] = {

@@ -19,7 +19,7 @@ import keel.auth  # noqa: F401 - puts the auth tables on Model.metadata
 from keel import App
 from keel.db import Database, Model
 from keel.db import migrations as m
-from keel.db.branches import branches_for
+from keel.db.branches import branches_for, register_branch
 from keel.db.cli import db as db_cli
 from tests.db.conftest import (  # noqa: F401 - fixtures
     _clean_database_env,
@@ -149,3 +149,64 @@ def test_stamp_adopts_auth_tables_an_older_history_created(
     m.stamp(db, "keel_auth@head")
     assert m.current(db) == ("keel_auth_0001",)
     assert m.make_migrations(db, "app") is None  # "notes" exists too: nothing to write
+
+
+NEXT_RELEASE = '''
+"""A later keel release's auth script (the test's own)."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "keel_auth_0002"
+down_revision = "keel_auth_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("auth_users") as batch:
+        batch.add_column(sa.Column("nickname", sa.String(50), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("auth_users") as batch:
+        batch.drop_column("nickname")
+'''
+
+
+def test_an_app_upgrades_across_a_keel_release_that_adds_an_auth_script(
+    fresh_database_url: str,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    db = database(fresh_database_url, tmp_path / "migrations", app_metadata())
+    m.init(db)
+    m.migrate(db)
+    m.make_migrations(db, "notes")
+    m.migrate(db)
+    app_head = m.current(db)[0]
+
+    # the new release: keel's folder gains 0002 and the user model a column
+    shipped = next(b for b in branches_for(Model.metadata) if b.label == "keel_auth")
+    release = tmp_path / "keel_auth_next"
+    release.mkdir()
+    for script in shipped.folder.glob("*.py"):
+        (release / script.name).write_text(script.read_text())
+    (release / "keel_auth_0002_nickname.py").write_text(NEXT_RELEASE)
+    metadata = app_metadata()
+    metadata.tables["auth_users"].append_column(Column("nickname", String(50), nullable=True))
+    register_branch("keel_auth", release, shipped.tables)
+    try:
+        db = database(fresh_database_url, tmp_path / "migrations", metadata)
+        state = m.check(db)
+        assert not state.up_to_date
+        assert "keel db migrate" in (state.problem() or "")
+        m.migrate(db)
+        assert set(m.current(db)) == {app_head, "keel_auth_0002"}
+        assert "nickname" in schema_of(fresh_database_url)["auth_users"]
+        assert m.check(db).up_to_date
+        assert m.make_migrations(db, "nothing new") is None
+        m.downgrade(db)  # the app's last script, not keel's
+        assert "notes" not in schema_of(fresh_database_url)
+        assert "nickname" in schema_of(fresh_database_url)["auth_users"]
+    finally:
+        register_branch("keel_auth", shipped.folder, shipped.tables)
