@@ -254,7 +254,7 @@ class BodyReader:
                 values[self.form_model_field.key] = self.form_adapter.validate_python(raw)
             except ValidationError as exc:
                 raise RequestValidationError(
-                    convert_errors(exc.errors(include_url=False), prefix=["body"])
+                    convert_errors(exc.errors(include_url=False), prefix=["body"]), body=raw
                 ) from None
             return
         errors: list[dict[str, Any]] = []

@@ -304,7 +304,9 @@ def _fastapi_item(error: dict[str, Any], body: Any) -> dict[str, Any]:
     if value is None and body is not None and loc and loc[0] == "body":
         # FastAPI echoes containers keel's own items leave out: the object a missing
         # field was missing from, or the list or object that had the wrong type
-        value = _echo(_walk(body, loc[1:-1] if kind == "missing" else loc[1:]))
+        path = loc[1:-1] if kind == "missing" else loc[1:]
+        if not _secret(path):
+            value = _echo(_walk(body, path))
     item = {
         "type": kind,
         "loc": loc,
@@ -319,19 +321,20 @@ def _fastapi_item(error: dict[str, Any], body: Any) -> dict[str, Any]:
 _MISSING = object()
 
 
+def _secret(loc: list[Any]) -> bool:
+    return any(isinstance(p, str) and any(h in p.lower() for h in _SECRET_HINTS) for p in loc)
+
+
 def _walk(value: Any, path: list[Any]) -> Any:
+    """The part of a parsed JSON body at ``path``, or ``_MISSING``."""
     for part in path:
-        if (
-            isinstance(value, dict)
-            and isinstance(part, str)
-            and part in value
-            or isinstance(value, list)
-            and isinstance(part, int)
-            and 0 <= part < len(value)
-        ):
-            value = value[part]
+        if isinstance(value, dict) and isinstance(part, str):
+            found = part in value
         else:
+            found = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if not found:
             return _MISSING
+        value = value[part]
     return value
 
 

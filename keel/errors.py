@@ -135,7 +135,8 @@ class RequestValidationError(HTTPError):
     ``errors`` is a list of ``{"loc": [...], "msg": str, "type": str}`` items (also callable,
     ``exc.errors()``, as in FastAPI); an ``input`` member, when present, is a short preview of
     the offending scalar value, and ``ctx`` the rule's parameters (e.g. ``{"ge": 1}``).
-    ``body`` is the parsed JSON body when a body failed validation, for exception handlers
+    ``body`` is the parsed JSON body (or a form model's fields) when it failed validation, for
+    exception handlers
     (keel's own responses never echo it).
     """
 

@@ -89,7 +89,7 @@ def test_wire_format_is_fastapis() -> None:
     assert (r.status_code, r.text) == (500, "Internal Server Error")
 
 
-def test_secrets_and_whole_bodies_are_not_echoed() -> None:
+def test_bodies_are_echoed_as_fastapi_does_but_never_a_secret() -> None:
     client = TestClient(make_app())
     r = client.post("/login", json={"username": "u", "password": 12, "age": "old"})
     detail = r.json()["detail"]
@@ -97,11 +97,35 @@ def test_secrets_and_whole_bodies_are_not_echoed() -> None:
         ("body", "password"): None,  # a secret-looking field: never echoed
         ("body", "age"): "old",
     }
+    # a missing field echoes the object it was missing from, its secrets redacted
     r = client.post("/login", json={"username": "u", "password": "hunter2"})
     assert r.json()["detail"] == [
-        {"type": "missing", "loc": ["body", "age"], "msg": "Field required", "input": None}
+        {
+            "type": "missing",
+            "loc": ["body", "age"],
+            "msg": "Field required",
+            "input": {"username": "u", "password": "[redacted]"},
+        }
     ]
     assert "hunter2" not in r.text
+    r = client.post("/login", json={"username": "u", "age": 1, "api_key": {"k": "s3cr3t"}})
+    assert r.json()["detail"][0]["input"] == {"username": "u", "age": 1, "api_key": "[redacted]"}
+    assert "s3cr3t" not in r.text
+    r = client.post("/login", json={})
+    assert [d["input"] for d in r.json()["detail"]] == [{}, {}, {}]
+    # the wrong type for the whole body echoes it, as FastAPI does
+    r = client.post("/login", json=[1, "two"])
+    assert (r.status_code, r.json()["detail"][0]["input"]) == (422, [1, "two"])
+    # long strings are cut; a body too large to echo is null, never a 500
+    r = client.post("/login", json={"username": "x" * 5000, "password": "p"})
+    assert r.json()["detail"][0]["input"]["username"] == "x" * 40 + "…"
+    r = client.post("/login", json={"username": "u", "filler": list(range(500))})
+    assert (r.status_code, r.json()["detail"][0]["input"]) == (422, None)
+    nested: Any = "deep"
+    for _ in range(50):
+        nested = {"n": nested}
+    r = client.post("/login", json={"username": "u", "password": "p", "extra": nested})
+    assert (r.status_code, r.json()["detail"][0]["input"]) == (422, None)
 
 
 def test_values_without_a_declared_type_use_fastapis_encoder() -> None:
