@@ -103,6 +103,10 @@ class App(Router):
             ``False`` also reads a body sent without any ``Content-Type`` as JSON (for
             clients that omit it; a browser can then post JSON cross-site without a CORS
             preflight).
+        root_path: The path prefix a proxy strips before forwarding (FastAPI's
+            ``root_path``): set as every request's ASGI ``root_path``, so URLs the app
+            builds and its OpenAPI ``servers`` include it (uvicorn's ``--root-path`` does
+            the same from outside).
     """
 
     plain_serializer: Callable[[Any], bytes] | None = None
@@ -160,6 +164,7 @@ class App(Router):
         default_response_class: type[Response] | None = None,
         exception_handlers: Mapping[type[BaseException] | int, Handler] | None = None,
         strict_content_type: bool = True,
+        root_path: str = "",
     ) -> None:
         super().__init__(dependencies=dependencies)
         self.settings: Settings = _resolve_settings(
@@ -207,6 +212,7 @@ class App(Router):
         self._builtins_installed = False
         self.default_response_class = default_response_class
         self.strict_content_type = strict_content_type
+        self.root_path = root_path
         self.csrf_protection: CSRFProtection | None | _Unset = _UNSET
         """The CSRF check of unsafe requests that carry the session cookie: from the
         settings at startup unless set here first (``None`` turns it off)."""
@@ -390,6 +396,8 @@ class App(Router):
         stack = default_stack(self, stack)
         if self.user_middleware:
             stack = _ServerErrors(stack, self)
+        if self.root_path:
+            stack = _RootPath(stack, self.root_path)
         self._stack = stack
 
     @functools.cached_property
@@ -617,3 +625,16 @@ async def _call(fn: Callable[[], Any]) -> None:
         result = await run_sync(fn)
         if inspect.isawaitable(result):
             await result
+
+
+class _RootPath:
+    """Sets the ASGI ``root_path`` of HTTP and websocket requests (``App(root_path=...)``)."""
+
+    def __init__(self, app: ASGIApp, root_path: str) -> None:
+        self.app = app
+        self.root_path = root_path.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            scope["root_path"] = self.root_path
+        await self.app(scope, receive, send)

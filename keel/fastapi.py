@@ -35,7 +35,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from keel import status
-from keel._types import ASGIApp, Receive, Scope, Send
+from keel._types import Receive, Scope, Send
 from keel.app import App, Handler
 from keel.background import BackgroundTasks
 from keel.di import Depends, Security
@@ -100,9 +100,9 @@ def _fastapi_json(value: Any) -> bytes:
 class FastAPI(App):
     """An :class:`~keel.App` with FastAPI's wire format (see the module docs).
 
-    Takes ``App``'s keywords plus FastAPI's: ``root_path`` (the prefix a proxy strips),
-    ``responses``, ``tags``, ``deprecated`` and ``include_in_schema`` (applied to every
-    route), and ``default_response_class``. ``error_format`` is FastAPI's unless given.
+    Takes ``App``'s keywords (``root_path`` among them) plus FastAPI's: ``responses``,
+    ``tags``, ``deprecated`` and ``include_in_schema`` (applied to every route), and
+    ``default_response_class``. ``error_format`` is FastAPI's unless given.
 
     Raises:
         TypeError: A FastAPI keyword keel refuses (``routes=``, ``webhooks=``…); the message
@@ -138,8 +138,12 @@ class FastAPI(App):
                 stacklevel=2,
             )
         options.setdefault("error_format", _FASTAPI_ERRORS)
-        super().__init__(lifespan=lifespan, exception_handlers=exception_handlers, **options)
-        self.root_path = root_path
+        super().__init__(
+            lifespan=lifespan,
+            exception_handlers=exception_handlers,
+            root_path=root_path,
+            **options,
+        )
         self.tags = list(tags)
         self.default_responses = dict(responses or {})
         self.deprecated = deprecated
@@ -162,22 +166,3 @@ class FastAPI(App):
         if not self.debug and self.is_unhandled(exc):
             return PlainTextResponse("Internal Server Error", 500)
         return await super().handle_exception(request, exc)
-
-    def build(self) -> None:
-        """As ``App.build``; with ``root_path``, every request gets it as its ASGI root path."""
-        super().build()
-        if self.root_path and self._stack is not None:
-            self._stack = _RootPath(self._stack, self.root_path)
-
-
-class _RootPath:
-    """Sets the ASGI ``root_path`` of HTTP and websocket requests (FastAPI's ``root_path=``)."""
-
-    def __init__(self, app: ASGIApp, root_path: str) -> None:
-        self.app = app
-        self.root_path = root_path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            scope["root_path"] = self.root_path
-        await self.app(scope, receive, send)

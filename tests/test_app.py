@@ -303,3 +303,18 @@ def test_default_response_class() -> None:
     client = TestClient(app)
     assert client.get("/page").headers["content-type"] == "text/html; charset=utf-8"
     assert client.get("/json").json() == {"a": 1}
+
+
+def test_root_path_is_every_requests_root_path() -> None:
+    app = App(root_path="/api/v1/")
+
+    @app.get("/items", name="items")
+    async def items(request: Request) -> dict[str, str]:
+        return {"root": request.scope["root_path"], "url": str(request.url_for("items"))}
+
+    with TestClient(app) as client:
+        # a proxy that strips the prefix forwards /items; one that does not, /api/v1/items
+        for path in ("/items", "/api/v1/items"):
+            r = client.get(path)
+            assert r.json() == {"root": "/api/v1", "url": "http://testserver/api/v1/items"}
+        assert client.get("/openapi.json").json()["servers"] == [{"url": "/api/v1"}]

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from keel.middleware.cors import CORSMiddleware
     from keel.middleware.gzip import GZipMiddleware
     from keel.middleware.hosts import TrustedHostMiddleware
+    from keel.middleware.httpsredirect import HTTPSRedirectMiddleware
     from keel.middleware.ratelimit import RateLimitMiddleware
     from keel.middleware.request_id import RequestIDLogFilter, RequestIDMiddleware
     from keel.middleware.security_headers import SecurityHeadersMiddleware
@@ -20,6 +21,7 @@ __all__ = [
     "ASGIApp",
     "CORSMiddleware",
     "GZipMiddleware",
+    "HTTPSRedirectMiddleware",
     "Middleware",
     "RateLimitMiddleware",
     "RequestIDLogFilter",
@@ -72,6 +74,7 @@ class Middleware:
 _LAZY = {
     "CORSMiddleware": "keel.middleware.cors",
     "GZipMiddleware": "keel.middleware.gzip",
+    "HTTPSRedirectMiddleware": "keel.middleware.httpsredirect",
     "RateLimitMiddleware": "keel.middleware.ratelimit",
     "RequestIDLogFilter": "keel.middleware.request_id",
     "RequestIDMiddleware": "keel.middleware.request_id",

@@ -6,6 +6,9 @@ path of the report file comes from ``KEEL_TUTORIAL_REPORT``.
 Kinds, from what a test's source asserts:
 - ``openapi``: it fetches ``/openapi.json`` (an exact comparison with FastAPI's document);
 - ``422``: it asserts FastAPI's ``{"detail": [{"loc": ...}]}`` validation body;
+- ``errors``: it asserts FastAPI's other error shapes: a ``{"detail": "..."}`` body, the
+  plain-text ``Internal Server Error``, or a bare ``Bearer``/``Basic`` challenge (``App``
+  answers problem details and names the realm; ``keel.fastapi.FastAPI`` matches FastAPI);
 - ``behaviour``: everything else.
 """
 
@@ -31,7 +34,19 @@ def _kind(item: pytest.Item) -> str:
         return "openapi"
     if '"loc"' in source or '"detail": [' in source:
         return "422"
+    if any(shape in source for shape in _ERROR_SHAPES):
+        return "errors"
     return "behaviour"
+
+
+_ERROR_SHAPES = (
+    '"detail":',
+    "'detail':",
+    '"Internal Server Error"',
+    '== "Bearer"',
+    '== "Basic"',
+    '"Basic realm=',
+)
 
 
 def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
