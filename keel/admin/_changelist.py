@@ -151,6 +151,8 @@ class _Plan:
 
 def _column(admin: ModelAdmin[Any], meta: ModelMeta, entry: Any) -> Column:
     owner = type(admin).__name__
+    if entry == "__str__":
+        return Column("__str__", meta.verbose_name.capitalize(), None)
     if callable(entry) or (isinstance(entry, str) and callable(getattr(admin, entry, None))):
         method = getattr(admin, entry) if isinstance(entry, str) else entry.__get__(admin)
         fn = getattr(method, "__func__", method)
@@ -158,8 +160,6 @@ def _column(admin: ModelAdmin[Any], meta: ModelMeta, entry: Any) -> Column:
         name = fn.__name__
         label = getattr(fn, "short_description", name.replace("_", " ").capitalize())
         return Column(name, label, _order_key(meta, order, owner) if order else None, method=method)
-    if entry == "__str__":
-        return Column("__str__", meta.verbose_name.capitalize(), None)
     if entry in meta.columns:
         column_meta = meta.columns[entry]
         return Column(entry, column_meta.label, entry, meta=column_meta)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from keel.admin._meta import object_label
+from keel.admin._meta import _plural, _words, object_label
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,7 +72,8 @@ async def consequences(
         rows = await session.scalars(select(child).where(condition).limit(SAMPLE))
         samples = [object_label(r) for r in rows]
         child_pk = inspect(child).primary_key[0]
-        item = Consequence(child, child.__name__, how, count, samples)
+        words = _words(child.__name__)
+        item = Consequence(child, words if count == 1 else _plural(words), how, count, samples)
         if how == "deleted":
             item.children = await consequences(session, child, select(child_pk).where(condition), depth + 1)
         found.append(item)

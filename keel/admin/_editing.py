@@ -132,14 +132,20 @@ class FormPlan:
 
     async def check_references(self, session: AsyncSession, bound: BoundForm[Any]) -> None:
         """Foreign keys must name an existing row (one lookup per foreign key)."""
-        if not bound.valid:
-            return
         for meta in self.fk_fields():
-            value = getattr(bound.data, meta.key)
-            if value is None or meta.fk_target is None:
+            if meta.fk_target is None or bound.errors.get(meta.key):
                 continue
+            raw = bound[meta.key].value
+            if raw in (None, ""):
+                continue
+            target_meta = next(iter(meta.column.foreign_keys)).column
+            value: Any = str(raw)
+            if _python_type_is_int(target_meta):
+                if not value.lstrip("-").isdigit() or len(value) > 19:
+                    continue  # the form's own validation reports it
+                value = int(value)
             if await session.get(meta.fk_target, value) is None:
-                bound.add_error(meta.key, f"There is no {meta.fk_target.__name__} {value}.")
+                bound.add_error(meta.key, f"There is no {meta.fk_target.__name__} {str(raw)[:40]}.")
 
     async def labels(self, session: AsyncSession, obj: Any, bound: BoundForm[Any] | None) -> dict[str, str]:
         """The names of the rows the autocomplete fields point at."""
@@ -155,6 +161,13 @@ class FormPlan:
             if row is not None:
                 out[meta.key] = object_label(row)
         return out
+
+
+def _python_type_is_int(column: Any) -> bool:
+    try:
+        return column.type.python_type is int  # type: ignore[no-any-return]
+    except NotImplementedError:
+        return False
 
 
 def initial_of(plan: FormPlan, obj: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from keel.auth.users import app_label_of
 
 __all__ = ["ColumnMeta", "ModelMeta", "display_value", "object_label", "text_value"]
 
-_NAME_COLUMNS = ("name", "title", "email", "username", "slug", "label")
+_NAME_COLUMNS = ("name", "title", "email", "username", "label", "slug", "text")
 
 
 @dataclass
