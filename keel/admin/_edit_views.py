@@ -12,7 +12,7 @@ from keel.admin._editing import (
     Conflict,
     apply,
     conflicts,
-    flush_or_explain,
+    save_or_explain,
     initial_of,
     snapshot_field,
 )
@@ -125,17 +125,21 @@ def add_routes(site: Admin, router: Router) -> None:
         inlines = [await bind_inline(request, session, i, None) for i in registered.inlines]
         if form.valid and all(rows.valid for rows in inlines):
             obj = registered.model()
-            changes = apply(plan, obj, form.data)
-            await registered.admin.save_model(request, session, obj, False)
-            session.add(obj)
-            if await flush_or_explain(session, form, plan):
-                key = registered.meta.pk_of(obj)
-                for rows in inlines:
-                    changes += await save_inline(session, rows, key)
+            changes: list[dict[str, Any]] = []
+
+            async def create() -> None:
+                changes.extend(apply(plan, obj, form.data))
+                await registered.admin.save_model(request, session, obj, False)
+                session.add(obj)
                 await session.flush()
+                for rows in inlines:
+                    changes.extend(await save_inline(session, rows, registered.meta.pk_of(obj)))
+
+            if await save_or_explain(session, form, plan, create):
+                key = registered.meta.pk_of(obj)
                 label = object_label(obj)
-                changes = [{"field": c["field"], "old": None, "new": c["new"]} for c in changes]
-                await log(session, ctx, registered, key, label, ADD, changes)
+                added = [{"field": c["field"], "old": None, "new": c["new"]} for c in changes]
+                await log(session, ctx, registered, key, label, ADD, added)
                 flash(request, f"The {registered.meta.verbose_name} “{label}” was added.", "success")
                 return see_other(next_url(request, registered, await request.form(), key))
         return await render_form(request, session, ctx, registered, obj=None, form=form, inlines=inlines, status=422)
@@ -187,20 +191,28 @@ def add_routes(site: Admin, router: Router) -> None:
             )
         if form.valid and all(rows.valid for rows in inlines):
             label_before = object_label(obj)
-            changes = apply(plan, obj, form.data)
-            await registered.admin.save_model(request, session, obj, True)
+            changes = []
+
+            async def update() -> None:
+                changes.extend(apply(plan, obj, form.data))
+                await registered.admin.save_model(request, session, obj, True)
+                await session.flush()
+                for rows in inlines:
+                    changes.extend(await save_inline(session, rows, key))
+
             try:
-                saved = await flush_or_explain(session, form, plan)
+                saved = await save_or_explain(session, form, plan, update)
             except StaleDataError:
                 await session.refresh(obj)
-                stale = [Conflict(k, meta.columns[k].label, None, text_value(getattr(obj, k))) for k in [c["field"] for c in changes]]
+                stale = [
+                    Conflict(k, meta.columns[k].label, None, text_value(getattr(obj, k)))
+                    for k in [c["field"] for c in changes]
+                    if k in meta.columns
+                ]
                 return await render_form(
                     request, session, ctx, registered, obj=obj, form=form, inlines=inlines, status=409, conflict=stale
                 )
             if saved:
-                for rows in inlines:
-                    changes += await save_inline(session, rows, key)
-                await session.flush()
                 label = object_label(obj) or label_before
                 if changes:
                     await log(session, ctx, registered, key, label, CHANGE, changes)

@@ -4,7 +4,7 @@ diff for the audit log, and the check that nobody changed the object meanwhile."
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -229,16 +229,25 @@ def _loaded(obj: Any, name: str) -> bool:
     return name in obj.__dict__
 
 
-async def flush_or_explain(session: AsyncSession, bound: BoundForm[Any], plan: FormPlan) -> bool:
-    """Flush in a savepoint; a constraint the database refuses becomes a form error."""
+async def save_or_explain(
+    session: AsyncSession,
+    bound: BoundForm[Any],
+    plan: FormPlan,
+    work: Callable[[], Awaitable[None]],
+) -> bool:
+    """Run ``work`` (which changes objects) and flush, in a savepoint; a constraint the
+    database refuses rolls it all back and becomes a form error."""
+    await session.flush()  # nothing of before may fail inside the savepoint
     try:
         async with session.begin_nested():
+            await work()
             await session.flush()
     except IntegrityError as exc:
         violation = classify_integrity_error(exc, plan.meta.model.metadata)
         fields = [f for f in violation.fields if f in plan.editable]
         if violation.kind == "unique":
-            message = f"A {plan.meta.verbose_name} with this value already exists."
+            name = plan.meta.verbose_name
+            message = f"{'An' if name[:1] in 'aeiou' else 'A'} {name} with this value already exists."
         elif violation.kind == "foreign_key":
             message = "This refers to something that does not exist."
         elif violation.kind == "not_null":

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_router", "log"]
 
-MAX_SELECTED = 1000
+MAX_SELECTED = 500
 _BAD_LOGIN = "Enter the email (or username) and password of a staff account."
 
 
