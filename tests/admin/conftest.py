@@ -38,6 +38,16 @@ from tests.db.conftest import (  # noqa: F401 - fixtures
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin's tests log in a lot: cheap argon2 parameters (never in production)."""
+    from argon2 import PasswordHasher
+
+    from keel.auth import passwords
+
+    monkeypatch.setattr(passwords, "hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+
+
 @pytest.fixture
 def app(database_url: str) -> App:  # noqa: F811 - the fixture
     app, _ = blog.make_app(database_url)
