@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from keel.admin._meta import ColumnMeta, ModelMeta, object_label, text_value
 from keel.db.errors import classify_integrity_error
 from keel.db.schema._columns import derive
-from keel.forms import BoundForm, Form, form
+from keel.forms import BoundForm, Form, Textarea, form
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,6 +96,12 @@ class FormPlan:
                 for title, opts in fieldsets
             ]
         form_class = form(model, fields=editable, name=f"{model.__name__}AdminForm")
+        for name in editable:  # labels from the columns; long text in a textarea
+            info = form_class.model_fields[name]
+            column = meta.columns[name]
+            info.title = column.label
+            if column.kind == "longtext":
+                info.metadata.append(Textarea(rows=6))
         return cls(
             meta=meta,
             form_class=form_class,

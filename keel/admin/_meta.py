@@ -78,11 +78,14 @@ class ModelMeta:
                     meta.fk_relationship = rel.key
                     many_to_one[rel.key] = meta
         for meta in columns.values():
-            if meta.kind == "fk" or not meta.column.foreign_keys:
-                continue
-            target = _mapped_class_of(mapper, next(iter(meta.column.foreign_keys)).column.table)
-            if target is not None:
-                meta.kind, meta.fk_target = "fk", target
+            if meta.kind != "fk" and meta.column.foreign_keys:
+                target = _mapped_class_of(mapper, next(iter(meta.column.foreign_keys)).column.table)
+                if target is not None:
+                    meta.kind, meta.fk_target = "fk", target
+            auto = meta.key.replace("_", " ").capitalize()
+            if meta.kind == "fk" and meta.label == auto:
+                name = meta.fk_relationship or meta.key.removesuffix("_id")
+                meta.label = name.replace("_", " ").capitalize()
         pk_column = mapper.primary_key[0]
         pk = next(m for m in columns.values() if m.column is pk_column)
         version_key = None
@@ -179,7 +182,9 @@ def _column_meta(key: str, column: Column[Any], url_fields: tuple[str, ...]) -> 
         kind = "datetime"
     elif isinstance(col_type, Date):
         kind = "date"
-    elif isinstance(col_type, String | Text):
+    elif isinstance(col_type, Text) or (isinstance(col_type, String) and not col_type.length):
+        kind = "longtext"
+    elif isinstance(col_type, String):
         kind = "text"
     elif python_type is int:
         kind = "int"
@@ -190,7 +195,7 @@ def _column_meta(key: str, column: Column[Any], url_fields: tuple[str, ...]) -> 
     else:
         kind = "other"
     lowered = key.lower()
-    is_url = kind == "text" and (
+    is_url = kind in ("text", "longtext") and (
         key in url_fields or lowered in ("url", "website", "homepage") or lowered.endswith("_url")
     )
     label = (column.info.get("label") if column.info else None) or key.replace("_", " ")

@@ -252,7 +252,7 @@ def build_router(site: Admin) -> Router:
         if term:
             targets = [getattr(model, n) for n in registered.admin.search_fields if "__" not in n]
             if not targets:
-                targets = [getattr(model, k) for k, c in meta.columns.items() if c.kind == "text"][:3]
+                targets = [getattr(model, k) for k, c in meta.columns.items() if c.kind in ("text", "longtext")][:3]
             matches = [t.icontains(term, autoescape=True) for t in targets]
             key = meta.parse_pk(term)
             if key is not None and meta.pk.kind in ("int", "fk"):

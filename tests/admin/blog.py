@@ -101,11 +101,13 @@ class AuthorAdmin(ModelAdmin[Author]):
 SECRET = "admin-tests-secret-" + "x" * 40
 
 
-def make_app(url: str) -> tuple[App, Admin]:
+def make_app(url: str, *, create_tables: bool = False) -> tuple[App, Admin]:
     """The blog with its admin at /admin, on the database ``url``."""
     app = App(settings=Settings(secret_key=SECRET))
     database = Database(url)
     database.init_app(app)
+    if create_tables:
+        app.on_startup(database.create_all)
     Auth(secret_key=SECRET, mail=MemoryMail()).init_app(app)
     admin = Admin(app, path="/admin")
     admin.register(Author, AuthorAdmin)
