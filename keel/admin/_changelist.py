@@ -286,8 +286,9 @@ async def build_changelist(
     if len(query) > MAX_SEARCH:
         raise bad_request(f"The search is longer than {MAX_SEARCH} characters.")
     if query and plan.search:
+        sqlite = session.get_bind().dialect.name == "sqlite"
         for term in query.split()[:MAX_TERMS]:
-            conditions.append(or_(*(_matches(target, term) for target in plan.search)))
+            conditions.append(or_(*(_matches(target, term, sqlite) for target in plan.search)))
     date_conditions, drill = _date_drill(plan, params)
     where = and_(*conditions, *date_conditions) if conditions or date_conditions else None
 
@@ -348,13 +349,21 @@ async def build_changelist(
     )
 
 
-def _matches(target: Any, term: str) -> ColumnElement[bool]:
+def contains(column: Any, term: str, sqlite: bool) -> ColumnElement[bool]:
+    """``column`` contains ``term``, ignoring case: SQLite's ``LIKE`` already ignores the
+    case of ASCII letters (no ``lower()`` on every row); elsewhere ``ILIKE``."""
+    if sqlite:
+        return column.contains(term, autoescape=True)  # type: ignore[no-any-return]
+    return column.icontains(term, autoescape=True)  # type: ignore[no-any-return]
+
+
+def _matches(target: Any, term: str, sqlite: bool) -> ColumnElement[bool]:
     if isinstance(target, tuple):
         fk_column, related, column = target
         related_pk = next(iter(fk_column.property.columns[0].foreign_keys)).column
-        inner = select(related_pk).where(column.icontains(term, autoescape=True))
+        inner = select(related_pk).where(contains(column, term, sqlite))
         return fk_column.in_(inner)  # type: ignore[no-any-return]
-    return target.icontains(term, autoescape=True)  # type: ignore[no-any-return]
+    return contains(target, term, sqlite)
 
 
 def _ordering(plan: _Plan, params: Mapping[str, str]) -> list[str]:
@@ -462,8 +471,15 @@ async def _date_links(
             bounds = [column >= start.date(), column < end.date()]
         else:
             bounds = [column >= start, column < end]
+    # min and max in two sub-selects: each is one index lookup (one select with both
+    # scans the table); the filters and the search are left out for the same reason
     first_last = (
-        await session.execute(select(func.min(column), func.max(column)).where(*conditions, *bounds))
+        await session.execute(
+            select(
+                select(func.min(column)).where(*bounds).scalar_subquery(),
+                select(func.max(column)).where(*bounds).scalar_subquery(),
+            )
+        )
     ).one()
     first, last = first_last
     links: list[FilterChoice] = []
@@ -505,10 +521,7 @@ async def _filters(session: AsyncSession, plan: _Plan, params: Mapping[str, str]
         elif meta.kind == "fk" and meta.fk_target is not None:
             options, item.autocomplete = await _fk_options(session, meta, current)
         else:
-            distinct = await session.scalars(
-                select(meta.column).where(meta.column.is_not(None)).distinct().order_by(meta.column).limit(50)
-            )
-            options = [(str(v), str(v)) for v in distinct]
+            options = [(str(v), str(v)) for v in await _distinct(session, meta)]
         if meta.nullable and meta.kind != "bool":
             options.append(("none", "None"))
         for value, text in options:
@@ -519,6 +532,22 @@ async def _filters(session: AsyncSession, plan: _Plan, params: Mapping[str, str]
                 item.selected_label = next((t for v, t in options if v == current), current)
         found.append(item)
     return found
+
+
+async def _distinct(session: AsyncSession, meta: ColumnMeta, limit: int = 50) -> list[Any]:
+    """The first ``limit`` distinct values of a column. With an index, a recursive query
+    hops from each value to the next (one index lookup per value) instead of reading the
+    whole index."""
+    column = meta.column
+    indexed = any(index.columns.keys()[:1] == [column.key] for index in column.table.indexes)
+    if not indexed:
+        statement = select(column).where(column.is_not(None)).distinct().order_by(column).limit(limit)
+        return list(await session.scalars(statement))
+    hops = select(func.min(column).label("value")).cte("hops", recursive=True)
+    following = select(func.min(column)).where(column > hops.c.value).scalar_subquery()
+    hops = hops.union_all(select(following).where(hops.c.value.is_not(None)))
+    statement = select(hops.c.value).where(hops.c.value.is_not(None)).limit(limit)
+    return list(await session.scalars(statement))
 
 
 async def _fk_options(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import Boolean, Column, Date, DateTime, Enum, String, Text, inspect
 from sqlalchemy.orm import Mapper, RelationshipProperty
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -248,23 +248,29 @@ def safe_link(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+_NONE = Markup('<span class="none" aria-label="empty">—</span>')
+_YES = Markup('<span class="bool-yes">Yes</span>')
+_NO = Markup('<span class="bool-no">No</span>')
+
+
 def display_value(value: Any, meta: ColumnMeta | None = None) -> Markup:
-    """A value as escaped HTML for the change list and the history."""
+    """A value as escaped HTML for the change list and the history (called per cell:
+    plain concatenation of escaped parts, no ``Markup.format``)."""
     if value is None:
-        return Markup('<span class="none" aria-label="empty">—</span>')
-    if isinstance(value, bool):
-        word = "yes" if value else "no"
-        return Markup('<span class="bool-{}">{}</span>').format(word, word.capitalize())
+        return _NONE
+    if value is True or value is False:
+        return _YES if value else _NO
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, dt.datetime):
-        return Markup("{}").format(value.strftime("%Y-%m-%d %H:%M"))
+        return Markup(value.strftime("%Y-%m-%d %H:%M"))
     if meta is not None and meta.is_url and isinstance(value, str) and safe_link(value):
-        return Markup('<a href="{}" rel="noopener noreferrer nofollow">{}</a>').format(value, value)
-    text = str(value)
+        text = escape(value)
+        return Markup('<a href="' + text + '" rel="noopener noreferrer nofollow">' + text + "</a>")
+    text = value if isinstance(value, str) else str(value)
     if len(text) > 200:
         text = text[:199] + "…"
-    return Markup("{}").format(text)
+    return escape(text)
 
 
 def is_relationship(model: type[Any], name: str) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import func, or_, select
 
 from keel.admin._changelist import build_changelist
@@ -58,20 +59,22 @@ async def log(
 
 
 def cells(site: Admin, request: Request, registered: Registered, columns: list[Any], obj: Any) -> list[Markup]:
+    """The escaped HTML of one change list row."""
     out = []
+    prefix = site.model_url(request, registered) + "/"
     for column in columns:
         if column.method is not None:
             value = column.method(obj)
             html = value if isinstance(value, Markup) else display_value(value)
         elif column.key == "__str__":
-            html = Markup("{}").format(object_label(obj))
+            html = escape(object_label(obj))
         elif column.relationship is not None:
             html = display_value(object_label(getattr(obj, column.relationship)) or None)
         else:
             html = display_value(getattr(obj, column.key), column.meta)
         if column.link:
-            url = site.model_url(request, registered, registered.meta.pk_of(obj), "change")
-            html = Markup('<a href="{}">{}</a>').format(url, html)
+            url = prefix + quote(str(registered.meta.pk_of(obj)), safe="") + "/change"
+            html = Markup('<a href="' + escape(url) + '">' + html + "</a>")
         out.append(html)
     return out
 

@@ -196,34 +196,31 @@ def test_xss_payloads_stay_inert(staff: TestClient, db_session: TestSession) -> 
     assert 'href="https://example.com/?a=1&amp;b=2"' in pages[1]
 
 
-@pytest.mark.parametrize(
-    ("query", "detail"),
-    [
-        ("o=body", "cannot be sorted by 'body'"),  # a column, but not in list_display... sortable
-        ("o=password", "cannot be sorted by 'password'"),
-        ("o=--title", "cannot be sorted"),
-        ("secret=1", "Unknown change list parameter 'secret'"),
-        ("views=3", "Unknown change list parameter 'views'"),
-        ("status=deleted", "takes one of draft, published"),
-        ("author_id=abc", "takes an integer"),
-        ("published_at=forever", "takes one of today"),
-        ("p=abc", "p must be a number"),
-        ("p=0", "p must be a number"),
-        ("q=" + "x" * 201, "longer than 200"),
-        ("published_at__month=2", "needs the year"),
-        ("published_at__year=2024&published_at__month=2&published_at__day=30", "has no day 30"),
-        ("published_at__year=99999", "must be a number"),
-        ("q=a&q=b", "given twice"),
-    ],
-)
-def test_bad_change_list_parameters_are_400(staff: TestClient, query: str, detail: str) -> None:
-    if query == "o=body":
-        query = "o=nothing"
-        detail = "cannot be sorted by 'nothing'"
-    body = problem(staff.get(f"/admin/blog/article?{query}"), 400)
-    assert detail in body["detail"]
-    page = staff.get(f"/admin/blog/article?{query}", headers=HTML)
-    assert page.status_code == 400 and "<html" in page.text.lower()
+BAD_QUERIES = [
+    ("o=nothing", "cannot be sorted by 'nothing'"),
+    ("o=password", "cannot be sorted by 'password'"),
+    ("o=--title", "cannot be sorted"),
+    ("secret=1", "Unknown change list parameter 'secret'"),
+    ("views=3", "Unknown change list parameter 'views'"),
+    ("status=deleted", "takes one of draft, published"),
+    ("author_id=abc", "takes an integer"),
+    ("published_at=forever", "takes one of today"),
+    ("p=abc", "p must be a number"),
+    ("p=0", "p must be a number"),
+    ("q=" + "x" * 201, "longer than 200"),
+    ("published_at__month=2", "needs the year"),
+    ("published_at__year=2024&published_at__month=2&published_at__day=30", "has no day 30"),
+    ("published_at__year=99999", "must be a number"),
+    ("q=a&q=b", "given twice"),
+]
+
+
+def test_bad_change_list_parameters_are_400(staff: TestClient) -> None:
+    for query, detail in BAD_QUERIES:
+        body = problem(staff.get(f"/admin/blog/article?{query}"), 400)
+        assert detail in body["detail"], query
+        page = staff.get(f"/admin/blog/article?{query}", headers=HTML)
+        assert page.status_code == 400 and "<html" in page.text.lower()
 
 
 def test_missing_objects_are_404_pages(staff: TestClient) -> None:
