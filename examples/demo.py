@@ -35,7 +35,9 @@ class Note(IntPK, Timestamps, Versioned, Model):
 
     title: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text, default="")
-    tags: Mapped[list[Tag]] = relationship(passive_deletes=True, order_by="Tag.id")
+    tags: Mapped[list[Tag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="Tag.id"
+    )
 
     def __str__(self) -> str:
         return self.title

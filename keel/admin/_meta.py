@@ -266,7 +266,7 @@ def display_value(value: Any, meta: ColumnMeta | None = None) -> Markup:
         return Markup(value.strftime("%Y-%m-%d %H:%M"))
     if meta is not None and meta.is_url and isinstance(value, str) and safe_link(value):
         text = escape(value)
-        return Markup('<a href="' + text + '" rel="noopener noreferrer nofollow">' + text + "</a>")
+        return Markup("".join(('<a href="', text, '" rel="noopener noreferrer nofollow">', text, "</a>")))
     text = value if isinstance(value, str) else str(value)
     if len(text) > 200:
         text = text[:199] + "…"

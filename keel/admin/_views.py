@@ -74,7 +74,7 @@ def cells(site: Admin, request: Request, registered: Registered, columns: list[A
             html = display_value(getattr(obj, column.key), column.meta)
         if column.link:
             url = prefix + quote(str(registered.meta.pk_of(obj)), safe="") + "/change"
-            html = Markup('<a href="' + escape(url) + '">' + html + "</a>")
+            html = Markup("".join(('<a href="', escape(url), '">', html, "</a>")))
         out.append(html)
     return out
 
