@@ -22,7 +22,6 @@ import sqlite3
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -95,14 +94,27 @@ async def fill(url: str) -> None:
         await database.create_all()
         async with database.session() as session:
             await create_user(
-                session, email="bench@example.com", password=PASSWORD, is_staff=True, is_superuser=True
+                session,
+                email="bench@example.com",
+                password=PASSWORD,
+                is_staff=True,
+                is_superuser=True,
             )
     start = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
     with sqlite3.connect(DATA) as conn:
         conn.executemany(
-            "INSERT INTO bench_authors (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-            [(i, f"Author {i:04d}", f"a{i}@example.com", "2024-01-01 00:00:00", "2024-01-01 00:00:00")
-             for i in range(1, AUTHORS + 1)],
+            "INSERT INTO bench_authors (id, name, email, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    i,
+                    f"Author {i:04d}",
+                    f"a{i}@example.com",
+                    "2024-01-01 00:00:00",
+                    "2024-01-01 00:00:00",
+                )
+                for i in range(1, AUTHORS + 1)
+            ],
         )
         conn.executemany(
             "INSERT INTO bench_articles (id, title, body, status, views, published_at, author_id)"
@@ -141,7 +153,10 @@ PAGES = [
     ("filter (status + author)", "/admin/bench/bencharticle?status=draft&author_id=17"),
     ("sort by title", "/admin/bench/bencharticle?o=title"),
     ("sort by author, page 10", "/admin/bench/bencharticle?o=-author&p=10"),
-    ("date drill-down (month)", "/admin/bench/bencharticle?published_at__year=2020&published_at__month=6"),
+    (
+        "date drill-down (month)",
+        "/admin/bench/bencharticle?published_at__year=2020&published_at__month=6",
+    ),
     ("edit form", "/admin/bench/bencharticle/50000/change"),
     ("index", "/admin"),
     ("autocomplete", "/admin/bench/benchauthor/autocomplete?term=12"),
@@ -169,7 +184,9 @@ def measure(rounds: int) -> list[tuple[str, float, float, int, int]]:
                 times.append((time.perf_counter() - began) * 1000)
             times.sort()
             p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            results.append((label, statistics.median(times), p95, len(statements), len(answer.content)))
+            results.append(
+                (label, statistics.median(times), p95, len(statements), len(answer.content))
+            )
     return results
 
 

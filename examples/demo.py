@@ -49,7 +49,9 @@ class Tag(IntPK, Model):
     __tablename__ = "demo_tags"
     __app_label__ = "notes"
 
-    note_id: Mapped[int] = mapped_column(ForeignKey("demo_notes.id", ondelete="CASCADE"), index=True)
+    note_id: Mapped[int] = mapped_column(
+        ForeignKey("demo_notes.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(50), index=True)
 
     def __str__(self) -> str:
@@ -170,7 +172,9 @@ async def get_note(note_id: int, session: Session) -> NoteOut:
 
 
 @notes.post("", status=201, dependencies=[Depends(require_token)])
-async def create_note(note: NoteIn, session: Session, s: StoreDep, tasks: BackgroundTasks) -> NoteOut:
+async def create_note(
+    note: NoteIn, session: Session, s: StoreDep, tasks: BackgroundTasks
+) -> NoteOut:
     """Create a note (needs ``X-Token: demo``)."""
     created = Note(title=note.title, body=note.body, tags=[Tag(name=t) for t in note.tags])
     session.add(created)

@@ -34,7 +34,12 @@ MAX_SEARCH = 200
 MAX_TERMS = 10
 MAX_PER_PAGE = 500
 FK_FILTER_CHOICES = 100
-DATE_FILTERS = (("today", "Today"), ("7d", "Past 7 days"), ("month", "This month"), ("year", "This year"))
+DATE_FILTERS = (
+    ("today", "Today"),
+    ("7d", "Past 7 days"),
+    ("month", "This month"),
+    ("year", "This year"),
+)
 
 
 def bad_request(detail: str) -> HTTPError:
@@ -98,14 +103,14 @@ class ChangeList:
 
 
 def url_with(params: Mapping[str, str], **changes: Any) -> str:
+    """The change list's query string with ``changes`` (``None`` removes a key; page 1
+    is the page without ``p``)."""
     merged = dict(params)
     for key, value in changes.items():
-        key = key.replace("___", "__")
-        if value is None:
+        if value is None or (key == "p" and str(value) == "1"):
             merged.pop(key, None)
         else:
             merged[key] = str(value)
-    merged.pop("p", None) if changes.get("p") in (1, "1") else None
     return "?" + urlencode(merged) if merged else "?"
 
 
@@ -130,7 +135,9 @@ class _Plan:
         for name in admin.list_filter:
             column_meta = meta.columns.get(name) or meta.many_to_one.get(name)
             if column_meta is None:
-                raise ValueError(f"{type(admin).__name__}.list_filter: {model.__name__} has no column {name!r}")
+                raise ValueError(
+                    f"{type(admin).__name__}.list_filter: {model.__name__} has no column {name!r}"
+                )
             self.filters[column_meta.key] = column_meta
         self.search: list[Any] = []
         for name in admin.search_fields:
@@ -141,7 +148,8 @@ class _Plan:
             self.date = meta.columns.get(admin.date_hierarchy)
             if self.date is None or self.date.kind not in ("date", "datetime"):
                 raise ValueError(
-                    f"{type(admin).__name__}.date_hierarchy: {admin.date_hierarchy!r} is not a date column"
+                    f"{type(admin).__name__}.date_hierarchy: {admin.date_hierarchy!r} "
+                    "is not a date column"
                 )
         self.per_page = max(1, min(int(admin.list_per_page), MAX_PER_PAGE))
         self.allowed = set(RESERVED) | set(self.filters)
@@ -167,7 +175,10 @@ def _column(admin: ModelAdmin[Any], meta: ModelMeta, entry: Any) -> Column:
         column_meta = meta.many_to_one[entry]
         label = entry.replace("_", " ").capitalize()
         return Column(entry, label, column_meta.key, meta=column_meta, relationship=entry)
-    raise ValueError(f"{owner}.list_display: {meta.model.__name__} has no column, relationship or method {entry!r}")
+    raise ValueError(
+        f"{owner}.list_display: {meta.model.__name__} has no column, relationship or "
+        f"method {entry!r}"
+    )
 
 
 def _order_key(meta: ModelMeta, key: str, owner: str) -> str:
@@ -304,7 +315,9 @@ async def build_changelist(
             joined.add(join)
         order_by.append(expression)
     if not any(k.lstrip("-") == meta.pk.key for k in order_keys):
-        order_by.append(pk.desc())
+        # the tie-breaker runs the way the last key does, so an index on that column
+        # (which ends with the primary key) gives the order without sorting the table
+        order_by.append(pk.desc() if order_keys[-1].startswith("-") else pk.asc())
     count_query = select(func.count()).select_from(model)
     if where is not None:
         ids_query = ids_query.where(where)
@@ -386,7 +399,7 @@ def _sort_state(plan: _Plan, params: Mapping[str, str], order_keys: list[str]) -
     chosen = [p.lstrip("-") for p in raw]
     columns = []
     for column in plan.columns:
-        state = Column(**{**column.__dict__})
+        state = Column(**column.__dict__)
         if column.sort_key:
             if column.key in chosen:
                 position = chosen.index(column.key)
@@ -416,7 +429,9 @@ def _page_links(page: int, pages: int) -> list[int | None]:
     return out
 
 
-def _date_drill(plan: _Plan, params: Mapping[str, str]) -> tuple[list[Any], tuple[int | None, int | None, int | None]]:
+def _date_drill(
+    plan: _Plan, params: Mapping[str, str]
+) -> tuple[list[Any], tuple[int | None, int | None, int | None]]:
     if plan.date is None:
         return [], (None, None, None)
     key = plan.date.key
@@ -439,7 +454,9 @@ def _date_drill(plan: _Plan, params: Mapping[str, str]) -> tuple[list[Any], tupl
 def _range(year: int, month: int | None, day: int | None) -> tuple[dt.datetime, dt.datetime]:
     if month is None:
         start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
-        return start, start.replace(year=year + 1) if year < 9999 else dt.datetime.max.replace(tzinfo=dt.UTC)
+        return start, start.replace(year=year + 1) if year < 9999 else dt.datetime.max.replace(
+            tzinfo=dt.UTC
+        )
     if day is None:
         start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
         end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=dt.UTC)
@@ -462,8 +479,8 @@ async def _date_links(
     key, column = plan.date.key, plan.date.column
     year, month, day = drill
     if day is not None:
-        back = FilterChoice(f"{year}-{month:02d}", url_with(params, **{f"{key}__day": None, "p": None}), False)
-        return [], back
+        up = url_with(params, **{f"{key}__day": None, "p": None})
+        return [], FilterChoice(f"{year}-{month:02d}", up, False)
     bounds = []
     if year is not None:
         start, end = _range(year, month, None)
@@ -489,18 +506,32 @@ async def _date_links(
             first, last = dt.date.fromisoformat(first[:10]), dt.date.fromisoformat(last[:10])
         if year is None:
             for y in range(max(first.year, last.year - 29), last.year + 1):
-                links.append(FilterChoice(str(y), url_with(params, **{f"{key}__year": y, "p": None}), False))
+                links.append(
+                    FilterChoice(str(y), url_with(params, **{f"{key}__year": y, "p": None}), False)
+                )
         elif month is None:
             for m in range(first.month, last.month + 1):
                 label = f"{calendar.month_name[m]} {year}"
-                links.append(FilterChoice(label, url_with(params, **{f"{key}__month": m, "p": None}), False))
+                links.append(
+                    FilterChoice(label, url_with(params, **{f"{key}__month": m, "p": None}), False)
+                )
         else:
             for d in range(first.day, last.day + 1):
-                links.append(FilterChoice(f"{calendar.month_abbr[month]} {d}", url_with(params, **{f"{key}__day": d, "p": None}), False))
+                links.append(
+                    FilterChoice(
+                        f"{calendar.month_abbr[month]} {d}",
+                        url_with(params, **{f"{key}__day": d, "p": None}),
+                        False,
+                    )
+                )
     if month is not None:
-        back = FilterChoice(str(year), url_with(params, **{f"{key}__month": None, "p": None}), False)
+        back = FilterChoice(
+            str(year), url_with(params, **{f"{key}__month": None, "p": None}), False
+        )
     elif year is not None:
-        back = FilterChoice("All dates", url_with(params, **{f"{key}__year": None, "p": None}), False)
+        back = FilterChoice(
+            "All dates", url_with(params, **{f"{key}__year": None, "p": None}), False
+        )
     return links, back
 
 
@@ -510,7 +541,9 @@ async def _filters(session: AsyncSession, plan: _Plan, params: Mapping[str, str]
         current = params.get(key)
         label = meta.fk_relationship or meta.label
         item = Filter(key, label.replace("_", " ").capitalize())
-        item.choices.append(FilterChoice("All", url_with(params, **{key: None, "p": None}), current is None))
+        item.choices.append(
+            FilterChoice("All", url_with(params, **{key: None, "p": None}), current is None)
+        )
         options: list[tuple[str, str]] = []
         if meta.kind == "bool":
             options = [("1", "Yes"), ("0", "No")]
@@ -525,7 +558,9 @@ async def _filters(session: AsyncSession, plan: _Plan, params: Mapping[str, str]
         if meta.nullable and meta.kind != "bool":
             options.append(("none", "None"))
         for value, text in options:
-            item.choices.append(FilterChoice(text, url_with(params, **{key: value, "p": None}), current == value))
+            item.choices.append(
+                FilterChoice(text, url_with(params, **{key: value, "p": None}), current == value)
+            )
         if item.autocomplete is not None:
             item.hidden = [(k, v) for k, v in params.items() if k not in (key, "p")]
             if current is not None:
@@ -541,7 +576,9 @@ async def _distinct(session: AsyncSession, meta: ColumnMeta, limit: int = 50) ->
     column = meta.column
     indexed = any(index.columns.keys()[:1] == [column.key] for index in column.table.indexes)
     if not indexed:
-        statement = select(column).where(column.is_not(None)).distinct().order_by(column).limit(limit)
+        statement = (
+            select(column).where(column.is_not(None)).distinct().order_by(column).limit(limit)
+        )
         return list(await session.scalars(statement))
     hops = select(func.min(column).label("value")).cte("hops", recursive=True)
     following = select(func.min(column)).where(column > hops.c.value).scalar_subquery()
@@ -558,7 +595,9 @@ async def _fk_options(
     target = meta.fk_target
     assert target is not None
     target_pk = next(iter(meta.column.foreign_keys)).column
-    rows = list(await session.scalars(select(target).order_by(target_pk).limit(FK_FILTER_CHOICES + 1)))
+    rows = list(
+        await session.scalars(select(target).order_by(target_pk).limit(FK_FILTER_CHOICES + 1))
+    )
     pk_key = target_pk.key
     if len(rows) <= FK_FILTER_CHOICES:
         return [(str(getattr(r, pk_key)), object_label(r)) for r in rows], None

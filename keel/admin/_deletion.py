@@ -59,23 +59,31 @@ async def consequences(
     model_pk = inspect(model).primary_key[0]
     for child, column, parent_column, ondelete in _referencing(model):
         parent_keys = (
-            keys
-            if parent_column is model_pk
-            else select(parent_column).where(model_pk.in_(keys))
+            keys if parent_column is model_pk else select(parent_column).where(model_pk.in_(keys))
         )
         condition = column.in_(parent_keys)
-        count = int(await session.scalar(select(func.count()).select_from(child).where(condition)) or 0)
+        count = int(
+            await session.scalar(select(func.count()).select_from(child).where(condition)) or 0
+        )
         if not count:
             continue
         rule = (ondelete or "").upper()
-        how = "deleted" if rule == "CASCADE" else "unlinked" if rule in ("SET NULL", "SET DEFAULT") else "protected"
+        how = (
+            "deleted"
+            if rule == "CASCADE"
+            else "unlinked"
+            if rule in ("SET NULL", "SET DEFAULT")
+            else "protected"
+        )
         rows = await session.scalars(select(child).where(condition).limit(SAMPLE))
         samples = [object_label(r) for r in rows]
         child_pk = inspect(child).primary_key[0]
         words = _words(child.__name__)
         item = Consequence(child, words if count == 1 else _plural(words), how, count, samples)
         if how == "deleted":
-            item.children = await consequences(session, child, select(child_pk).where(condition), depth + 1)
+            item.children = await consequences(
+                session, child, select(child_pk).where(condition), depth + 1
+            )
         found.append(item)
     return found
 

@@ -12,8 +12,8 @@ from keel.admin._editing import (
     Conflict,
     apply,
     conflicts,
-    save_or_explain,
     initial_of,
+    save_or_explain,
     snapshot_field,
 )
 from keel.admin._inlines import InlineRows, bind_inline, blank_inline, save_inline
@@ -60,7 +60,12 @@ def add_routes(site: Admin, router: Router) -> None:
             if callable(getattr(registered.admin, name, None)):
                 value = getattr(registered.admin, name)(obj) if obj is not None else None
             column = meta.columns.get(name)
-            if column is not None and column.kind == "fk" and value is not None and column.fk_target is not None:
+            if (
+                column is not None
+                and column.kind == "fk"
+                and value is not None
+                and column.fk_target is not None
+            ):
                 target = await session.get(column.fk_target, value)
                 value = object_label(target) if target is not None else value
             readonly[name] = value if isinstance(value, Markup) else display_value(value, column)
@@ -86,11 +91,17 @@ def add_routes(site: Admin, router: Router) -> None:
             "conflict": conflict,
             "original": snapshot_field(meta, obj) if obj is not None and editable else Markup(""),
             "can_delete": obj is not None and ctx.can(registered, "delete"),
-            "delete_url": site.model_url(request, registered, key, "delete") if key is not None else "",
-            "history_url": site.model_url(request, registered, key, "history") if key is not None else "",
+            "delete_url": site.model_url(request, registered, key, "delete")
+            if key is not None
+            else "",
+            "history_url": site.model_url(request, registered, key, "history")
+            if key is not None
+            else "",
             "prepopulated": plan.prepopulated,
         }
-        return site.render(request, "change_form.html", context, registered=registered, status=status)
+        return site.render(
+            request, "change_form.html", context, registered=registered, status=status
+        )
 
     def next_url(request: Request, registered: Registered, submitted: Any, key: Any) -> str:
         if submitted.get("_continue"):
@@ -100,7 +111,9 @@ def add_routes(site: Admin, router: Router) -> None:
         return site.model_url(request, registered)
 
     @router.get("/{app_label}/{model_name}/add", include_in_schema=False)
-    async def add_page(request: Request, app_label: str, model_name: str, session: Session) -> Response:
+    async def add_page(
+        request: Request, app_label: str, model_name: str, session: Session
+    ) -> Response:
         ctx = await site.guard(request, session)
         if isinstance(ctx, Response):
             return ctx
@@ -109,10 +122,14 @@ def add_routes(site: Admin, router: Router) -> None:
         choices, _ = await registered.form.choices(session)
         form = registered.form.form_class.blank(request, choices=choices)
         inlines = [await blank_inline(request, session, i, None) for i in registered.inlines]
-        return await render_form(request, session, ctx, registered, obj=None, form=form, inlines=inlines)
+        return await render_form(
+            request, session, ctx, registered, obj=None, form=form, inlines=inlines
+        )
 
     @router.post("/{app_label}/{model_name}/add", include_in_schema=False)
-    async def add_submit(request: Request, app_label: str, model_name: str, session: Session) -> Response:
+    async def add_submit(
+        request: Request, app_label: str, model_name: str, session: Session
+    ) -> Response:
         ctx = await site.guard(request, session)
         if isinstance(ctx, Response):
             return ctx
@@ -140,9 +157,13 @@ def add_routes(site: Admin, router: Router) -> None:
                 label = object_label(obj)
                 added = [{"field": c["field"], "old": None, "new": c["new"]} for c in changes]
                 await log(session, ctx, registered, key, label, ADD, added)
-                flash(request, f"The {registered.meta.verbose_name} “{label}” was added.", "success")
+                flash(
+                    request, f"The {registered.meta.verbose_name} “{label}” was added.", "success"
+                )
                 return see_other(next_url(request, registered, await request.form(), key))
-        return await render_form(request, session, ctx, registered, obj=None, form=form, inlines=inlines, status=422)
+        return await render_form(
+            request, session, ctx, registered, obj=None, form=form, inlines=inlines, status=422
+        )
 
     @router.get("/{app_label}/{model_name}/{object_id}/change", include_in_schema=False)
     async def change_page(
@@ -162,7 +183,9 @@ def add_routes(site: Admin, router: Router) -> None:
             form = registered.form.form_class.blank(request, initial=initial, choices=choices)
             key = registered.meta.pk_of(obj)
             inlines = [await blank_inline(request, session, i, key) for i in registered.inlines]
-        return await render_form(request, session, ctx, registered, obj=obj, form=form, inlines=inlines)
+        return await render_form(
+            request, session, ctx, registered, obj=obj, form=form, inlines=inlines
+        )
 
     @router.post("/{app_label}/{model_name}/{object_id}/change", include_in_schema=False)
     async def change_submit(
@@ -184,10 +207,20 @@ def add_routes(site: Admin, router: Router) -> None:
         raw_original = submitted.get(ORIGINAL_FIELD)
         changed = conflicts(meta, obj, str(raw_original) if raw_original is not None else None)
         if changed is None:
-            form.add_error(None, "The form is incomplete: reload the page and make your changes again.")
+            form.add_error(
+                None, "The form is incomplete: reload the page and make your changes again."
+            )
         elif changed:
             return await render_form(
-                request, session, ctx, registered, obj=obj, form=form, inlines=inlines, status=409, conflict=changed
+                request,
+                session,
+                ctx,
+                registered,
+                obj=obj,
+                form=form,
+                inlines=inlines,
+                status=409,
+                conflict=changed,
             )
         if form.valid and all(rows.valid for rows in inlines):
             label_before = object_label(obj)
@@ -210,7 +243,15 @@ def add_routes(site: Admin, router: Router) -> None:
                     if k in meta.columns
                 ]
                 return await render_form(
-                    request, session, ctx, registered, obj=obj, form=form, inlines=inlines, status=409, conflict=stale
+                    request,
+                    session,
+                    ctx,
+                    registered,
+                    obj=obj,
+                    form=form,
+                    inlines=inlines,
+                    status=409,
+                    conflict=stale,
                 )
             if saved:
                 label = object_label(obj) or label_before
@@ -221,4 +262,6 @@ def add_routes(site: Admin, router: Router) -> None:
                     flash(request, "No fields changed.", "info")
                 return see_other(next_url(request, registered, submitted, key))
             await session.refresh(obj)
-        return await render_form(request, session, ctx, registered, obj=obj, form=form, inlines=inlines, status=422)
+        return await render_form(
+            request, session, ctx, registered, obj=obj, form=form, inlines=inlines, status=422
+        )

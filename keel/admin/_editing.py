@@ -63,7 +63,15 @@ class FormPlan:
         owner = type(options).__name__ if not isinstance(options, type) else options.__name__
         model = meta.model
         creatable = set(
-            derive(model, mode="create", include=None, exclude=(), partial=False, constraints={}, owner=owner)
+            derive(
+                model,
+                mode="create",
+                include=None,
+                exclude=(),
+                partial=False,
+                constraints={},
+                owner=owner,
+            )
         )
         wanted: list[str]
         if fieldsets:
@@ -72,7 +80,12 @@ class FormPlan:
             wanted = list(options.fields)
         else:
             wanted = [k for k, m in meta.columns.items() if k in creatable and m.kind != "json"]
-        for name in (*wanted, *options.readonly_fields, *options.exclude, *options.autocomplete_fields):
+        for name in (
+            *wanted,
+            *options.readonly_fields,
+            *options.exclude,
+            *options.autocomplete_fields,
+        ):
             if name not in meta.columns and not callable(getattr(options, name, None)):
                 raise ValueError(f"{owner}: {model.__name__} has no column {name!r}")
         readonly = list(options.readonly_fields)
@@ -92,7 +105,12 @@ class FormPlan:
             sets = [Fieldset(None, shown)]
         else:
             sets = [
-                Fieldset(title, [n for n in opts.get("fields", ()) if n not in skip], opts.get("description"), " ".join(opts.get("classes", ())))
+                Fieldset(
+                    title,
+                    [n for n in opts.get("fields", ()) if n not in skip],
+                    opts.get("description"),
+                    " ".join(opts.get("classes", ())),
+                )
                 for title, opts in fieldsets
             ]
         form_class = form(model, fields=editable, name=f"{model.__name__}AdminForm")
@@ -108,7 +126,7 @@ class FormPlan:
             editable=editable,
             readonly=readonly,
             fieldsets=sets,
-            autocomplete={n for n in options.autocomplete_fields},
+            autocomplete=set(options.autocomplete_fields),
             threshold=threshold,
             prepopulated={k: list(v) for k, v in (prepopulated or {}).items()},
         )
@@ -116,7 +134,9 @@ class FormPlan:
     def fk_fields(self) -> list[ColumnMeta]:
         return [self.meta.columns[n] for n in self.editable if self.meta.columns[n].kind == "fk"]
 
-    async def choices(self, session: AsyncSession) -> tuple[dict[str, list[tuple[Any, str]]], set[str]]:
+    async def choices(
+        self, session: AsyncSession
+    ) -> tuple[dict[str, list[tuple[Any, str]]], set[str]]:
         """Options of the foreign-key selects; the keys that are autocompletes instead
         (configured, or whose target has more rows than the threshold)."""
         found: dict[str, list[tuple[Any, str]]] = {}
@@ -126,7 +146,9 @@ class FormPlan:
                 continue
             target_pk = next(iter(meta.column.foreign_keys)).column
             rows = list(
-                await session.scalars(select(meta.fk_target).order_by(target_pk).limit(self.threshold + 1))
+                await session.scalars(
+                    select(meta.fk_target).order_by(target_pk).limit(self.threshold + 1)
+                )
             )
             if len(rows) > self.threshold:
                 searching.add(meta.key)
@@ -153,7 +175,9 @@ class FormPlan:
             if await session.get(meta.fk_target, value) is None:
                 bound.add_error(meta.key, f"There is no {meta.fk_target.__name__} {str(raw)[:40]}.")
 
-    async def labels(self, session: AsyncSession, obj: Any, bound: BoundForm[Any] | None) -> dict[str, str]:
+    async def labels(
+        self, session: AsyncSession, obj: Any, bound: BoundForm[Any] | None
+    ) -> dict[str, str]:
         """The names of the rows the autocomplete fields point at."""
         out = {}
         for meta in self.fk_fields():
@@ -161,7 +185,9 @@ class FormPlan:
             if value in (None, "") or meta.fk_target is None:
                 continue
             try:
-                row = await session.get(meta.fk_target, int(value) if str(value).isdigit() else value)
+                row = await session.get(
+                    meta.fk_target, int(value) if str(value).isdigit() else value
+                )
             except Exception:  # noqa: BLE001 - a malformed id names nothing
                 row = None
             if row is not None:
@@ -171,7 +197,7 @@ class FormPlan:
 
 def _python_type_is_int(column: Any) -> bool:
     try:
-        return column.type.python_type is int  # type: ignore[no-any-return]
+        return bool(column.type.python_type is int)
     except NotImplementedError:
         return False
 
@@ -253,7 +279,9 @@ async def save_or_explain(
         fields = [f for f in violation.fields if f in plan.editable]
         if violation.kind == "unique":
             name = plan.meta.verbose_name
-            message = f"{'An' if name[:1] in 'aeiou' else 'A'} {name} with this value already exists."
+            message = (
+                f"{'An' if name[:1] in 'aeiou' else 'A'} {name} with this value already exists."
+            )
         elif violation.kind == "foreign_key":
             message = "This refers to something that does not exist."
         elif violation.kind == "not_null":

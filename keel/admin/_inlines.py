@@ -73,12 +73,17 @@ async def blank_inline(
     children = await _children(session, inline, parent_pk)
     for i, child in enumerate(children):
         form = inline.form.form_class.blank(
-            request, initial=initial_of(inline.form, child), choices=choices, prefix=f"{inline.prefix}-{i}-"
+            request,
+            initial=initial_of(inline.form, child),
+            choices=choices,
+            prefix=f"{inline.prefix}-{i}-",
         )
         out.rows.append(Row(form, child, str(inline.meta.pk_of(child))))
     for j in range(inline.options.extra):
         i = len(children) + j
-        form = inline.form.form_class.blank(request, choices=choices, prefix=f"{inline.prefix}-{i}-")
+        form = inline.form.form_class.blank(
+            request, choices=choices, prefix=f"{inline.prefix}-{i}-"
+        )
         out.rows.append(Row(form))
     return out
 
@@ -103,7 +108,9 @@ async def bind_inline(
         if raw_pk:
             child = existing.get(raw_pk)
             if child is None:
-                raise HTTPError(400, f"Row {i} of {inline.title.lower()} is not a child of this object.")
+                raise HTTPError(
+                    400, f"Row {i} of {inline.title.lower()} is not a child of this object."
+                )
         else:
             filled = any(
                 str(submitted.get(prefix + name, "") or "") != "" for name in inline.form.editable
@@ -135,7 +142,9 @@ async def save_inline(
             continue
         if row.delete and row.obj is not None:
             deleted.append(inline.meta.pk_of(row.obj))
-            changes.append({"field": f"{name} “{object_label(row.obj)}”", "old": "present", "new": "deleted"})
+            changes.append(
+                {"field": f"{name} “{object_label(row.obj)}”", "old": "present", "new": "deleted"}
+            )
             continue
         target = row.obj
         if target is None:
@@ -145,7 +154,9 @@ async def save_inline(
                 changes.append({**change, "field": f"new {name}: {change['field']}"})
             continue
         for change in apply(inline.form, target, row.form.data):
-            changes.append({**change, "field": f"{name} “{object_label(target)}”: {change['field']}"})
+            changes.append(
+                {**change, "field": f"{name} “{object_label(target)}”: {change['field']}"}
+            )
     if deleted and not await delete_objects(session, model, deleted):
         raise HTTPError(409, f"A {name} you deleted is still referenced elsewhere.")
     return changes

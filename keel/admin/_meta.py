@@ -144,7 +144,8 @@ def _plural(words: str) -> str:
 def _mapped_class_of(mapper: Mapper[Any], table: Any) -> type[Any] | None:
     for other in mapper.registry.mappers:
         if other.local_table is table:
-            return other.class_  # type: ignore[no-any-return]
+            found: type[Any] = other.class_
+            return found
     return None
 
 
@@ -215,7 +216,8 @@ def object_label(obj: Any) -> str:
     ``"<Model> <pk>"``."""
     if obj is None:
         return ""
-    if type(obj).__str__ is not object.__str__:
+    own_str: Any = type(obj).__str__
+    if own_str is not object.__str__:
         return str(obj)
     for key in _NAME_COLUMNS:
         value = obj.__dict__.get(key)
@@ -266,11 +268,13 @@ def display_value(value: Any, meta: ColumnMeta | None = None) -> Markup:
         return Markup(value.strftime("%Y-%m-%d %H:%M"))
     if meta is not None and meta.is_url and isinstance(value, str) and safe_link(value):
         text = escape(value)
-        return Markup("".join(('<a href="', text, '" rel="noopener noreferrer nofollow">', text, "</a>")))
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > 200:
-        text = text[:199] + "…"
-    return escape(text)
+        return Markup(
+            "".join(('<a href="', text, '" rel="noopener noreferrer nofollow">', text, "</a>"))
+        )
+    plain = value if isinstance(value, str) else str(value)
+    if len(plain) > 200:
+        plain = plain[:199] + "…"
+    return escape(plain)
 
 
 def is_relationship(model: type[Any], name: str) -> bool:

@@ -58,7 +58,9 @@ async def log(
     )
 
 
-def cells(site: Admin, request: Request, registered: Registered, columns: list[Any], obj: Any) -> list[Markup]:
+def cells(
+    site: Admin, request: Request, registered: Registered, columns: list[Any], obj: Any
+) -> list[Markup]:
     """The escaped HTML of one change list row."""
     out = []
     prefix = site.model_url(request, registered) + "/"
@@ -88,7 +90,11 @@ def build_router(site: Admin) -> Router:
         user = request.scope.get("user")
         if user is not None and user.is_active and user.is_staff:
             return safe_redirect(request, request.query_params.get("next"), site.url(request))
-        return site.render(request, "login.html", {"next": request.query_params.get("next", ""), "error": None, "username": ""})
+        return site.render(
+            request,
+            "login.html",
+            {"next": request.query_params.get("next", ""), "error": None, "username": ""},
+        )
 
     @router.post("/login", include_in_schema=False)
     async def login_submit(request: Request, session: Session) -> Response:
@@ -129,18 +135,25 @@ def build_router(site: Admin) -> Router:
                     "registered": registered,
                     "count": count,
                     "url": site.model_url(request, registered),
-                    "add_url": site.model_url(request, registered, "add") if ctx.can(registered, "add") else None,
+                    "add_url": site.model_url(request, registered, "add")
+                    if ctx.can(registered, "add")
+                    else None,
                 }
             )
         recent = list(
             await session.scalars(
-                select(LogEntry).where(LogEntry.user_id == ctx.user.id).order_by(LogEntry.id.desc()).limit(10)
+                select(LogEntry)
+                .where(LogEntry.user_id == ctx.user.id)
+                .order_by(LogEntry.id.desc())
+                .limit(10)
             )
         )
         return site.render(request, "index.html", {"ctx": ctx, "groups": groups, "recent": recent})
 
     @router.get("/{app_label}/{model_name}", name=f"{name}:changelist", include_in_schema=False)
-    async def changelist(request: Request, app_label: str, model_name: str, session: Session) -> Response:
+    async def changelist(
+        request: Request, app_label: str, model_name: str, session: Session
+    ) -> Response:
         ctx = await site.guard(request, session)
         if isinstance(ctx, Response):
             return ctx
@@ -159,8 +172,14 @@ def build_router(site: Admin) -> Router:
         ]
         actions = []
         if ctx.can(registered, "delete"):
-            actions.append(("delete_selected", f"Delete selected {registered.meta.verbose_name_plural}"))
-        actions += [(a.name, a.description) for a in registered.actions.values() if ctx.can(registered, a.permission)]
+            actions.append(
+                ("delete_selected", f"Delete selected {registered.meta.verbose_name_plural}")
+            )
+        actions += [
+            (a.name, a.description)
+            for a in registered.actions.values()
+            if ctx.can(registered, a.permission)
+        ]
         context = {
             "ctx": ctx,
             "registered": registered,
@@ -171,10 +190,14 @@ def build_router(site: Admin) -> Router:
             "search": bool(registered.changelist.search),
             "autocomplete_url": site.model_url(request, registered, "autocomplete"),
         }
-        return site.render(request, "change_list.html", context, registered=registered, status=status)
+        return site.render(
+            request, "change_list.html", context, registered=registered, status=status
+        )
 
     @router.post("/{app_label}/{model_name}", include_in_schema=False)
-    async def changelist_action(request: Request, app_label: str, model_name: str, session: Session) -> Response:
+    async def changelist_action(
+        request: Request, app_label: str, model_name: str, session: Session
+    ) -> Response:
         ctx = await site.guard(request, session)
         if isinstance(ctx, Response):
             return ctx
@@ -189,13 +212,15 @@ def build_router(site: Admin) -> Router:
         for value in raw:
             key = registered.meta.parse_pk(value)
             if key is None:
-                raise HTTPError(400, f"{value[:40]!r} is not an id of {registered.meta.verbose_name_plural}.")
+                raise HTTPError(
+                    400, f"{value[:40]!r} is not an id of {registered.meta.verbose_name_plural}."
+                )
             keys.append(key)
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if chosen == "delete_selected":
             ctx.require(registered, "delete")
         elif chosen in registered.actions:
-            ctx.require(registered, registered.actions[chosen].permission)  # type: ignore[arg-type]
+            ctx.require(registered, registered.actions[chosen].permission)
         else:
             raise HTTPError(400, "Choose one of the actions offered.")
         if not keys:
@@ -208,17 +233,27 @@ def build_router(site: Admin) -> Router:
             return await _delete_selected(request, session, ctx, registered, objects, form, back)
         action = registered.actions[chosen]
         message = await action.function(request, session, objects)
-        flash(request, message or f"{action.description}: done for {len(objects)} items.", "success")
+        flash(
+            request, message or f"{action.description}: done for {len(objects)} items.", "success"
+        )
         return see_other(back)
 
     async def _delete_selected(
-        request: Request, session: Any, ctx: AdminContext, registered: Registered, objects: list[Any], form: Any, back: str
+        request: Request,
+        session: Any,
+        ctx: AdminContext,
+        registered: Registered,
+        objects: list[Any],
+        form: Any,
+        back: str,
     ) -> Response:
         meta = registered.meta
         keys = [meta.pk_of(o) for o in objects]
         found = await consequences(session, registered.model, keys)
         if form.get("post") == "yes" and not protected(found):
-            snapshots = [(meta.pk_of(o), object_label(o), snapshot_values(meta, o)) for o in objects]
+            snapshots = [
+                (meta.pk_of(o), object_label(o), snapshot_values(meta, o)) for o in objects
+            ]
             if await delete_objects(session, registered.model, keys):
                 for key, label, values in snapshots:
                     changes = [{"field": k, "old": v, "new": None} for k, v in values.items()]
@@ -234,10 +269,14 @@ def build_router(site: Admin) -> Router:
             "protected": protected(found),
             "back": back,
         }
-        return site.render(request, "delete_selected_confirmation.html", context, registered=registered)
+        return site.render(
+            request, "delete_selected_confirmation.html", context, registered=registered
+        )
 
     @router.get("/{app_label}/{model_name}/autocomplete", include_in_schema=False)
-    async def autocomplete(request: Request, app_label: str, model_name: str, session: Session) -> Response:
+    async def autocomplete(
+        request: Request, app_label: str, model_name: str, session: Session
+    ) -> Response:
         ctx = await site.guard(request, session)
         if isinstance(ctx, Response):
             return ctx
@@ -255,17 +294,25 @@ def build_router(site: Admin) -> Router:
         if term:
             targets = [getattr(model, n) for n in registered.admin.search_fields if "__" not in n]
             if not targets:
-                targets = [getattr(model, k) for k, c in meta.columns.items() if c.kind in ("text", "longtext")][:3]
+                targets = [
+                    getattr(model, k)
+                    for k, c in meta.columns.items()
+                    if c.kind in ("text", "longtext")
+                ][:3]
             matches = [t.icontains(term, autoescape=True) for t in targets]
             key = meta.parse_pk(term)
             if key is not None and meta.pk.kind in ("int", "fk"):
                 matches.append(pk == key)
             statement = statement.where(or_(*matches))
-        results = [{"id": meta.pk_of(o), "text": object_label(o)} for o in await session.scalars(statement)]
+        results = [
+            {"id": meta.pk_of(o), "text": object_label(o)} for o in await session.scalars(statement)
+        ]
         return JSONResponse({"results": results}, headers={"Cache-Control": "no-store"})
 
     @router.get("/{app_label}/{model_name}/{object_id}/delete", include_in_schema=False)
-    async def delete_page(request: Request, app_label: str, model_name: str, object_id: str, session: Session) -> Response:
+    async def delete_page(
+        request: Request, app_label: str, model_name: str, object_id: str, session: Session
+    ) -> Response:
         ctx = await site.guard(request, session)
         if isinstance(ctx, Response):
             return ctx
@@ -274,7 +321,9 @@ def build_router(site: Admin) -> Router:
         obj = await get_object(session, registered, object_id)
         return await _delete_page(request, session, ctx, registered, obj)
 
-    async def _delete_page(request: Request, session: Any, ctx: AdminContext, registered: Registered, obj: Any) -> Response:
+    async def _delete_page(
+        request: Request, session: Any, ctx: AdminContext, registered: Registered, obj: Any
+    ) -> Response:
         meta = registered.meta
         found = await consequences(session, registered.model, [meta.pk_of(obj)])
         context = {
@@ -289,7 +338,9 @@ def build_router(site: Admin) -> Router:
         return site.render(request, "delete_confirmation.html", context, registered=registered)
 
     @router.post("/{app_label}/{model_name}/{object_id}/delete", include_in_schema=False)
-    async def delete_submit(request: Request, app_label: str, model_name: str, object_id: str, session: Session) -> Response:
+    async def delete_submit(
+        request: Request, app_label: str, model_name: str, object_id: str, session: Session
+    ) -> Response:
         ctx = await site.guard(request, session)
         if isinstance(ctx, Response):
             return ctx
@@ -307,7 +358,9 @@ def build_router(site: Admin) -> Router:
         return see_other(site.model_url(request, registered))
 
     @router.get("/{app_label}/{model_name}/{object_id}/history", include_in_schema=False)
-    async def history(request: Request, app_label: str, model_name: str, object_id: str, session: Session) -> Response:
+    async def history(
+        request: Request, app_label: str, model_name: str, object_id: str, session: Session
+    ) -> Response:
         ctx = await site.guard(request, session)
         if isinstance(ctx, Response):
             return ctx

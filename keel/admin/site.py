@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,6 @@ from keel.responses import HTMLResponse, RedirectResponse, Response
 from keel.templates import Templates
 
 if TYPE_CHECKING:
-    import os
-
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from keel.app import App
@@ -79,14 +78,17 @@ class AdminContext:
         if self.user.is_superuser:
             return True
         if action == "view":
-            return bool({registered.permission("view"), registered.permission("change")} & self.perms)
+            return bool(
+                {registered.permission("view"), registered.permission("change")} & self.perms
+            )
         return registered.permission(action) in self.perms
 
     def require(self, registered: Registered, action: Perm) -> None:
         """Refuse with 403 unless the user may ``action`` the model."""
         if not self.can(registered, action):
             raise HTTPError(
-                403, f"You do not have permission to {action} {registered.meta.verbose_name_plural}."
+                403,
+                f"You do not have permission to {action} {registered.meta.verbose_name_plural}.",
             )
 
 
@@ -119,7 +121,9 @@ class Admin:
         self.title = title
         self.name = name
         self._registry: dict[tuple[str, str], Registered] = {}
-        folders = [templates] if isinstance(templates, str | Path) else list(templates)  # type: ignore[list-item]
+        folders: list[str | os.PathLike[str]] = (
+            [templates] if isinstance(templates, str | os.PathLike) else list(templates)
+        )
         loader = jinja2.ChoiceLoader(
             [
                 jinja2.FileSystemLoader([str(f) for f in folders]),
@@ -160,7 +164,9 @@ class Admin:
             admin_class = model
             found = model.model_class()
             if found is None:
-                raise TypeError(f"{model.__name__} names no model: ModelAdmin[Model] or model = Model")
+                raise TypeError(
+                    f"{model.__name__} names no model: ModelAdmin[Model] or model = Model"
+                )
             model = found
         cls = admin_class or ModelAdmin
         admin = cls(model, self)
@@ -181,7 +187,10 @@ class Admin:
         )
         for target, sources in cls.prepopulated_fields.items():
             if target not in form.editable or any(s not in form.editable for s in sources):
-                raise ValueError(f"{cls.__name__}.prepopulated_fields: {target!r} and its sources must be form fields")
+                raise ValueError(
+                    f"{cls.__name__}.prepopulated_fields: {target!r} and its sources "
+                    "must be form fields"
+                )
         inlines = [self._inline(meta, inline_class) for inline_class in cls.inlines]
         actions: dict[str, Action] = {}
         for entry in cls.actions:
@@ -200,7 +209,9 @@ class Admin:
             raise TypeError(f"{inline_class.__name__} names no model: TabularInline[Model]")
         meta = ModelMeta.of(model)
         candidates = [
-            m.key for m in meta.columns.values() if m.fk_target is not None and m.fk_target is parent.model
+            m.key
+            for m in meta.columns.values()
+            if m.fk_target is not None and m.fk_target is parent.model
         ]
         fk = inline_class.fk_name or (candidates[0] if len(candidates) == 1 else None)
         if fk is None or fk not in candidates:
@@ -215,7 +226,9 @@ class Admin:
 
     def registered(self) -> list[Registered]:
         """Every registered model, by app label then name."""
-        return sorted(self._registry.values(), key=lambda r: (r.meta.app_label, r.meta.verbose_name_plural))
+        return sorted(
+            self._registry.values(), key=lambda r: (r.meta.app_label, r.meta.verbose_name_plural)
+        )
 
     def lookup(self, app_label: str, model_name: str) -> Registered:
         """The registered model at ``/<app_label>/<model_name>`` (404 otherwise)."""
@@ -242,11 +255,17 @@ class Admin:
         """The staff context of the request; a redirect to the login page (or a 403 for
         clients that do not ask for HTML) for everybody else."""
         user = request.scope.get("user")
-        if user is None or not getattr(user, "is_active", False) or not getattr(user, "is_staff", False):
+        if (
+            user is None
+            or not getattr(user, "is_active", False)
+            or not getattr(user, "is_staff", False)
+        ):
             if not prefers_html(request.headers.get("accept")):
                 raise HTTPError(403, "Log in to the admin with a staff account.")
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(self.url(request, "login", query={"next": target}), status_code=303)
+            return RedirectResponse(
+                self.url(request, "login", query={"next": target}), status_code=303
+            )
         from keel.auth import get_permissions
 
         perms = set() if user.is_superuser else await get_permissions(session, user)

@@ -43,8 +43,16 @@ async def prepare(url: str) -> None:
     async with Database(url) as database:
         await database.create_all()
         async with database.session() as session:
-            await create_user(session, email="staff@example.com", password=PASSWORD, is_staff=True, is_superuser=True)
-            viewer = await create_user(session, email="viewer@example.com", password=PASSWORD, is_staff=True)
+            await create_user(
+                session,
+                email="staff@example.com",
+                password=PASSWORD,
+                is_staff=True,
+                is_superuser=True,
+            )
+            viewer: Any = await create_user(
+                session, email="viewer@example.com", password=PASSWORD, is_staff=True
+            )
             await sync_permissions(session, [blog.Author, blog.Article, blog.Comment])
             await grant(session, viewer, "blog.view_article", "blog.view_author")
             ada = blog.Author(name="Ada Lovelace", website="https://ada.example")
@@ -152,13 +160,19 @@ def test_a_staff_member_walks_through_the_admin(browser: Any, tmp_path: Path) ->
             assert page.locator("text=Delete").count() == 0
             assert page.locator("button[name=_save]").count() == 0
             token = page.evaluate(
-                "fetch('/admin').then(r => r.text()).then(t => t.match(/name=\"csrf_token\" value=\"([^\"]+)\"/)[1])"
+                "fetch('/admin').then(r => r.text())"
+                '.then(t => t.match(/name="csrf_token" value="([^"]+)"/)[1])'
             )
             status = page.evaluate(
-                """token => fetch('/admin/blog/article', {method: 'POST',
-                    headers: {'Content-Type': 'application/x-www-form-urlencoded', 'Accept': 'application/json'},
-                    body: 'action=delete_selected&post=yes&_selected=3&csrf_token=' + encodeURIComponent(token)})
-                  .then(r => r.status)""",
+                """token => fetch('/admin/blog/article', {
+                    method: 'POST',
+                    headers: {
+                        'Content-Type': 'application/x-www-form-urlencoded',
+                        'Accept': 'application/json',
+                    },
+                    body: 'action=delete_selected&post=yes&_selected=3&csrf_token='
+                        + encodeURIComponent(token),
+                }).then(r => r.status)""",
                 token,
             )
             assert status == 403

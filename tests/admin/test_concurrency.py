@@ -32,27 +32,42 @@ def test_a_stale_form_is_not_saved(staff: TestClient, db_session: TestSession) -
     theirs = staff.get(url, headers=HTML).text  # ... and so does a colleague
     saved = staff.post(
         url,
-        data={"title": "Their title", "author_id": str(author_id), "status": "draft",
-              "_original": original_of(theirs), "csrf_token": token_of(theirs)},
+        data={
+            "title": "Their title",
+            "author_id": str(author_id),
+            "status": "draft",
+            "_original": original_of(theirs),
+            "csrf_token": token_of(theirs),
+        },
         follow_redirects=False,
     )
     assert saved.status_code == 303
     clash = staff.post(
         url,
-        data={"title": "My title", "author_id": str(author_id), "status": "published",
-              "_original": original_of(mine), "csrf_token": token_of(mine)},
+        data={
+            "title": "My title",
+            "author_id": str(author_id),
+            "status": "published",
+            "_original": original_of(mine),
+            "csrf_token": token_of(mine),
+        },
         headers=HTML,
     )
     assert clash.status_code == 409
     assert "Someone else changed this article after you opened the form." in clash.text
-    assert "<th scope=\"row\">Title</th><td>First draft</td><td>Their title</td>" in clash.text
+    assert '<th scope="row">Title</th><td>First draft</td><td>Their title</td>' in clash.text
     assert 'value="My title"' in clash.text  # my input is kept
     db_session.refresh(article)
     assert article.title == "Their title" and article.version == 2
     again = staff.post(  # saving again, knowingly, on the current version
         url,
-        data={"title": "My title", "author_id": str(author_id), "status": "published",
-              "_original": original_of(clash.text), "csrf_token": token_of(clash.text)},
+        data={
+            "title": "My title",
+            "author_id": str(author_id),
+            "status": "published",
+            "_original": original_of(clash.text),
+            "csrf_token": token_of(clash.text),
+        },
         follow_redirects=False,
     )
     assert again.status_code == 303
@@ -73,8 +88,13 @@ def test_a_model_without_a_version_column_is_protected_too(
     db_session.flush()
     clash = staff.post(
         url,
-        data={"name": "Ada L.", "email": "mine@example.com", "active": "on",
-              "_original": original_of(mine), "csrf_token": token_of(mine)},
+        data={
+            "name": "Ada L.",
+            "email": "mine@example.com",
+            "active": "on",
+            "_original": original_of(mine),
+            "csrf_token": token_of(mine),
+        },
         headers=HTML,
     )
     assert clash.status_code == 409

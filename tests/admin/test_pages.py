@@ -64,7 +64,9 @@ def test_static_files_are_served_by_keel(staff: TestClient) -> None:
     assert script.status_code == 200 and "fetch(" in script.text
 
 
-def test_change_list_search_filter_sort_and_pages(staff: TestClient, db_session: TestSession) -> None:
+def test_change_list_search_filter_sort_and_pages(
+    staff: TestClient, db_session: TestSession
+) -> None:
     seed(db_session, 45)
     first = staff.get("/admin/blog/article", headers=HTML).text
     assert titles(first)[:2] == ["Article 44", "Article 43"]  # newest first by default
@@ -110,7 +112,9 @@ def test_date_hierarchy_drills_down(staff: TestClient, db_session: TestSession) 
     assert titles(day) == ["Article 01"]
 
 
-def test_add_with_a_validation_error_then_success(staff: TestClient, db_session: TestSession) -> None:
+def test_add_with_a_validation_error_then_success(
+    staff: TestClient, db_session: TestSession
+) -> None:
     ada, _ = seed(db_session, 0)
     form = staff.get("/admin/blog/article/add", headers=HTML).text
     assert 'name="title"' in form and 'maxlength="200"' in form
@@ -189,8 +193,8 @@ def test_edit_records_old_and_new_values_in_history(
     assert saved.status_code == 303 and saved.headers["location"] == url
     history = staff.get(f"/admin/blog/article/{article.id}/history", headers=HTML).text
     assert "Change" in history and "root@example.com" in history
-    assert "<th scope=\"row\">title</th><td>Article 00</td><td>Renamed</td>" in history
-    assert "<th scope=\"row\">status</th><td>published</td><td>draft</td>" in history
+    assert '<th scope="row">title</th><td>Article 00</td><td>Renamed</td>' in history
+    assert '<th scope="row">status</th><td>published</td><td>draft</td>' in history
     assert "new comment: text" in history and "Inline child" in history
     again = staff.get(url, headers=HTML).text
     assert 'value="Inline child"' in again and "comment_set-0-DELETE" in again
@@ -270,7 +274,11 @@ def test_custom_action(staff: TestClient, db_session: TestSession) -> None:
     assert '<option value="publish">Publish the selected articles</option>' in listing
     done = staff.post(
         "/admin/blog/article?status=draft",
-        data={"action": "publish", "_selected": [str(articles[1].id)], "csrf_token": token_of(listing)},
+        data={
+            "action": "publish",
+            "_selected": [str(articles[1].id)],
+            "csrf_token": token_of(listing),
+        },
         follow_redirects=False,
     )
     assert done.headers["location"] == "/admin/blog/article?status=draft"

@@ -17,12 +17,14 @@ def seed(db_session: TestSession, authors: int, articles: int) -> list[Author]:
     db_session.add_all(people)
     db_session.flush()
     db_session.add_all(
-        Article(
-            title=f"Article {i}",
-            author_id=people[i % authors].id,
-            published_at=dt.datetime(2024, 1 + i % 12, 1, tzinfo=dt.UTC),
-        )
-        for i in range(articles)
+        [
+            Article(
+                title=f"Article {i}",
+                author_id=people[i % authors].id,
+                published_at=dt.datetime(2024, 1 + i % 12, 1, tzinfo=dt.UTC),
+            )
+            for i in range(articles)
+        ]
     )
     db_session.flush()
     return people
@@ -53,7 +55,9 @@ def test_the_change_list_runs_the_same_statements_for_5_or_150_authors(
     seed_more = [Author(name=f"More {i}") for i in range(145)]
     db_session.add_all(seed_more)
     db_session.flush()
-    db_session.add_all(Article(title=f"Extra {i}", author_id=a.id) for i, a in enumerate(seed_more))
+    db_session.add_all(
+        [Article(title=f"Extra {i}", author_id=a.id) for i, a in enumerate(seed_more)]
+    )
     db_session.flush()
     for url in URLS:
         big = count(staff, queries, url)
@@ -70,8 +74,8 @@ def test_the_change_form_and_index_are_constant(
     article_id = people[0].id
     url = f"/admin/blog/article/{article_id}/change"
     few = count(staff, queries, url)
-    db_session.add_all(Comment(article_id=article_id, text=f"c{i}") for i in range(30))
-    db_session.add_all(Author(name=f"Extra {i}") for i in range(200))
+    db_session.add_all([Comment(article_id=article_id, text=f"c{i}") for i in range(30)])
+    db_session.add_all([Author(name=f"Extra {i}") for i in range(200)])
     db_session.flush()
     assert count(staff, queries, url) == few
     index = count(staff, queries, "/admin")

@@ -42,7 +42,11 @@ def test_only_active_staff_log_in(db_client: TestClient, make_user: Callable[...
         page = db_client.get("/admin/login", headers=HTML).text
         refused = db_client.post(
             "/admin/login",
-            data={"username": email, "password": "correct-horse-battery", "csrf_token": token_of(page)},
+            data={
+                "username": email,
+                "password": "correct-horse-battery",
+                "csrf_token": token_of(page),
+            },
             headers=HTML,
         )
         assert refused.status_code == 400
@@ -56,7 +60,9 @@ def test_a_logged_in_non_staff_user_is_sent_to_the_login_page(
     db_client: TestClient, make_user: Callable[..., Any]
 ) -> None:
     make_user("user@example.com")
-    db_client.post("/auth/login", json={"username": "user@example.com", "password": "correct-horse-battery"})
+    db_client.post(
+        "/auth/login", json={"username": "user@example.com", "password": "correct-horse-battery"}
+    )
     answer = db_client.get("/admin", headers=HTML, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/admin/login")
 
@@ -91,7 +97,9 @@ def test_missing_csrf_token_is_refused(staff: TestClient, db_session: TestSessio
     assert "CSRF" in body["detail"]
     problem(staff.post(f"/admin/blog/author/{author.id}/delete", data={}), 403)
     problem(
-        staff.post("/admin/blog/author", data={"action": "delete_selected", "_selected": [str(author.id)]}),
+        staff.post(
+            "/admin/blog/author", data={"action": "delete_selected", "_selected": [str(author.id)]}
+        ),
         403,
     )
 
@@ -126,11 +134,14 @@ def test_a_view_only_user_sees_no_buttons_and_cannot_post(
     )  # nothing to edit
     assert "Delete" not in form
     token = token_of(index)
-    forged = [
+    forged: list[tuple[str, dict[str, Any]]] = [
         ("/admin/blog/article/add", {"title": "x"}),
         (f"/admin/blog/article/{article_id}/change", {"title": "x"}),
         (f"/admin/blog/article/{article_id}/delete", {}),
-        ("/admin/blog/article", {"action": "delete_selected", "_selected": [str(article_id)], "post": "yes"}),
+        (
+            "/admin/blog/article",
+            {"action": "delete_selected", "_selected": [str(article_id)], "post": "yes"},
+        ),
         ("/admin/blog/article", {"action": "publish", "_selected": [str(article_id)]}),
     ]
     for url, data in forged:
@@ -182,8 +193,15 @@ def test_xss_payloads_stay_inert(staff: TestClient, db_session: TestSession) -> 
     original = html.unescape(re.search(r'name="_original" value="([^"]*)"', form).group(1))  # type: ignore[union-attr]
     staff.post(
         f"/admin/blog/article/{article.id}/change",
-        data={"title": XSS + "!", "slug": XSS, "author_id": str(author.id), "status": "draft",
-              "_original": original, "comment_set-TOTAL": "0", "csrf_token": token},
+        data={
+            "title": XSS + "!",
+            "slug": XSS,
+            "author_id": str(author.id),
+            "status": "draft",
+            "_original": original,
+            "comment_set-TOTAL": "0",
+            "csrf_token": token,
+        },
     )
     pages.append(staff.get(f"/admin/blog/article/{article.id}/history", headers=HTML).text)
     pages.append(staff.get("/admin", headers=HTML).text)
@@ -251,17 +269,34 @@ def test_bad_posts(staff: TestClient, db_session: TestSession) -> None:
     db_session.flush()
     mine_id, author_id, foreign_id = mine.id, author.id, foreign.id
     token = token_of(staff.get("/admin", headers=HTML).text)
-    cases = [
-        ("/admin/blog/article", {"action": "explode", "_selected": ["1"]}, "Choose one of the actions"),
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        (
+            "/admin/blog/article",
+            {"action": "explode", "_selected": ["1"]},
+            "Choose one of the actions",
+        ),
         ("/admin/blog/article", {"action": "delete_selected", "_selected": ["x"]}, "is not an id"),
-        ("/admin/blog/article", {"action": "delete_selected", "_selected": [str(i) for i in range(501)]}, "at most 500"),
+        (
+            "/admin/blog/article",
+            {"action": "delete_selected", "_selected": [str(i) for i in range(501)]},
+            "at most 500",
+        ),
         (
             f"/admin/blog/article/{mine_id}/change",
-            {"title": "t", "author_id": str(author_id), "comment_set-TOTAL": "1",
-             "comment_set-0-id": str(foreign_id), "comment_set-0-text": "stolen"},
+            {
+                "title": "t",
+                "author_id": str(author_id),
+                "comment_set-TOTAL": "1",
+                "comment_set-0-id": str(foreign_id),
+                "comment_set-0-text": "stolen",
+            },
             "is not a child of this object",
         ),
-        (f"/admin/blog/article/{mine_id}/change", {"comment_set-TOTAL": "9999"}, "TOTAL must be a number"),
+        (
+            f"/admin/blog/article/{mine_id}/change",
+            {"comment_set-TOTAL": "9999"},
+            "TOTAL must be a number",
+        ),
         ("/admin/blog/article/add", {"comment_set-TOTAL": "-1"}, "TOTAL must be a number"),
     ]
     for url, data, detail in cases:

@@ -41,20 +41,30 @@ def test_the_admin_edits_what_the_api_serves(client: TestClient) -> None:
     async def superuser() -> None:
         async with demo.db.session() as session:
             await create_user(
-                session, email="admin@example.com", password="a-long-passphrase",
-                is_staff=True, is_superuser=True,
+                session,
+                email="admin@example.com",
+                password="a-long-passphrase",
+                is_staff=True,
+                is_superuser=True,
             )
 
     client.run(superuser())
     note_id = client.post(
         "/notes", json={"title": "Milk", "tags": ["shop"]}, headers={"x-token": "demo"}
     ).json()["id"]
-    assert client.get("/admin", headers={"Accept": "text/html"}, follow_redirects=False).status_code == 303
+    assert (
+        client.get("/admin", headers={"Accept": "text/html"}, follow_redirects=False).status_code
+        == 303
+    )
     login = client.get("/admin/login").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
     client.post(
         "/admin/login",
-        data={"username": "admin@example.com", "password": "a-long-passphrase", "csrf_token": token},
+        data={
+            "username": "admin@example.com",
+            "password": "a-long-passphrase",
+            "csrf_token": token,
+        },
     )
     listing = client.get("/admin/notes/note", headers={"Accept": "text/html"}).text
     assert ">Milk</a>" in listing
@@ -78,5 +88,8 @@ def test_the_admin_edits_what_the_api_serves(client: TestClient) -> None:
     )
     assert saved.status_code == 303, saved.text
     assert client.get(f"/notes/{note_id}").json() == {
-        "id": note_id, "title": "Oat milk", "body": "", "tags": ["shop", "dairy"]
+        "id": note_id,
+        "title": "Oat milk",
+        "body": "",
+        "tags": ["shop", "dairy"],
     }
