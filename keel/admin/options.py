@@ -22,8 +22,8 @@ __all__ = [
 ]
 
 M = TypeVar("M")
-Permission = Literal["view", "add", "change", "delete"]
-ActionFunction = Callable[..., Awaitable[str | None]]
+_Permission = Literal["view", "add", "change", "delete"]
+_ActionFunction = Callable[..., Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
@@ -39,20 +39,20 @@ class Action:
 
     name: str
     description: str
-    permission: Permission
-    function: ActionFunction
+    permission: _Permission
+    function: _ActionFunction
 
 
 def action(
-    *, description: str | None = None, permission: Permission = "change"
-) -> Callable[[ActionFunction], ActionFunction]:
+    *, description: str | None = None, permission: _Permission = "change"
+) -> Callable[[_ActionFunction], _ActionFunction]:
     """Mark a ``ModelAdmin`` method as a bulk action (name it in ``actions``).
 
     The method is ``async def publish(self, request, session, objects) -> str | None``;
     the string it returns is shown to the user.
     """
 
-    def mark(fn: ActionFunction) -> ActionFunction:
+    def mark(fn: _ActionFunction) -> _ActionFunction:
         fn.admin_action = Action(  # type: ignore[attr-defined]
             fn.__name__,
             description or fn.__name__.replace("_", " ").capitalize(),
@@ -159,7 +159,7 @@ class ModelAdmin(_Options[M]):
     """Rows per change list page (at most 500)."""
     fieldsets: ClassVar[Sequence[tuple[str | None, dict[str, Any]]] | None] = None
     """``[(title, {"fields": [...], "description": "..."}), ...]``: groups on the form."""
-    actions: ClassVar[Sequence[str | ActionFunction]] = ()
+    actions: ClassVar[Sequence[str | _ActionFunction]] = ()
     """Bulk actions besides "delete selected": methods marked with :func:`action`."""
     inlines: ClassVar[Sequence[type[InlineModelAdmin[Any]]]] = ()
     """Child models edited on this model's page."""

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from keel.auth.models import AbstractUser
     from keel.requests import Request
 
-__all__ = ["Admin", "AdminContext", "Registered"]
+__all__ = ["Admin", "AdminContext", "Inline", "Registered"]
 
-HERE = Path(__file__).parent
-Perm = Literal["view", "add", "change", "delete"]
+_HERE = Path(__file__).parent
+_Perm = Literal["view", "add", "change", "delete"]
 
 
 @dataclass
@@ -73,7 +73,7 @@ class AdminContext:
         self.user = user
         self.perms = perms
 
-    def can(self, registered: Registered, action: Perm) -> bool:
+    def can(self, registered: Registered, action: _Perm) -> bool:
         """Whether the user may ``action`` objects of the model (view: view or change)."""
         if self.user.is_superuser:
             return True
@@ -83,7 +83,7 @@ class AdminContext:
             )
         return registered.permission(action) in self.perms
 
-    def require(self, registered: Registered, action: Perm) -> None:
+    def require(self, registered: Registered, action: _Perm) -> None:
         """Refuse with 403 unless the user may ``action`` the model."""
         if not self.can(registered, action):
             raise HTTPError(
@@ -127,7 +127,7 @@ class Admin:
         loader = jinja2.ChoiceLoader(
             [
                 jinja2.FileSystemLoader([str(f) for f in folders]),
-                jinja2.FileSystemLoader(str(HERE / "templates")),
+                jinja2.FileSystemLoader(str(_HERE / "templates")),
             ]
         )
         self.templates = Templates(loader=loader)
@@ -136,7 +136,7 @@ class Admin:
         from keel.admin._views import build_router
 
         app.include(build_router(self))
-        app.static(f"{path}/static", HERE / "static", name=f"{name}:static")
+        app.static(f"{path}/static", _HERE / "static", name=f"{name}:static")
         app.on_startup(self._check)
 
     def _check(self) -> None:
