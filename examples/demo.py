@@ -35,15 +35,15 @@ class Note(IntPK, Timestamps, Versioned, Model):
 
     title: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text, default="")
-    tags: Mapped[list[Tag]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="Tag.id"
+    tags: Mapped[list[Label]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="Label.id"
     )
 
     def __str__(self) -> str:
         return self.title
 
 
-class Tag(IntPK, Model):
+class Label(IntPK, Model):
     """A word attached to a note."""
 
     __tablename__ = "demo_tags"
@@ -61,7 +61,7 @@ class Tag(IntPK, Model):
 # -- the admin: /admin, for staff users ------------------------------------------------------
 
 
-class TagInline(TabularInline[Tag]):
+class LabelInline(TabularInline[Label]):
     extra = 2
 
 
@@ -69,17 +69,17 @@ class NoteAdmin(ModelAdmin[Note]):
     list_display = ["title", "created_at", "updated_at"]
     search_fields = ["title", "body"]
     date_hierarchy = "created_at"
-    inlines = [TagInline]
+    inlines = [LabelInline]
 
 
-class TagAdmin(ModelAdmin[Tag]):
+class LabelAdmin(ModelAdmin[Label]):
     list_display = ["name", "note_id"]
     search_fields = ["name"]
 
 
 admin = Admin(app, path="/admin", title="keel demo")
 admin.register(NoteAdmin)
-admin.register(TagAdmin)
+admin.register(LabelAdmin)
 
 
 @app.on_startup
@@ -151,7 +151,7 @@ async def list_notes(
     """List notes, optionally only those with ``tag``."""
     query = select(Note).options(selectinload(Note.tags)).order_by(Note.id)
     if tag is not None:
-        query = query.where(Note.id.in_(select(Tag.note_id).where(Tag.name == tag)))
+        query = query.where(Note.id.in_(select(Label.note_id).where(Label.name == tag)))
     rows = await session.scalars(query.limit(limit).offset(offset))
     return [out(note) for note in rows]
 
@@ -176,7 +176,7 @@ async def create_note(
     note: NoteIn, session: Session, s: StoreDep, tasks: BackgroundTasks
 ) -> NoteOut:
     """Create a note (needs ``X-Token: demo``)."""
-    created = Note(title=note.title, body=note.body, tags=[Tag(name=t) for t in note.tags])
+    created = Note(title=note.title, body=note.body, tags=[Label(name=t) for t in note.tags])
     session.add(created)
     await session.flush()
     tasks.add_task(s.log.append, f"created {created.id}")

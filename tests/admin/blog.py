@@ -22,8 +22,8 @@ class Status(enum.Enum):
     PUBLISHED = "published"
 
 
-class Author(IntPK, Timestamps, Model):
-    __tablename__ = "blog_authors"
+class Blogger(IntPK, Timestamps, Model):
+    __tablename__ = "blog_bloggers"
     __app_label__ = "blog"
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -36,8 +36,8 @@ class Author(IntPK, Timestamps, Model):
         return self.name
 
 
-class Article(IntPK, Versioned, Model):
-    __tablename__ = "blog_articles"
+class Post(IntPK, Versioned, Model):
+    __tablename__ = "blog_posts"
     __app_label__ = "blog"
 
     title: Mapped[str] = mapped_column(String(200), index=True)
@@ -46,52 +46,52 @@ class Article(IntPK, Versioned, Model):
     status: Mapped[Status] = mapped_column(default=Status.DRAFT)
     views: Mapped[int] = mapped_column(default=0)
     published_at: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
-    author_id: Mapped[int] = mapped_column(ForeignKey("blog_authors.id"), index=True)
-    author: Mapped[Author] = relationship()
+    blogger_id: Mapped[int] = mapped_column(ForeignKey("blog_bloggers.id"), index=True)
+    blogger: Mapped[Blogger] = relationship()
 
     def __str__(self) -> str:
         return self.title
 
 
-class Comment(IntPK, Model):
-    __tablename__ = "blog_comments"
+class Reply(IntPK, Model):
+    __tablename__ = "blog_replies"
     __app_label__ = "blog"
 
-    article_id: Mapped[int] = mapped_column(
-        ForeignKey("blog_articles.id", ondelete="CASCADE"), index=True
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("blog_posts.id", ondelete="CASCADE"), index=True
     )
     text: Mapped[str] = mapped_column(String(500))
     approved: Mapped[bool] = mapped_column(default=False)
 
 
-class CommentInline(TabularInline[Comment]):
+class ReplyInline(TabularInline[Reply]):
     extra = 1
 
 
-class ArticleAdmin(ModelAdmin[Article]):
-    list_display = ["title", "author", "status", "views", "published_at", "shout"]
-    list_filter = ["status", "author_id", "published_at"]
-    search_fields = ["title", "author__name"]
+class PostAdmin(ModelAdmin[Post]):
+    list_display = ["title", "blogger", "status", "views", "published_at", "shout"]
+    list_filter = ["status", "blogger_id", "published_at"]
+    search_fields = ["title", "blogger__name"]
     date_hierarchy = "published_at"
-    autocomplete_fields = ["author_id"]
+    autocomplete_fields = ["blogger_id"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["views"]
-    inlines = [CommentInline]
+    inlines = [ReplyInline]
     actions = ["publish"]
     list_per_page = 20
 
     @display(description="Loud title", ordering="title")
-    def shout(self, article: Article) -> str:
-        return article.title.upper()
+    def shout(self, post: Post) -> str:
+        return post.title.upper()
 
-    @action(description="Publish the selected articles")
+    @action(description="Publish the selected posts")
     async def publish(self, request: Request, session: AsyncSession, objects: list[Any]) -> str:
-        for article in objects:
-            article.status = Status.PUBLISHED
-        return f"Published {len(objects)} articles."
+        for post in objects:
+            post.status = Status.PUBLISHED
+        return f"Published {len(objects)} posts."
 
 
-class AuthorAdmin(ModelAdmin[Author]):
+class BloggerAdmin(ModelAdmin[Blogger]):
     list_display = ["name", "email", "website", "active", "born"]
     list_filter = ["active"]
     search_fields = ["name", "email"]
@@ -110,7 +110,7 @@ def make_app(url: str, *, create_tables: bool = False) -> tuple[App, Admin]:
         app.on_startup(database.create_all)
     Auth(secret_key=SECRET, mail=MemoryMail()).init_app(app)
     admin = Admin(app, path="/admin")
-    admin.register(Author, AuthorAdmin)
-    admin.register(ArticleAdmin)
-    admin.register(Comment)
+    admin.register(Blogger, BloggerAdmin)
+    admin.register(PostAdmin)
+    admin.register(Reply)
     return app, admin

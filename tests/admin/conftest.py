@@ -56,14 +56,14 @@ def app(database_url: str) -> App:  # noqa: F811 - the fixture
 
 @pytest.fixture
 def make_user(db_session: TestSession) -> Callable[..., Any]:  # noqa: F811 - the fixture
-    """``make_user("a@x.io", is_staff=True, perms=["blog.view_article"])``."""
+    """``make_user("a@x.io", is_staff=True, perms=["blog.view_post"])``."""
 
     def make(email: str, *, perms: tuple[str, ...] = (), **fields: Any) -> Any:
         async def create() -> Any:
             session = db_session.session
             user = await create_user(session, email=email, password=PASSWORD, **fields)
             if perms:
-                await sync_permissions(session, [blog.Author, blog.Article, blog.Comment])
+                await sync_permissions(session, [blog.Blogger, blog.Post, blog.Reply])
                 await grant(session, user, *perms)
             return user
 

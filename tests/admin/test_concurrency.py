@@ -7,7 +7,7 @@ import re
 
 from keel.db.testing import TestSession
 from keel.testing import TestClient
-from tests.admin.blog import Article, Author
+from tests.admin.blog import Blogger, Post
 from tests.admin.conftest import token_of
 
 HTML = {"Accept": "text/html"}
@@ -20,21 +20,21 @@ def original_of(page: str) -> str:
 
 
 def test_a_stale_form_is_not_saved(staff: TestClient, db_session: TestSession) -> None:
-    author = Author(name="Ada")
-    db_session.add(author)
+    blogger = Blogger(name="Ada")
+    db_session.add(blogger)
     db_session.flush()
-    article = Article(title="First draft", author_id=author.id)
-    db_session.add(article)
+    post = Post(title="First draft", blogger_id=blogger.id)
+    db_session.add(post)
     db_session.flush()
-    article_id, author_id = article.id, author.id
-    url = f"/admin/blog/article/{article_id}/change"
+    post_id, blogger_id = post.id, blogger.id
+    url = f"/admin/blog/post/{post_id}/change"
     mine = staff.get(url, headers=HTML).text  # I open the form ...
     theirs = staff.get(url, headers=HTML).text  # ... and so does a colleague
     saved = staff.post(
         url,
         data={
             "title": "Their title",
-            "author_id": str(author_id),
+            "blogger_id": str(blogger_id),
             "status": "draft",
             "_original": original_of(theirs),
             "csrf_token": token_of(theirs),
@@ -46,7 +46,7 @@ def test_a_stale_form_is_not_saved(staff: TestClient, db_session: TestSession) -
         url,
         data={
             "title": "My title",
-            "author_id": str(author_id),
+            "blogger_id": str(blogger_id),
             "status": "published",
             "_original": original_of(mine),
             "csrf_token": token_of(mine),
@@ -54,16 +54,16 @@ def test_a_stale_form_is_not_saved(staff: TestClient, db_session: TestSession) -
         headers=HTML,
     )
     assert clash.status_code == 409
-    assert "Someone else changed this article after you opened the form." in clash.text
+    assert "Someone else changed this post after you opened the form." in clash.text
     assert '<th scope="row">Title</th><td>First draft</td><td>Their title</td>' in clash.text
     assert 'value="My title"' in clash.text  # my input is kept
-    db_session.refresh(article)
-    assert article.title == "Their title" and article.version == 2
+    db_session.refresh(post)
+    assert post.title == "Their title" and post.version == 2
     again = staff.post(  # saving again, knowingly, on the current version
         url,
         data={
             "title": "My title",
-            "author_id": str(author_id),
+            "blogger_id": str(blogger_id),
             "status": "published",
             "_original": original_of(clash.text),
             "csrf_token": token_of(clash.text),
@@ -71,20 +71,20 @@ def test_a_stale_form_is_not_saved(staff: TestClient, db_session: TestSession) -
         follow_redirects=False,
     )
     assert again.status_code == 303
-    db_session.refresh(article)
-    assert article.title == "My title" and article.version == 3
+    db_session.refresh(post)
+    assert post.title == "My title" and post.version == 3
 
 
 def test_a_model_without_a_version_column_is_protected_too(
     staff: TestClient, db_session: TestSession
 ) -> None:
-    author = Author(name="Ada", email="ada@example.com")
-    db_session.add(author)
+    blogger = Blogger(name="Ada", email="ada@example.com")
+    db_session.add(blogger)
     db_session.flush()
-    author_id = author.id
-    url = f"/admin/blog/author/{author_id}/change"
+    blogger_id = blogger.id
+    url = f"/admin/blog/blogger/{blogger_id}/change"
     mine = staff.get(url, headers=HTML).text
-    author.email = "changed@example.com"  # someone else, meanwhile
+    blogger.email = "changed@example.com"  # someone else, meanwhile
     db_session.flush()
     clash = staff.post(
         url,
@@ -99,15 +99,15 @@ def test_a_model_without_a_version_column_is_protected_too(
     )
     assert clash.status_code == 409
     assert "ada@example.com</td><td>changed@example.com" in clash.text
-    db_session.refresh(author)
-    assert author.name == "Ada" and author.email == "changed@example.com"
+    db_session.refresh(blogger)
+    assert blogger.name == "Ada" and blogger.email == "changed@example.com"
 
 
 def test_a_form_without_its_snapshot_is_refused(staff: TestClient, db_session: TestSession) -> None:
-    author = Author(name="Ada")
-    db_session.add(author)
+    blogger = Blogger(name="Ada")
+    db_session.add(blogger)
     db_session.flush()
-    url = f"/admin/blog/author/{author.id}/change"
+    url = f"/admin/blog/blogger/{blogger.id}/change"
     page = staff.get(url, headers=HTML).text
     for original in (None, "not json", "[1, 2]"):
         data = {"name": "Eve", "csrf_token": token_of(page)}

@@ -12,7 +12,7 @@ from keel.admin import Admin, ModelAdmin, TabularInline, action
 from keel.auth import Auth
 from keel.db import Database
 from keel.testing import TestClient
-from tests.admin.blog import SECRET, Article, Author, Comment
+from tests.admin.blog import SECRET, Blogger, Post, Reply
 
 
 def site() -> Admin:
@@ -24,14 +24,14 @@ def site() -> Admin:
     [
         (
             {"list_display": ["nope"]},
-            "list_display: Article has no column, relationship or method 'nope'",
+            "list_display: Post has no column, relationship or method 'nope'",
         ),
-        ({"list_filter": ["nope"]}, "list_filter: Article has no column 'nope'"),
-        ({"search_fields": ["author__nope"]}, "search_fields: Article has no field 'author__nope'"),
-        ({"ordering": ["-nope"]}, "cannot sort Article by '-nope'"),
+        ({"list_filter": ["nope"]}, "list_filter: Post has no column 'nope'"),
+        ({"search_fields": ["blogger__nope"]}, "search_fields: Post has no field 'blogger__nope'"),
+        ({"ordering": ["-nope"]}, "cannot sort Post by '-nope'"),
         ({"date_hierarchy": "title"}, "date_hierarchy: 'title' is not a date column"),
-        ({"fields": ["title", "nope"]}, "Article has no column 'nope'"),
-        ({"readonly_fields": ["nope"]}, "Article has no column 'nope'"),
+        ({"fields": ["title", "nope"]}, "Post has no column 'nope'"),
+        ({"readonly_fields": ["nope"]}, "Post has no column 'nope'"),
         ({"prepopulated_fields": {"slug": ["nope"]}}, "prepopulated_fields"),
         ({"actions": ["save_model"]}, "mark 'save_model' with @action"),
     ],
@@ -39,34 +39,34 @@ def site() -> Admin:
 def test_mistakes_are_errors_at_registration(options: dict[str, Any], message: str) -> None:
     custom = type("BadAdmin", (ModelAdmin,), options)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        site().register(Article, custom)
+        site().register(Post, custom)
 
 
 def test_register_forms() -> None:
     admin = site()
 
-    class AuthorAdmin(ModelAdmin[Author]):
+    class BloggerAdmin(ModelAdmin[Blogger]):
         search_fields = ["name"]
 
-    registered = admin.register(AuthorAdmin)
-    assert registered.model is Author
+    registered = admin.register(BloggerAdmin)
+    assert registered.model is Blogger
     with pytest.raises(ValueError, match="registered in this admin already"):
-        admin.register(Author)
+        admin.register(Blogger)
     with pytest.raises(TypeError, match="names no model"):
         admin.register(ModelAdmin)
 
-    class Orphans(TabularInline[Author]):
+    class Orphans(TabularInline[Blogger]):
         pass
 
-    class WithBadInline(ModelAdmin[Article]):
+    class WithBadInline(ModelAdmin[Post]):
         inlines = [Orphans]
 
-    with pytest.raises(ValueError, match="needs exactly one foreign key to Article"):
+    with pytest.raises(ValueError, match="needs exactly one foreign key to Post"):
         admin.register(WithBadInline)
 
 
 def test_actions_need_the_marker() -> None:
-    class Fine(ModelAdmin[Comment]):
+    class Fine(ModelAdmin[Reply]):
         actions = ["approve"]
 
         @action(description="Approve", permission="change")
@@ -90,7 +90,7 @@ def test_a_bad_path_is_refused() -> None:
 
 
 def test_project_templates_override_keel_s(tmp_path: Path) -> None:
-    folder = tmp_path / "templates" / "admin" / "blog" / "author"
+    folder = tmp_path / "templates" / "admin" / "blog" / "blogger"
     folder.mkdir(parents=True)
     (folder / "change_list.html").write_text(
         '{% extends "admin/change_list.html" %}{% block title %}Our writers{% endblock %}'
@@ -100,8 +100,8 @@ def test_project_templates_override_keel_s(tmp_path: Path) -> None:
     Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}").init_app(app)
     Auth(secret_key=SECRET).init_app(app)
     admin = Admin(app, templates=tmp_path / "templates")
-    admin.register(Author)
+    admin.register(Blogger)
     with TestClient(app) as client:
         assert client.get("/admin/login?next=/admin").text == "custom login /admin"
-    found = admin.templates.env.select_template(["admin/blog/author/change_list.html"])
+    found = admin.templates.env.select_template(["admin/blog/blogger/change_list.html"])
     assert str(found.filename).startswith(str(tmp_path))

@@ -10,23 +10,23 @@ from sqlalchemy import select
 from keel.admin import LogEntry
 from keel.db.testing import TestSession
 from keel.testing import TestClient
-from tests.admin.blog import Article, Author, Comment, Status
+from tests.admin.blog import Blogger, Post, Reply, Status
 from tests.admin.conftest import token_of
 
 HTML = {"Accept": "text/html"}
 
 
-def seed(db_session: TestSession, articles: int = 3) -> tuple[Author, list[Article]]:
-    ada = Author(name="Ada Lovelace", email="ada@example.com", website="https://ada.example")
-    bob = Author(name="Bob Byte")
+def seed(db_session: TestSession, posts: int = 3) -> tuple[Blogger, list[Post]]:
+    ada = Blogger(name="Ada Lovelace", email="ada@example.com", website="https://ada.example")
+    bob = Blogger(name="Bob Byte")
     db_session.add_all([ada, bob])
     db_session.flush()
     made = []
-    for i in range(articles):
+    for i in range(posts):
         made.append(
-            Article(
-                title=f"Article {i:02d}",
-                author_id=ada.id if i % 2 == 0 else bob.id,
+            Post(
+                title=f"Post {i:02d}",
+                blogger_id=ada.id if i % 2 == 0 else bob.id,
                 status=Status.PUBLISHED if i % 3 == 0 else Status.DRAFT,
                 views=i,
                 published_at=dt.datetime(2024, 1 + i % 12, 1 + i % 28, 12, tzinfo=dt.UTC),
@@ -40,7 +40,7 @@ def seed(db_session: TestSession, articles: int = 3) -> tuple[Author, list[Artic
 def titles(page: str) -> list[str]:
     import re
 
-    return re.findall(r'/change">(Article \d+)</a>', page)
+    return re.findall(r'/change">(Post \d+)</a>', page)
 
 
 def test_index_groups_models_with_counts(staff: TestClient, db_session: TestSession) -> None:
@@ -50,9 +50,9 @@ def test_index_groups_models_with_counts(staff: TestClient, db_session: TestSess
     assert page.headers["cache-control"] == "no-store"
     text = page.text
     assert '<h2 id="app-blog">Blog</h2>' in text
-    assert 'href="/admin/blog/article">Articles</a>' in text
+    assert 'href="/admin/blog/post">Posts</a>' in text
     assert '<td class="count">3</td>' in text and '<td class="count">2</td>' in text
-    assert 'href="/admin/blog/author/add">Add</a>' in text
+    assert 'href="/admin/blog/blogger/add">Add</a>' in text
     assert "/admin/static/admin.css" in text and "/admin/static/admin.js" in text
 
 
@@ -68,91 +68,91 @@ def test_change_list_search_filter_sort_and_pages(
     staff: TestClient, db_session: TestSession
 ) -> None:
     seed(db_session, 45)
-    first = staff.get("/admin/blog/article", headers=HTML).text
-    assert titles(first)[:2] == ["Article 44", "Article 43"]  # newest first by default
+    first = staff.get("/admin/blog/post", headers=HTML).text
+    assert titles(first)[:2] == ["Post 44", "Post 43"]  # newest first by default
     assert len(titles(first)) == 20  # list_per_page
     assert '<span class="this-page" aria-current="page">1</span>' in first
     assert 'href="?p=3">3</a>' in first
-    third = staff.get("/admin/blog/article?p=3", headers=HTML).text
-    assert titles(third) == ["Article 04", "Article 03", "Article 02", "Article 01", "Article 00"]
+    third = staff.get("/admin/blog/post?p=3", headers=HTML).text
+    assert titles(third) == ["Post 04", "Post 03", "Post 02", "Post 01", "Post 00"]
 
-    by_title = staff.get("/admin/blog/article?o=title", headers=HTML).text
-    assert titles(by_title)[:2] == ["Article 00", "Article 01"]
+    by_title = staff.get("/admin/blog/post?o=title", headers=HTML).text
+    assert titles(by_title)[:2] == ["Post 00", "Post 01"]
     assert 'aria-sort="ascending"' in by_title
     assert 'href="?o=-title"' in by_title  # the heading flips the order
-    by_loud = staff.get("/admin/blog/article?o=-shout", headers=HTML).text  # a method's ordering
-    assert titles(by_loud)[0] == "Article 44"
+    by_loud = staff.get("/admin/blog/post?o=-shout", headers=HTML).text  # a method's ordering
+    assert titles(by_loud)[0] == "Post 44"
 
-    found = staff.get("/admin/blog/article?q=article+07", headers=HTML).text
-    assert titles(found) == ["Article 07"]
+    found = staff.get("/admin/blog/post?q=post+07", headers=HTML).text
+    assert titles(found) == ["Post 07"]
     assert "1 result" in found and "45 total" in found
-    by_author = staff.get("/admin/blog/article?q=bob", headers=HTML).text  # author__name
-    assert len(titles(by_author)) == 20 and all(int(t[-2:]) % 2 for t in titles(by_author))
+    by_blogger = staff.get("/admin/blog/post?q=bob", headers=HTML).text  # blogger__name
+    assert len(titles(by_blogger)) == 20 and all(int(t[-2:]) % 2 for t in titles(by_blogger))
 
-    drafts = staff.get("/admin/blog/article?status=draft&o=title", headers=HTML).text
-    assert titles(drafts)[:3] == ["Article 01", "Article 02", "Article 04"]
+    drafts = staff.get("/admin/blog/post?status=draft&o=title", headers=HTML).text
+    assert titles(drafts)[:3] == ["Post 01", "Post 02", "Post 04"]
     assert '<li class="selected"><a href="?o=title" aria-current="true">All</a>' not in drafts
     assert 'aria-current="true">Draft</a>' in drafts
 
 
 def test_date_hierarchy_drills_down(staff: TestClient, db_session: TestSession) -> None:
     seed(db_session, 14)
-    top = staff.get("/admin/blog/article", headers=HTML).text
+    top = staff.get("/admin/blog/post", headers=HTML).text
     assert 'href="?published_at__year=2024">2024</a>' in top
-    year = staff.get("/admin/blog/article?published_at__year=2024", headers=HTML).text
+    year = staff.get("/admin/blog/post?published_at__year=2024", headers=HTML).text
     assert "February 2024" in year and "December 2024" in year
     month = staff.get(
-        "/admin/blog/article?published_at__year=2024&published_at__month=2", headers=HTML
+        "/admin/blog/post?published_at__year=2024&published_at__month=2", headers=HTML
     ).text
-    assert titles(month) == ["Article 13", "Article 01"]
+    assert titles(month) == ["Post 13", "Post 01"]
     day = staff.get(
-        "/admin/blog/article?published_at__year=2024&published_at__month=2&published_at__day=2",
+        "/admin/blog/post?published_at__year=2024&published_at__month=2&published_at__day=2",
         headers=HTML,
     ).text
-    assert titles(day) == ["Article 01"]
+    assert titles(day) == ["Post 01"]
 
 
 def test_add_with_a_validation_error_then_success(
     staff: TestClient, db_session: TestSession
 ) -> None:
     ada, _ = seed(db_session, 0)
-    form = staff.get("/admin/blog/article/add", headers=HTML).text
+    form = staff.get("/admin/blog/post/add", headers=HTML).text
     assert 'name="title"' in form and 'maxlength="200"' in form
-    assert 'data-autocomplete="/admin/blog/author/autocomplete"' in form  # autocomplete_fields
+    assert 'data-autocomplete="/admin/blog/blogger/autocomplete"' in form  # autocomplete_fields
     assert '<option value="draft" selected>Draft</option>' in form  # enum default
     assert 'name="views"' not in form  # read-only
     assert 'name="version"' not in form  # set by the server
-    assert "comment_set-TOTAL" in form  # the inline
+    assert "reply_set-TOTAL" in form  # the inline
     token = token_of(form)
     bad = staff.post(
-        "/admin/blog/article/add",
-        data={"title": "", "author_id": "999", "status": "draft", "csrf_token": token},
+        "/admin/blog/post/add",
+        data={"title": "", "blogger_id": "999", "status": "draft", "csrf_token": token},
         headers=HTML,
     )
     assert bad.status_code == 422
     assert "This field is required." in bad.text
-    assert "There is no Author 999." in bad.text
+    assert "There is no Blogger 999." in bad.text
     assert 'aria-invalid="true"' in bad.text
     good = staff.post(
-        "/admin/blog/article/add",
+        "/admin/blog/post/add",
         data={
             "title": "Fresh",
             "slug": "fresh",
-            "author_id": str(ada.id),
+            "blogger_id": str(ada.id),
             "status": "published",
-            "comment_set-TOTAL": "1",
-            "comment_set-0-text": "First!",
+            "reply_set-TOTAL": "1",
+            "reply_set-0-text": "First!",
             "csrf_token": token,
         },
         follow_redirects=False,
     )
-    assert good.status_code == 303 and good.headers["location"] == "/admin/blog/article"
-    article = db_session.run(_one(db_session, select(Article).where(Article.title == "Fresh")))
-    assert article.status is Status.PUBLISHED and article.version == 1
-    comments = db_session.run(_all(db_session, select(Comment.text)))
-    assert comments == ["First!"]
-    listing = staff.get("/admin/blog/article", headers=HTML).text
-    assert "The article “Fresh” was added." in listing
+    assert good.status_code == 303 and good.headers["location"] == "/admin/blog/post"
+    post = db_session.run(_one(db_session, select(Post).where(Post.title == "Fresh")))
+    assert post.status is Status.PUBLISHED and post.version == 1
+    replies = db_session.run(_all(db_session, select(Reply.text)))
+    assert replies == ["First!"]
+    listing = staff.get("/admin/blog/post", headers=HTML).text
+    assert "The post “Fresh” was added." in listing
     entry = db_session.run(_one(db_session, select(LogEntry)))
     assert entry.action == "add" and entry.object_repr == "Fresh"
     assert {"field": "title", "old": None, "new": "Fresh"} in entry.changes
@@ -169,10 +169,10 @@ async def _all(db_session: TestSession, statement: Any) -> list[Any]:
 def test_edit_records_old_and_new_values_in_history(
     staff: TestClient, db_session: TestSession
 ) -> None:
-    ada, (article, *_) = seed(db_session, 1)
-    url = f"/admin/blog/article/{article.id}/change"
+    ada, (post, *_) = seed(db_session, 1)
+    url = f"/admin/blog/post/{post.id}/change"
     form = staff.get(url, headers=HTML).text
-    assert 'value="Article 00"' in form and "Ada Lovelace" in form  # the author's name
+    assert 'value="Post 00"' in form and "Ada Lovelace" in form  # the blogger's name
     assert 'name="_original"' in form
     original = _original(form)
     saved = staff.post(
@@ -180,24 +180,24 @@ def test_edit_records_old_and_new_values_in_history(
         data={
             "title": "Renamed",
             "slug": "renamed",
-            "author_id": str(ada.id),
+            "blogger_id": str(ada.id),
             "status": "draft",
             "_original": original,
             "_continue": "1",
-            "comment_set-TOTAL": "1",
-            "comment_set-0-text": "Inline child",
+            "reply_set-TOTAL": "1",
+            "reply_set-0-text": "Inline child",
             "csrf_token": token_of(form),
         },
         follow_redirects=False,
     )
     assert saved.status_code == 303 and saved.headers["location"] == url
-    history = staff.get(f"/admin/blog/article/{article.id}/history", headers=HTML).text
+    history = staff.get(f"/admin/blog/post/{post.id}/history", headers=HTML).text
     assert "Change" in history and "root@example.com" in history
-    assert '<th scope="row">title</th><td>Article 00</td><td>Renamed</td>' in history
+    assert '<th scope="row">title</th><td>Post 00</td><td>Renamed</td>' in history
     assert '<th scope="row">status</th><td>published</td><td>draft</td>' in history
-    assert "new comment: text" in history and "Inline child" in history
+    assert "new reply: text" in history and "Inline child" in history
     again = staff.get(url, headers=HTML).text
-    assert 'value="Inline child"' in again and "comment_set-0-DELETE" in again
+    assert 'value="Inline child"' in again and "reply_set-0-DELETE" in again
 
 
 def _original(page: str) -> str:
@@ -212,47 +212,47 @@ def _original(page: str) -> str:
 def test_delete_lists_cascades_and_protected_objects(
     staff: TestClient, db_session: TestSession
 ) -> None:
-    ada, (article, *_) = seed(db_session, 3)
-    db_session.add(Comment(article_id=article.id, text="Nice <b>post</b>"))
+    ada, (post, *_) = seed(db_session, 3)
+    db_session.add(Reply(post_id=post.id, text="Nice <b>post</b>"))
     db_session.flush()
-    page = staff.get(f"/admin/blog/article/{article.id}/delete", headers=HTML).text
-    assert "<strong>1 comment</strong> will be deleted: Nice" in page
+    page = staff.get(f"/admin/blog/post/{post.id}/delete", headers=HTML).text
+    assert "<strong>1 reply</strong> will be deleted: Nice" in page
     assert "Nice &lt;b&gt;post&lt;/b&gt;" in page
-    blocked = staff.get(f"/admin/blog/author/{ada.id}/delete", headers=HTML).text
+    blocked = staff.get(f"/admin/blog/blogger/{ada.id}/delete", headers=HTML).text
     assert "cannot be deleted" in blocked and "block the delete" in blocked
     assert "Yes, delete it" not in blocked
     done = staff.post(
-        f"/admin/blog/article/{article.id}/delete",
+        f"/admin/blog/post/{post.id}/delete",
         data={"csrf_token": token_of(page)},
         follow_redirects=False,
     )
     assert done.status_code == 303
-    assert db_session.run(_all(db_session, select(Comment))) == []
+    assert db_session.run(_all(db_session, select(Reply))) == []
     entry = db_session.run(_one(db_session, select(LogEntry)))
     assert entry.action == "delete"
-    assert {"field": "title", "old": "Article 00", "new": None} in entry.changes
+    assert {"field": "title", "old": "Post 00", "new": None} in entry.changes
     refused = staff.post(
-        f"/admin/blog/author/{ada.id}/delete", data={"csrf_token": token_of(page)}, headers=HTML
+        f"/admin/blog/blogger/{ada.id}/delete", data={"csrf_token": token_of(page)}, headers=HTML
     )
     assert refused.status_code == 200 and "cannot be deleted" in refused.text
-    assert db_session.run(_all(db_session, select(Author.name))) == ["Ada Lovelace", "Bob Byte"]
+    assert db_session.run(_all(db_session, select(Blogger.name))) == ["Ada Lovelace", "Bob Byte"]
 
 
 def test_bulk_delete_asks_first(staff: TestClient, db_session: TestSession) -> None:
-    _, articles = seed(db_session, 4)
-    listing = staff.get("/admin/blog/article", headers=HTML).text
+    _, posts = seed(db_session, 4)
+    listing = staff.get("/admin/blog/post", headers=HTML).text
     token = token_of(listing)
-    chosen = [str(articles[0].id), str(articles[1].id)]
+    chosen = [str(posts[0].id), str(posts[1].id)]
     confirm = staff.post(
-        "/admin/blog/article",
+        "/admin/blog/post",
         data={"action": "delete_selected", "_selected": chosen, "csrf_token": token},
         headers=HTML,
     )
-    assert confirm.status_code == 200 and "Delete 2 articles" in confirm.text
-    assert "<li>Article 00</li>" in confirm.text
-    assert len(db_session.run(_all(db_session, select(Article)))) == 4  # nothing yet
+    assert confirm.status_code == 200 and "Delete 2 posts" in confirm.text
+    assert "<li>Post 00</li>" in confirm.text
+    assert len(db_session.run(_all(db_session, select(Post)))) == 4  # nothing yet
     done = staff.post(
-        "/admin/blog/article",
+        "/admin/blog/post",
         data={
             "action": "delete_selected",
             "post": "yes",
@@ -262,42 +262,42 @@ def test_bulk_delete_asks_first(staff: TestClient, db_session: TestSession) -> N
         follow_redirects=False,
     )
     assert done.status_code == 303
-    left = db_session.run(_all(db_session, select(Article.title).order_by(Article.title)))
-    assert left == ["Article 02", "Article 03"]
-    assert "Deleted 2 articles." in staff.get("/admin/blog/article", headers=HTML).text
+    left = db_session.run(_all(db_session, select(Post.title).order_by(Post.title)))
+    assert left == ["Post 02", "Post 03"]
+    assert "Deleted 2 posts." in staff.get("/admin/blog/post", headers=HTML).text
     assert len(db_session.run(_all(db_session, select(LogEntry)))) == 2
 
 
 def test_custom_action(staff: TestClient, db_session: TestSession) -> None:
-    _, articles = seed(db_session, 3)
-    listing = staff.get("/admin/blog/article", headers=HTML).text
-    assert '<option value="publish">Publish the selected articles</option>' in listing
+    _, posts = seed(db_session, 3)
+    listing = staff.get("/admin/blog/post", headers=HTML).text
+    assert '<option value="publish">Publish the selected posts</option>' in listing
     done = staff.post(
-        "/admin/blog/article?status=draft",
+        "/admin/blog/post?status=draft",
         data={
             "action": "publish",
-            "_selected": [str(articles[1].id)],
+            "_selected": [str(posts[1].id)],
             "csrf_token": token_of(listing),
         },
         follow_redirects=False,
     )
-    assert done.headers["location"] == "/admin/blog/article?status=draft"
-    db_session.refresh(articles[1])
-    assert articles[1].status is Status.PUBLISHED
+    assert done.headers["location"] == "/admin/blog/post?status=draft"
+    db_session.refresh(posts[1])
+    assert posts[1].status is Status.PUBLISHED
 
 
 def test_autocomplete(staff: TestClient, db_session: TestSession) -> None:
     seed(db_session, 0)
-    found = staff.get("/admin/blog/author/autocomplete?term=ada").json()
+    found = staff.get("/admin/blog/blogger/autocomplete?term=ada").json()
     assert [r["text"] for r in found["results"]] == ["Ada Lovelace"]
-    assert len(staff.get("/admin/blog/author/autocomplete").json()["results"]) == 2
+    assert len(staff.get("/admin/blog/blogger/autocomplete").json()["results"]) == 2
 
 
 def test_a_model_without_options(staff: TestClient, db_session: TestSession) -> None:
-    _, (article, *_) = seed(db_session, 1)
-    db_session.add(Comment(article_id=article.id, text="plain"))
+    _, (post, *_) = seed(db_session, 1)
+    db_session.add(Reply(post_id=post.id, text="plain"))
     db_session.flush()
-    listing = staff.get("/admin/blog/comment", headers=HTML).text
+    listing = staff.get("/admin/blog/reply", headers=HTML).text
     assert ">plain<" in listing  # no __str__: a name-like column
-    form = staff.get("/admin/blog/comment/add", headers=HTML).text
-    assert "<select" in form and "Article 00</option>" in form  # a small FK target: a select
+    form = staff.get("/admin/blog/reply/add", headers=HTML).text
+    assert "<select" in form and "Post 00</option>" in form  # a small FK target: a select

@@ -6,24 +6,24 @@ import datetime as dt
 
 from keel.db.testing import TestSession
 from keel.testing import TestClient
-from tests.admin.blog import Article, Author, Comment
+from tests.admin.blog import Blogger, Post, Reply
 from tests.admin.conftest import Queries
 
 HTML = {"Accept": "text/html"}
 
 
-def seed(db_session: TestSession, authors: int, articles: int) -> list[Author]:
-    people = [Author(name=f"Author {i}") for i in range(authors)]
+def seed(db_session: TestSession, bloggers: int, posts: int) -> list[Blogger]:
+    people = [Blogger(name=f"Blogger {i}") for i in range(bloggers)]
     db_session.add_all(people)
     db_session.flush()
     db_session.add_all(
         [
-            Article(
-                title=f"Article {i}",
-                author_id=people[i % authors].id,
+            Post(
+                title=f"Post {i}",
+                blogger_id=people[i % bloggers].id,
                 published_at=dt.datetime(2024, 1 + i % 12, 1, tzinfo=dt.UTC),
             )
-            for i in range(articles)
+            for i in range(posts)
         ]
     )
     db_session.flush()
@@ -38,31 +38,29 @@ def count(client: TestClient, queries: Queries, url: str) -> int:
 
 
 URLS = [
-    "/admin/blog/article",
-    "/admin/blog/article?p=2",
-    "/admin/blog/article?q=article+1",
-    "/admin/blog/article?status=draft&o=-author,title",
-    "/admin/blog/article?published_at__year=2024&published_at__month=3",
-    "/admin/blog/article?author_id=1",
+    "/admin/blog/post",
+    "/admin/blog/post?p=2",
+    "/admin/blog/post?q=post+1",
+    "/admin/blog/post?status=draft&o=-blogger,title",
+    "/admin/blog/post?published_at__year=2024&published_at__month=3",
+    "/admin/blog/post?blogger_id=1",
 ]
 
 
-def test_the_change_list_runs_the_same_statements_for_5_or_150_authors(
+def test_the_change_list_runs_the_same_statements_for_5_or_150_bloggers(
     staff: TestClient, db_session: TestSession, queries: Queries
 ) -> None:
     seed(db_session, 5, 60)
     small = {url: count(staff, queries, url) for url in URLS}
-    seed_more = [Author(name=f"More {i}") for i in range(145)]
+    seed_more = [Blogger(name=f"More {i}") for i in range(145)]
     db_session.add_all(seed_more)
     db_session.flush()
-    db_session.add_all(
-        [Article(title=f"Extra {i}", author_id=a.id) for i, a in enumerate(seed_more)]
-    )
+    db_session.add_all([Post(title=f"Extra {i}", blogger_id=a.id) for i, a in enumerate(seed_more)])
     db_session.flush()
     for url in URLS:
         big = count(staff, queries, url)
         assert small[url] == big, url
-        # the session's user, the counts, the page's keys, its rows and their authors, the
+        # the session's user, the counts, the page's keys, its rows and their bloggers, the
         # date bounds, the filters' options
         assert big <= 10, queries.statements
 
@@ -71,14 +69,14 @@ def test_the_change_form_and_index_are_constant(
     staff: TestClient, db_session: TestSession, queries: Queries
 ) -> None:
     people = seed(db_session, 3, 3)
-    article_id = people[0].id
-    url = f"/admin/blog/article/{article_id}/change"
+    post_id = people[0].id
+    url = f"/admin/blog/post/{post_id}/change"
     few = count(staff, queries, url)
-    db_session.add_all([Comment(article_id=article_id, text=f"c{i}") for i in range(30)])
-    db_session.add_all([Author(name=f"Extra {i}") for i in range(200)])
+    db_session.add_all([Reply(post_id=post_id, text=f"c{i}") for i in range(30)])
+    db_session.add_all([Blogger(name=f"Extra {i}") for i in range(200)])
     db_session.flush()
     assert count(staff, queries, url) == few
     index = count(staff, queries, "/admin")
     assert index <= 1 + 3 + 1  # the user, one count per model, the recent actions
-    add = count(staff, queries, "/admin/blog/comment/add")
-    assert add <= 3  # the user and the article select (LIMIT threshold + 1)
+    add = count(staff, queries, "/admin/blog/reply/add")
+    assert add <= 3  # the user and the post select (LIMIT threshold + 1)

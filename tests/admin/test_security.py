@@ -11,7 +11,7 @@ import pytest
 
 from keel.db.testing import TestSession
 from keel.testing import TestClient
-from tests.admin.blog import Article, Author, Comment
+from tests.admin.blog import Blogger, Post, Reply
 from tests.admin.conftest import log_in, token_of
 from tests.problems import problem
 
@@ -20,19 +20,19 @@ XSS = '<script>alert(1)</script>" onmouseover="alert(2)'
 
 
 def test_anonymous_browsers_go_to_the_login_page(db_client: TestClient) -> None:
-    answer = db_client.get("/admin/blog/article?q=x", headers=HTML, follow_redirects=False)
+    answer = db_client.get("/admin/blog/post?q=x", headers=HTML, follow_redirects=False)
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/admin/login?next=%2Fadmin%2Fblog%2Farticle%3Fq%3Dx"
+    assert answer.headers["location"] == "/admin/login?next=%2Fadmin%2Fblog%2Fpost%3Fq%3Dx"
     page = db_client.get(answer.headers["location"], headers=HTML)
     assert page.status_code == 200 and 'name="password"' in page.text
-    assert 'value="/admin/blog/article?q=x"' in page.text
+    assert 'value="/admin/blog/post?q=x"' in page.text
 
 
 def test_api_clients_get_a_403_problem(db_client: TestClient) -> None:
-    for url in ("/admin", "/admin/blog/article", "/admin/blog/author/autocomplete"):
+    for url in ("/admin", "/admin/blog/post", "/admin/blog/blogger/autocomplete"):
         body = problem(db_client.get(url, headers={"Accept": "application/json"}), 403)
         assert body["detail"] == "Log in to the admin with a staff account."
-    problem(db_client.get("/admin/blog/article/1/change"), 403)
+    problem(db_client.get("/admin/blog/post/1/change"), 403)
 
 
 def test_only_active_staff_log_in(db_client: TestClient, make_user: Callable[..., Any]) -> None:
@@ -90,15 +90,16 @@ def test_logout(staff: TestClient) -> None:
 
 
 def test_missing_csrf_token_is_refused(staff: TestClient, db_session: TestSession) -> None:
-    author = Author(name="Ada")
-    db_session.add(author)
+    blogger = Blogger(name="Ada")
+    db_session.add(blogger)
     db_session.flush()
-    body = problem(staff.post("/admin/blog/author/add", data={"name": "Eve"}), 403)
+    body = problem(staff.post("/admin/blog/blogger/add", data={"name": "Eve"}), 403)
     assert "CSRF" in body["detail"]
-    problem(staff.post(f"/admin/blog/author/{author.id}/delete", data={}), 403)
+    problem(staff.post(f"/admin/blog/blogger/{blogger.id}/delete", data={}), 403)
     problem(
         staff.post(
-            "/admin/blog/author", data={"action": "delete_selected", "_selected": [str(author.id)]}
+            "/admin/blog/blogger",
+            data={"action": "delete_selected", "_selected": [str(blogger.id)]},
         ),
         403,
     )
@@ -106,7 +107,7 @@ def test_missing_csrf_token_is_refused(staff: TestClient, db_session: TestSessio
 
 @pytest.fixture
 def viewer(db_client: TestClient, make_user: Callable[..., Any]) -> TestClient:
-    make_user("viewer@example.com", is_staff=True, perms=("blog.view_article", "blog.view_author"))
+    make_user("viewer@example.com", is_staff=True, perms=("blog.view_post", "blog.view_blogger"))
     log_in(db_client, "viewer@example.com")
     return db_client
 
@@ -114,96 +115,96 @@ def viewer(db_client: TestClient, make_user: Callable[..., Any]) -> TestClient:
 def test_a_view_only_user_sees_no_buttons_and_cannot_post(
     viewer: TestClient, db_session: TestSession
 ) -> None:
-    author = Author(name="Ada")
-    db_session.add(author)
+    blogger = Blogger(name="Ada")
+    db_session.add(blogger)
     db_session.flush()
-    article = Article(title="Readable", author_id=author.id)
-    db_session.add(article)
+    post = Post(title="Readable", blogger_id=blogger.id)
+    db_session.add(post)
     db_session.flush()
-    article_id = article.id
+    post_id = post.id
     index = viewer.get("/admin", headers=HTML).text
-    assert "Articles" in index and "Comments" not in index  # no permission on comments
+    assert "Posts" in index and "Replies" not in index  # no permission on replies
     assert "/add" not in index
-    listing = viewer.get("/admin/blog/article", headers=HTML).text
-    assert "Add article" not in listing and "delete_selected" not in listing
+    listing = viewer.get("/admin/blog/post", headers=HTML).text
+    assert "Add post" not in listing and "delete_selected" not in listing
     assert 'name="_selected"' not in listing  # no actions: no checkboxes
-    form = viewer.get(f"/admin/blog/article/{article_id}/change", headers=HTML).text
-    assert "View article" in form and "Readable" in form
+    form = viewer.get(f"/admin/blog/post/{post_id}/change", headers=HTML).text
+    assert "View post" in form and "Readable" in form
     assert "<input" not in form.split('<main id="content">')[1].split("</main>")[0].replace(
         'type="hidden" name="csrf_token"', ""
     )  # nothing to edit
     assert "Delete" not in form
     token = token_of(index)
     forged: list[tuple[str, dict[str, Any]]] = [
-        ("/admin/blog/article/add", {"title": "x"}),
-        (f"/admin/blog/article/{article_id}/change", {"title": "x"}),
-        (f"/admin/blog/article/{article_id}/delete", {}),
+        ("/admin/blog/post/add", {"title": "x"}),
+        (f"/admin/blog/post/{post_id}/change", {"title": "x"}),
+        (f"/admin/blog/post/{post_id}/delete", {}),
         (
-            "/admin/blog/article",
-            {"action": "delete_selected", "_selected": [str(article_id)], "post": "yes"},
+            "/admin/blog/post",
+            {"action": "delete_selected", "_selected": [str(post_id)], "post": "yes"},
         ),
-        ("/admin/blog/article", {"action": "publish", "_selected": [str(article_id)]}),
+        ("/admin/blog/post", {"action": "publish", "_selected": [str(post_id)]}),
     ]
     for url, data in forged:
         body = problem(viewer.post(url, data={**data, "csrf_token": token}), 403)
         assert "You do not have permission" in body["detail"]
-    problem(viewer.get(f"/admin/blog/article/{article_id}/delete"), 403)
-    problem(viewer.get("/admin/blog/article/add"), 403)
-    problem(viewer.get("/admin/blog/comment"), 403)
-    page = viewer.get("/admin/blog/comment", headers=HTML)
+    problem(viewer.get(f"/admin/blog/post/{post_id}/delete"), 403)
+    problem(viewer.get("/admin/blog/post/add"), 403)
+    problem(viewer.get("/admin/blog/reply"), 403)
+    page = viewer.get("/admin/blog/reply", headers=HTML)
     assert page.status_code == 403 and "<html" in page.text.lower()
-    db_session.refresh(article)
-    assert article.title == "Readable"
+    db_session.refresh(post)
+    assert post.title == "Readable"
 
 
 def test_change_permission_without_delete(
     db_client: TestClient, make_user: Callable[..., Any], db_session: TestSession
 ) -> None:
-    make_user("editor@example.com", is_staff=True, perms=("blog.change_author",))
+    make_user("editor@example.com", is_staff=True, perms=("blog.change_blogger",))
     log_in(db_client, "editor@example.com")
-    author = Author(name="Ada")
-    db_session.add(author)
+    blogger = Blogger(name="Ada")
+    db_session.add(blogger)
     db_session.flush()
-    form = db_client.get(f"/admin/blog/author/{author.id}/change", headers=HTML).text
+    form = db_client.get(f"/admin/blog/blogger/{blogger.id}/change", headers=HTML).text
     assert 'name="name"' in form and "Delete" not in form
-    listing = db_client.get("/admin/blog/author", headers=HTML).text
-    assert "Add author" not in listing
+    listing = db_client.get("/admin/blog/blogger", headers=HTML).text
+    assert "Add blogger" not in listing
 
 
 def test_xss_payloads_stay_inert(staff: TestClient, db_session: TestSession) -> None:
-    author = Author(name=XSS, email=XSS, website="javascript:alert(3)")
-    safe = Author(name="Linked", website="https://example.com/?a=1&b=2")
-    db_session.add_all([author, safe])
+    blogger = Blogger(name=XSS, email=XSS, website="javascript:alert(3)")
+    safe = Blogger(name="Linked", website="https://example.com/?a=1&b=2")
+    db_session.add_all([blogger, safe])
     db_session.flush()
-    article = Article(title=XSS, slug=XSS, body=XSS, author_id=author.id)
-    db_session.add(article)
+    post = Post(title=XSS, slug=XSS, body=XSS, blogger_id=blogger.id)
+    db_session.add(post)
     db_session.flush()
-    db_session.add(Comment(article_id=article.id, text=XSS))
+    db_session.add(Reply(post_id=post.id, text=XSS))
     db_session.flush()
     pages = [
-        staff.get("/admin/blog/article", headers=HTML).text,
-        staff.get("/admin/blog/author", headers=HTML).text,
-        staff.get(f"/admin/blog/article?q={XSS[:20]}", headers=HTML).text,
-        staff.get(f"/admin/blog/article/{article.id}/change", headers=HTML).text,
-        staff.get(f"/admin/blog/author/{author.id}/change", headers=HTML).text,
-        staff.get(f"/admin/blog/article/{article.id}/delete", headers=HTML).text,
+        staff.get("/admin/blog/post", headers=HTML).text,
+        staff.get("/admin/blog/blogger", headers=HTML).text,
+        staff.get(f"/admin/blog/post?q={XSS[:20]}", headers=HTML).text,
+        staff.get(f"/admin/blog/post/{post.id}/change", headers=HTML).text,
+        staff.get(f"/admin/blog/blogger/{blogger.id}/change", headers=HTML).text,
+        staff.get(f"/admin/blog/post/{post.id}/delete", headers=HTML).text,
     ]
     token = token_of(pages[3])
     form = pages[3]
     original = html.unescape(re.search(r'name="_original" value="([^"]*)"', form).group(1))  # type: ignore[union-attr]
     staff.post(
-        f"/admin/blog/article/{article.id}/change",
+        f"/admin/blog/post/{post.id}/change",
         data={
             "title": XSS + "!",
             "slug": XSS,
-            "author_id": str(author.id),
+            "blogger_id": str(blogger.id),
             "status": "draft",
             "_original": original,
-            "comment_set-TOTAL": "0",
+            "reply_set-TOTAL": "0",
             "csrf_token": token,
         },
     )
-    pages.append(staff.get(f"/admin/blog/article/{article.id}/history", headers=HTML).text)
+    pages.append(staff.get(f"/admin/blog/post/{post.id}/history", headers=HTML).text)
     pages.append(staff.get("/admin", headers=HTML).text)
     for page in pages:
         assert "<script>alert" not in page
@@ -221,7 +222,7 @@ BAD_QUERIES = [
     ("secret=1", "Unknown change list parameter 'secret'"),
     ("views=3", "Unknown change list parameter 'views'"),
     ("status=deleted", "takes one of draft, published"),
-    ("author_id=abc", "takes an integer"),
+    ("blogger_id=abc", "takes an integer"),
     ("published_at=forever", "takes one of today"),
     ("p=abc", "p must be a number"),
     ("p=0", "p must be a number"),
@@ -235,20 +236,20 @@ BAD_QUERIES = [
 
 def test_bad_change_list_parameters_are_400(staff: TestClient) -> None:
     for query, detail in BAD_QUERIES:
-        body = problem(staff.get(f"/admin/blog/article?{query}"), 400)
+        body = problem(staff.get(f"/admin/blog/post?{query}"), 400)
         assert detail in body["detail"], query
-        page = staff.get(f"/admin/blog/article?{query}", headers=HTML)
+        page = staff.get(f"/admin/blog/post?{query}", headers=HTML)
         assert page.status_code == 400 and "<html" in page.text.lower()
 
 
 def test_missing_objects_are_404_pages(staff: TestClient) -> None:
     for url in (
-        "/admin/blog/article/999/change",
-        "/admin/blog/article/abc/change",
-        "/admin/blog/article/99999999999999999999999/history",
-        "/admin/blog/article/999/delete",
+        "/admin/blog/post/999/change",
+        "/admin/blog/post/abc/change",
+        "/admin/blog/post/99999999999999999999999/history",
+        "/admin/blog/post/999/delete",
         "/admin/blog/nothing",
-        "/admin/blog/article?p=2",
+        "/admin/blog/post?p=2",
     ):
         page = staff.get(url, headers=HTML)
         assert page.status_code == 404, url
@@ -257,89 +258,89 @@ def test_missing_objects_are_404_pages(staff: TestClient) -> None:
 
 
 def test_bad_posts(staff: TestClient, db_session: TestSession) -> None:
-    author = Author(name="Ada")
-    db_session.add(author)
+    blogger = Blogger(name="Ada")
+    db_session.add(blogger)
     db_session.flush()
-    other = Article(title="Other", author_id=author.id)
-    mine = Article(title="Mine", author_id=author.id)
+    other = Post(title="Other", blogger_id=blogger.id)
+    mine = Post(title="Mine", blogger_id=blogger.id)
     db_session.add_all([other, mine])
     db_session.flush()
-    foreign = Comment(article_id=other.id, text="not yours")
+    foreign = Reply(post_id=other.id, text="not yours")
     db_session.add(foreign)
     db_session.flush()
-    mine_id, author_id, foreign_id = mine.id, author.id, foreign.id
+    mine_id, blogger_id, foreign_id = mine.id, blogger.id, foreign.id
     token = token_of(staff.get("/admin", headers=HTML).text)
     cases: list[tuple[str, dict[str, Any], str]] = [
         (
-            "/admin/blog/article",
+            "/admin/blog/post",
             {"action": "explode", "_selected": ["1"]},
             "Choose one of the actions",
         ),
-        ("/admin/blog/article", {"action": "delete_selected", "_selected": ["x"]}, "is not an id"),
+        ("/admin/blog/post", {"action": "delete_selected", "_selected": ["x"]}, "is not an id"),
         (
-            "/admin/blog/article",
+            "/admin/blog/post",
             {"action": "delete_selected", "_selected": [str(i) for i in range(501)]},
             "at most 500",
         ),
         (
-            f"/admin/blog/article/{mine_id}/change",
+            f"/admin/blog/post/{mine_id}/change",
             {
                 "title": "t",
-                "author_id": str(author_id),
-                "comment_set-TOTAL": "1",
-                "comment_set-0-id": str(foreign_id),
-                "comment_set-0-text": "stolen",
+                "blogger_id": str(blogger_id),
+                "reply_set-TOTAL": "1",
+                "reply_set-0-id": str(foreign_id),
+                "reply_set-0-text": "stolen",
             },
             "is not a child of this object",
         ),
         (
-            f"/admin/blog/article/{mine_id}/change",
-            {"comment_set-TOTAL": "9999"},
+            f"/admin/blog/post/{mine_id}/change",
+            {"reply_set-TOTAL": "9999"},
             "TOTAL must be a number",
         ),
-        ("/admin/blog/article/add", {"comment_set-TOTAL": "-1"}, "TOTAL must be a number"),
+        ("/admin/blog/post/add", {"reply_set-TOTAL": "-1"}, "TOTAL must be a number"),
     ]
     for url, data, detail in cases:
         body = problem(staff.post(url, data={**data, "csrf_token": token}), 400)
         assert detail in body["detail"], (url, body)
     db_session.refresh(foreign)
     assert foreign.text == "not yours"
-    problem(staff.get("/admin/blog/author/autocomplete?term=" + "x" * 201), 400)
-    problem(staff.get("/admin/blog/author/autocomplete?other=1"), 400)
+    problem(staff.get("/admin/blog/blogger/autocomplete?term=" + "x" * 201), 400)
+    problem(staff.get("/admin/blog/blogger/autocomplete?other=1"), 400)
 
 
 def test_a_unique_violation_is_shown_beside_the_field(
     staff: TestClient, db_session: TestSession
 ) -> None:
-    db_session.add(Author(name="Ada"))
+    db_session.add(Blogger(name="Ada"))
     db_session.flush()
-    form = staff.get("/admin/blog/author/add", headers=HTML).text
+    form = staff.get("/admin/blog/blogger/add", headers=HTML).text
     answer = staff.post(
-        "/admin/blog/author/add", data={"name": "Ada", "csrf_token": token_of(form)}, headers=HTML
+        "/admin/blog/blogger/add", data={"name": "Ada", "csrf_token": token_of(form)}, headers=HTML
     )
     assert answer.status_code == 422
-    assert "An author with this value already exists." in answer.text
+    assert "A blogger with this value already exists." in answer.text
     assert 'id="id_name_errors"' in answer.text
 
 
 def test_values_out_of_range_are_form_errors(staff: TestClient, db_session: TestSession) -> None:
-    author = Author(name="Ada")
-    db_session.add(author)
+    blogger = Blogger(name="Ada")
+    db_session.add(blogger)
     db_session.flush()
-    form = staff.get("/admin/blog/author/add", headers=HTML).text
+    form = staff.get("/admin/blog/blogger/add", headers=HTML).text
     answer = staff.post(
-        "/admin/blog/author/add",
+        "/admin/blog/blogger/add",
         data={"name": "x" * 101, "born": "not a date", "csrf_token": token_of(form)},
         headers=HTML,
     )
     assert answer.status_code == 422
     assert "at most 100 characters" in answer.text
     assert 'id="id_born_errors"' in answer.text
-    form = staff.get("/admin/blog/article/add", headers=HTML).text
+    form = staff.get("/admin/blog/post/add", headers=HTML).text
     answer = staff.post(
-        "/admin/blog/article/add",
-        data={"title": "t", "author_id": "9" * 30, "status": "nope", "csrf_token": token_of(form)},
+        "/admin/blog/post/add",
+        data={"title": "t", "blogger_id": "9" * 30, "status": "nope", "csrf_token": token_of(form)},
         headers=HTML,
     )
     assert answer.status_code == 422
-    assert 'id="id_author_id_errors"' in answer.text and 'id="id_status_errors"' in answer.text
+    assert 'id="id_blogger_id_errors"' in answer.text and 'id="id_status_errors"' in answer.text

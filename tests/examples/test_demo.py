@@ -78,10 +78,10 @@ def test_the_admin_edits_what_the_api_serves(client: TestClient) -> None:
             "title": "Oat milk",
             "body": "",
             "_original": html.unescape(original),
-            "tag_set-TOTAL": "3",
-            "tag_set-0-id": re.search(r'name="tag_set-0-id" value="(\d+)"', form).group(1),  # type: ignore[union-attr]
-            "tag_set-0-name": "shop",
-            "tag_set-1-name": "dairy",
+            "label_set-TOTAL": "3",
+            "label_set-0-id": re.search(r'name="label_set-0-id" value="(\d+)"', form).group(1),  # type: ignore[union-attr]
+            "label_set-0-name": "shop",
+            "label_set-1-name": "dairy",
             "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', form).group(1),  # type: ignore[union-attr]
         },
         follow_redirects=False,
