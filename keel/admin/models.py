@@ -1,8 +1,13 @@
-"""The admin's audit log: one row per add, change or delete made through the admin."""
+"""The admin's audit log: one row per add, change or delete made through the admin.
+
+Its table comes with its own migration script, shipped in keel (branch ``keel_admin`` in
+``keel/admin/migrations/``): ``keel db migrate`` creates it beside the app's tables.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String
@@ -10,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.auth.models import USER_TABLE
 from keel.db import IntPK, Model
+from keel.db.branches import register_branch
 
 __all__ = ["ADD", "CHANGE", "DELETE", "LogEntry"]
 
@@ -46,3 +52,6 @@ class LogEntry(IntPK, Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.model_name} {self.object_repr}"
+
+
+register_branch("keel_admin", Path(__file__).with_name("migrations"), {"admin_log"})

@@ -210,3 +210,25 @@ def test_an_app_upgrades_across_a_keel_release_that_adds_an_auth_script(
         assert "nickname" in schema_of(fresh_database_url)["auth_users"]
     finally:
         register_branch("keel_auth", shipped.folder, shipped.tables)
+
+
+def test_the_admin_log_ships_on_its_own_branch_after_auth(
+    fresh_database_url: str,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    import keel.admin.models  # noqa: F401 - registers the keel_admin branch
+
+    metadata = app_metadata()
+    Model.metadata.tables["admin_log"].to_metadata(metadata)
+    db = database(fresh_database_url, tmp_path / "migrations", metadata)
+    assert [b.label for b in branches_for(metadata)] == ["keel_admin", "keel_auth"]
+    m.init(db)
+    m.migrate(db)
+    assert set(m.current(db)) == {"keel_admin_0001"}  # it depends on keel_auth_0001
+    assert {"admin_log", *AUTH_TABLES} <= set(schema_of(fresh_database_url))
+    script = m.make_migrations(db, "notes")
+    assert script is not None
+    assert "create_table('admin_log'" not in script.read_text()
+    m.migrate(db)
+    state = m.check(db)
+    assert state.up_to_date, state.problem()
