@@ -8,10 +8,12 @@ every 10 seconds per cache), never an exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 import uuid
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -107,9 +109,9 @@ class Cache:
         self._max_entries = 10_000
         self._secret = secret
         self._shared: Backend | None = None  # the memory backend (no event loop ties)
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Backend] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._per_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Backend, asyncio.Task[Any]]
+        ] = weakref.WeakKeyDictionary()
         self._down_until = -math.inf
         self._warned_at = -math.inf
         self._failures = 0
@@ -185,18 +187,23 @@ class Cache:
         self._resolve()
         if not self.is_redis:
             backend = self._shared
-            if backend is None:
+            if backend is None:  # the memory backend's init starts nothing (no timer task)
                 backend = self._shared = self._make()
                 await backend.init()
             return backend
         if time.monotonic() < self._down_until:
             return None
         loop = asyncio.get_running_loop()
-        backend = self._per_loop.get(loop)
-        if backend is None:
+        entry = self._per_loop.get(loop)
+        if entry is None:  # made once per loop, even when many requests arrive at once
             backend = self._make()
-            await backend.init()
-            self._per_loop[loop] = backend
+            entry = self._per_loop[loop] = (backend, loop.create_task(backend.init()))
+        backend, ready = entry
+        if not ready.done():
+            await asyncio.shield(ready)
+        elif ready.exception() is not None:
+            del self._per_loop[loop]
+            ready.result()
         return backend
 
     def _make(self) -> Backend:
@@ -308,6 +315,16 @@ class Cache:
 
         self._down_until = -math.inf
         return await self._call(False, ping)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections to Redis (at shutdown)."""
+        entry = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            with contextlib.suppress(Exception), warnings.catch_warnings():
+                # cashews closes redis-py's client with its deprecated close()
+                warnings.simplefilter("ignore", DeprecationWarning)
+                await entry[1]
+                await entry[0].close()
 
     async def get_or_set(
         self,

@@ -45,6 +45,9 @@ def app_cache(app: Any) -> Cache:
         found = Cache.from_settings(settings) if settings is not None else Cache()
         if isinstance(extensions, dict):
             extensions["keel.cache"] = found
+            handlers = getattr(app, "shutdown_handlers", None)
+            if isinstance(handlers, list):
+                handlers.append(found.aclose)  # Redis connections close with the app
     assert isinstance(found, Cache)
     return found
 
