@@ -42,7 +42,7 @@ class CachedFunction(Generic[P, R]):
         self._cache = cache
         # cashews' key templates: the module, the name and every argument by default, or
         # the caller's template ("user:{user_id}")
-        self._template = get_cache_key_template(fn, key=key, prefix="fn")
+        self._template = get_cache_key_template(fn, key=key)
         functools.update_wrapper(self, fn)
 
     @property
