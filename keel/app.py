@@ -336,7 +336,9 @@ class App(Router):
                 self.auth_wording,
             )
             endpoint = Endpoint(route, plan, self)
-            route.compiled = endpoint if route.cache is None else cached_endpoint(route, endpoint, self)
+            route.compiled = (
+                endpoint if route.cache is None else cached_endpoint(route, endpoint, self)
+            )
         for ws in self.websocket_routes:
             ws.compile(self)
         table = RouteTable(

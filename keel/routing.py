@@ -11,7 +11,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict, TypeVar
+from typing import Any, NamedTuple, Protocol, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
@@ -373,8 +373,7 @@ def _route_cache(value: Any, path: str) -> float | RouteCache | None:
         return value  # type: ignore[no-any-return]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(
-            f"Route {path!r}: cache= takes seconds or keel.cache.ResponseCache(...), "
-            f"got {value!r}"
+            f"Route {path!r}: cache= takes seconds or keel.cache.ResponseCache(...), got {value!r}"
         )
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"Route {path!r}: cache= must be a positive number of seconds")

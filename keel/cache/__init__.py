@@ -39,5 +39,3 @@ def get_cache(request: Request) -> Cache:
     ``store: Annotated[Cache, Depends(get_cache)]``.
     """
     return app_cache(request.scope.get("app"))
-
-

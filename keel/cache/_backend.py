@@ -189,7 +189,7 @@ class Cache:
             backend = self._shared
             if backend is None:  # the memory backend's init starts nothing (no timer task)
                 backend = self._shared = self._make()
-                await backend.init()
+                await backend.init()  # type: ignore[no-untyped-call]
             return backend
         if time.monotonic() < self._down_until:
             return None
@@ -197,7 +197,7 @@ class Cache:
         entry = self._per_loop.get(loop)
         if entry is None:  # made once per loop, even when many requests arrive at once
             backend = self._make()
-            entry = self._per_loop[loop] = (backend, loop.create_task(backend.init()))
+            entry = self._per_loop[loop] = (backend, loop.create_task(backend.init()))  # type: ignore[no-untyped-call]
         backend, ready = entry
         if not ready.done():
             await asyncio.shield(ready)
@@ -267,7 +267,7 @@ class Cache:
                 "secret_key, or not by keel): treated as a miss",
                 _redacted(self._url),
             )
-        except (CacheBackendInteractionError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, CacheBackendInteractionError, OSError) as exc:
             self._failed(exc)
         except Exception as exc:
             if not _is_redis_error(exc):
@@ -324,7 +324,7 @@ class Cache:
                 # cashews closes redis-py's client with its deprecated close()
                 warnings.simplefilter("ignore", DeprecationWarning)
                 await entry[1]
-                await entry[0].close()
+                await entry[0].close()  # type: ignore[no-untyped-call]
 
     async def get_or_set(
         self,
@@ -350,7 +350,7 @@ class Cache:
         if not lock:
             value = await factory()
             await self.set(key, value, expire)
-            return value  # type: ignore[no-any-return]
+            return value
         async with self.lock(key, lock_timeout or min(expire or 30.0, 30.0)) as owner:
             if not owner:  # someone else computed it while we waited
                 value = await self.get(key, MISSING)
@@ -358,7 +358,7 @@ class Cache:
                     return value  # type: ignore[no-any-return]
             value = await factory()
             await self.set(key, value, expire)
-            return value  # type: ignore[no-any-return]
+            return value
 
     def lock(self, key: str, timeout: float) -> _Lock:
         """``async with cache.lock(key, timeout) as owner``: one holder at a time.

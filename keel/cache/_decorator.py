@@ -106,4 +106,3 @@ def cached(
         return CachedFunction(fn, ttl, key, cache, lock)
 
     return decorator
-

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,20 +73,19 @@ class ResponseCache:
         self,
         ttl: float,
         *,
-        vary: tuple[str, ...] | list[str] = (),
+        vary: str | Sequence[str] = (),
         cache: Cache | None = None,
         max_size: int = 1024 * 1024,
         lock_timeout: float = 10.0,
     ) -> None:
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
             raise ValueError(f"ResponseCache ttl must be a positive number of seconds: {ttl!r}")
-        if isinstance(vary, str):
-            vary = [vary]
-        names = tuple(sorted({name.strip().lower() for name in vary}))
+        given = [vary] if isinstance(vary, str) else list(vary)
+        names = tuple(sorted({name.strip().lower() for name in given}))
         if any(not name or name in _PERSONAL_VARY for name in names):
             raise ValueError(
                 "ResponseCache vary takes header names other than Cookie and Authorization "
-                f"(answers that depend on those are never shared): {list(vary)!r}"
+                f"(answers that depend on those are never shared): {given!r}"
             )
         if max_size < 0:
             raise ValueError("ResponseCache max_size must be >= 0")
@@ -254,7 +254,9 @@ class _CachedRoute:
         body = b"" if scope["method"] == "HEAD" else entry.body
         await send({"type": "http.response.body", "body": body})
 
-    async def store(self, key: str, incoming: _Incoming, entry: _Entry, vary: tuple[str, ...]) -> None:
+    async def store(
+        self, key: str, incoming: _Incoming, entry: _Entry, vary: tuple[str, ...]
+    ) -> None:
         """Keep ``entry`` under ``key`` (or its variant for the request's ``vary`` values)."""
         cache, ttl = self.cache, self.policy.ttl
         if not vary:
@@ -344,14 +346,14 @@ class _Private:
             return
         start, body = self.start, b"".join(self.chunks)
         self.passing = True
-        headers: list[tuple[bytes, bytes]] = start["headers"]
-        etag = _header(headers, b"etag")
+        held: list[tuple[bytes, bytes]] = start["headers"]
+        etag = _header(held, b"etag")
         tag = etag.decode("latin-1") if etag else _etag(body)
         if etag is None:
-            headers.append((b"etag", tag.encode("latin-1")))
+            held.append((b"etag", tag.encode("latin-1")))
         inm = self.incoming.if_none_match
         if inm is not None and etag_matches(inm, tag):
-            await _send_not_modified(self.downstream, headers)
+            await _send_not_modified(self.downstream, held)
             return
         await self.downstream(start)
         await self.downstream({"type": "http.response.body", "body": body})

@@ -18,11 +18,11 @@ from keel.testing import AsyncTestClient, TestClient
 bearer = HTTPBearer(auto_error=False)
 
 
-def counting_app(**cache: object) -> tuple[App, dict[str, int]]:
+def counting_app(ttl: float = 60) -> tuple[App, dict[str, int]]:
     app = App(settings=Settings(cache_url="mem://"))
     calls = {"n": 0}
 
-    @app.get("/n", cache=cache.get("cache", 60))
+    @app.get("/n", cache=ttl)
     async def n(q: str = "") -> dict[str, object]:
         calls["n"] += 1
         return {"n": calls["n"], "q": q}
@@ -367,7 +367,7 @@ def test_concurrent_misses_run_the_handler_once() -> None:
 
 
 def test_expired_entries_are_made_again() -> None:
-    app, calls = counting_app(cache=0.05)
+    app, calls = counting_app(ttl=0.05)
     client = TestClient(app)
     client.get("/n")
     client.run(asyncio.sleep(0.1))

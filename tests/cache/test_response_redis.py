@@ -45,7 +45,9 @@ def test_two_app_instances_share_entries(shared_redis_url: str, redis_prefix: st
         kept = two.get("/items/7")
         assert made.json() == kept.json() == {"id": 7, "calls": 1}
         assert kept.headers["etag"] == made.headers["etag"]
-        assert two.get("/items/7", headers={"if-none-match": made.headers["etag"]}).status_code == 304
+        assert (
+            two.get("/items/7", headers={"if-none-match": made.headers["etag"]}).status_code == 304
+        )
     assert first_calls == {"item": 1} and second_calls == {}
 
 
