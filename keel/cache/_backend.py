@@ -104,6 +104,7 @@ class Cache:
         self._settings = settings
         self._resolved = False
         self._url = url or ""
+        self._redis = False
         self._prefix = prefix or ""
         self._timeout = 0.5
         self._max_entries = 10_000
@@ -152,6 +153,7 @@ class Cache:
         if max_entries is not None and max_entries < 1:
             raise ValueError(f"cache max_entries must be at least 1, got {max_entries!r}")
         self._url = url
+        self._redis = scheme != "mem"
         self._prefix = prefix
         self._timeout = timeout if timeout is not None else 0.5
         self._max_entries = max_entries if max_entries is not None else 10_000
@@ -173,7 +175,8 @@ class Cache:
     @property
     def is_redis(self) -> bool:
         """Whether entries live in Redis (shared by every process using it)."""
-        return self.url.startswith(("redis://", "rediss://"))
+        self._resolve()
+        return self._redis
 
     def __repr__(self) -> str:
         if not self._resolved:
@@ -184,8 +187,9 @@ class Cache:
 
     async def _backend(self) -> Backend | None:
         """The backend for the running event loop, or ``None`` while it is known down."""
-        self._resolve()
-        if not self.is_redis:
+        if not self._resolved:
+            self._resolve()
+        if not self._redis:
             backend = self._shared
             if backend is None:  # the memory backend's init starts nothing (no timer task)
                 backend = self._shared = self._make()
@@ -281,7 +285,9 @@ class Cache:
         """The stored key of ``key`` (with the prefix)."""
         if not isinstance(key, str):
             raise TypeError(f"cache keys are strings, got {type(key).__name__}")
-        return self.prefix + key
+        if not self._resolved:
+            self._resolve()
+        return self._prefix + key
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when missing, expired or unreachable."""

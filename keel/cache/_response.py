@@ -215,18 +215,21 @@ class _CachedRoute:
             await keeper.flush()
 
     def _key(self, scope: Scope, incoming: _Incoming) -> str:
-        """The key of a request's URL (scheme, host, root path, path and query)."""
-        digest = hashlib.blake2b(digest_size=20)
-        for part in (
-            scope.get("scheme", "http").encode("latin-1"),
-            incoming.host,
-            scope.get("root_path", "").encode("utf-8", "surrogateescape"),
-            scope["path"].encode("utf-8", "surrogateescape"),
-            scope.get("query_string", b""),
-        ):
-            digest.update(len(part).to_bytes(4, "big"))
-            digest.update(part)
-        return "response:" + digest.hexdigest()
+        """The key of a request's URL (scheme, host, root path, query and path).
+
+        Only the decoded path can hold a newline (``%0A``), and it comes last: the parts
+        joined by newlines cannot be mistaken for another URL's.
+        """
+        data = b"\n".join(
+            (
+                scope.get("scheme", "http").encode("latin-1"),
+                incoming.host,
+                scope.get("root_path", "").encode("utf-8", "surrogateescape"),
+                scope.get("query_string", b""),
+                scope["path"].encode("utf-8", "surrogateescape"),
+            )
+        )
+        return "response:" + hashlib.blake2b(data, digest_size=20).hexdigest()
 
     async def _lookup(self, key: str, incoming: _Incoming) -> _Entry | object | None:
         """The entry for the request, :data:`_NOT_FOR_YOU` or ``None`` (a miss)."""
