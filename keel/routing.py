@@ -33,6 +33,7 @@ __all__ = [
     "RouteOptions",
     "Router",
     "Segment",
+    "cached_endpoint",
     "compile_path",
     "route_path",
 ]

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from keel.cache._backend import MISSING, Cache, cache_url
 from keel.cache._decorator import CachedFunction, cached
-from keel.cache._response import ResponseCache, app_cache
-from keel.requests import Request
+from keel.cache._response import ResponseCache, app_cache, get_cache
 
 __all__ = [
     "MISSING",
@@ -32,10 +31,3 @@ __all__ = [
 cache = Cache()
 """The process-wide cache, configured from the environment's settings when first used."""
 
-
-def get_cache(request: Request) -> Cache:
-    """Dependency: the cache of the app serving ``request`` (from its settings).
-
-    ``store: Annotated[Cache, Depends(get_cache)]``.
-    """
-    return app_cache(request.scope.get("app"))

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 from keel._http import etag_matches
 from keel._types import ASGIApp, Message, Receive, Scope, Send
 from keel.cache._backend import MISSING, Cache
+from keel.requests import Request
 
 if TYPE_CHECKING:
     from keel.routing import Route
 
-__all__ = ["ResponseCache", "app_cache"]
+__all__ = ["ResponseCache", "app_cache", "get_cache"]
 
 _CONTROL_ONLY = frozenset({b"content-length", b"content-type", b"content-encoding"})
 _PERSONAL_VARY = frozenset({"cookie", "authorization", "*"})
@@ -51,6 +52,14 @@ def app_cache(app: Any) -> Cache:
                 handlers.append(found.aclose)  # Redis connections close with the app
     assert isinstance(found, Cache)
     return found
+
+
+def get_cache(request: Request) -> Cache:
+    """Dependency: the cache of the app serving ``request`` (from its settings).
+
+    ``store: Annotated[Cache, Depends(get_cache)]``.
+    """
+    return app_cache(request.scope.get("app"))
 
 
 class ResponseCache:
