@@ -30,4 +30,3 @@ __all__ = [
 
 cache = Cache()
 """The process-wide cache, configured from the environment's settings when first used."""
-
