@@ -3,10 +3,11 @@
 A cached route's answers are kept in a :class:`~keel.cache.Cache` and served without running
 the handler. What is never shared between clients:
 
-* answers to requests that carry ``Authorization`` (the handler runs; ``Cache-Control:
-  private``);
+* answers to requests that carry ``Authorization`` or a live (non-empty) session: the
+  handler runs and the answer is marked ``Cache-Control: private``;
 * answers that read the session or the cookies of a request that has cookies, changed the
-  session, set cookies, or say ``Vary: Cookie``/``Vary: Authorization`` (the same);
+  session, set cookies, had a user attached (``scope["user"]``), or say ``Vary: Cookie`` or
+  ``Vary: Authorization`` (the same);
 * answers other than ``200`` to ``GET``, answers marked ``private``, ``no-store`` or
   ``no-cache``, ``Vary: *``, streamed answers (no ``Content-Length``) and answers over
   ``max_size``: these pass through untouched.
@@ -197,7 +198,13 @@ class _CachedRoute:
             await self.endpoint(scope, receive, send)
             return
         incoming = _Incoming(scope)
-        if incoming.authorization or (incoming.cookie and self.reads_cookies):
+        # A live session may be read unseen (keel.auth loads its user from session.data,
+        # which does not mark it accessed): its answers are that visitor's alone.
+        if (
+            incoming.authorization
+            or (incoming.cookie and self.reads_cookies)
+            or getattr(scope.get("session"), "data", None)
+        ):
             head = method == "HEAD"
             await self.endpoint(scope, receive, _Private(send, incoming, self.policy, head).send)
             return
@@ -340,12 +347,8 @@ class _Private:
             headers = list(message.get("headers", ()))
             _make_private(headers)
             message = {**message, "headers": headers}
-            if (
-                self.head
-                or self.incoming.if_none_match is None
-                or not _bufferable(message, self.policy.max_size)
-            ):
-                self.passing = True  # nothing to compare: no need to hold the body back
+            if self.head or not _bufferable(message, self.policy.max_size):
+                self.passing = True  # no body to tag, or one too large to hold back
                 await self.downstream(message)
                 return
             self.start = message
@@ -465,6 +468,8 @@ class _Keeper:
             return "private"
         if getattr(self.scope.get("session"), "modified", False):
             return "private"  # its Set-Cookie is added further out
+        if self.scope.get("user"):
+            return "private"  # authentication attached a user to the request
         if self.incoming.cookie and self._looked_for_cookies():
             return "private"
         return "share"

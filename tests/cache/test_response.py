@@ -405,3 +405,55 @@ def test_routes_without_cache_are_not_wrapped() -> None:
     routes: dict[str, Route] = {r.path: r for r in app.routes}
     assert type(routes["/plain"].compiled) is Endpoint
     assert type(routes["/n"].compiled) is not Endpoint
+
+
+def test_a_user_loaded_from_the_session_unseen_is_never_shared() -> None:
+    """keel.auth reads ``session.data`` (not marking the session accessed) and attaches the
+    user to the scope: the cache must still keep each user's page to themselves."""
+    app = App()
+    calls = {"n": 0}
+
+    async def attach_user(request: Request) -> None:
+        name = request.scope["session"].data.get("user")  # unseen by session.accessed
+        if name:
+            request.scope["user"] = name
+
+    @app.post("/login/{name}")
+    async def login(name: str, request: Request) -> dict[str, str]:
+        request.session["user"] = name
+        return {"user": name}
+
+    @app.get("/home", cache=60, dependencies=[Depends(attach_user)])
+    async def home(request: Request) -> dict[str, str]:
+        calls["n"] += 1
+        return {"user": str(request.scope.get("user") or "anonymous")}
+
+    anonymous, alice, bob = TestClient(app), TestClient(app), TestClient(app)
+    assert anonymous.get("/home").json() == {"user": "anonymous"}
+    alice.post("/login/alice")
+    bob.post("/login/bob")
+    for _ in range(2):
+        a, b = alice.get("/home"), bob.get("/home")
+        assert a.json() == {"user": "alice"} and b.json() == {"user": "bob"}
+        assert a.headers["cache-control"] == "private"
+        assert anonymous.get("/home").json() == {"user": "anonymous"}
+    assert calls["n"] == 1 + 4
+
+
+def test_a_user_attached_without_a_session_is_never_shared() -> None:
+    app = App()
+
+    async def attach_user(request: Request) -> None:
+        user = request.headers.get("x-user")  # some other authentication
+        if user:
+            request.scope["user"] = user
+
+    @app.get("/home", cache=60, dependencies=[Depends(attach_user)])
+    async def home(request: Request) -> dict[str, str]:
+        return {"user": str(request.scope.get("user") or "anonymous")}
+
+    client = TestClient(app)
+    mine = client.get("/home", headers={"x-user": "alice"})
+    assert mine.json() == {"user": "alice"}
+    assert mine.headers["cache-control"] == "private"
+    assert client.get("/home").json() == {"user": "anonymous"}
