@@ -445,7 +445,11 @@ class _Keeper:
             default_control = _header(headers, b"cache-control") is None
             if default_control:
                 headers.append((b"cache-control", b"max-age=%d" % int(policy.ttl)))
-            vary = tuple(sorted({*policy.vary, *_tokens(_header(headers, b"vary"))}))
+            named = _tokens(_header(headers, b"vary"))
+            missing = [name for name in policy.vary if name not in named]
+            if missing:  # downstream caches must know what the answer varies by, too
+                _replace(headers, b"vary", ", ".join([*named, *missing]).encode("latin-1"))
+            vary = tuple(sorted({*policy.vary, *named}))
             anonymous = not self.incoming.cookie and self._looked_for_cookies()
             entry = _Entry(headers, body, tag, time.time(), default_control, anonymous)
             await self.route.store(self.key, self.incoming, entry, vary)

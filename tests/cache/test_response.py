@@ -180,7 +180,9 @@ def test_vary_option_keeps_one_entry_per_header_value() -> None:
 
     client = TestClient(app)
     fr = {"accept-language": "fr"}
-    assert client.get("/greet", headers=fr).json() == {"hello": "bonjour"}
+    first = client.get("/greet", headers=fr)
+    assert first.json() == {"hello": "bonjour"}
+    assert first.headers["vary"] == "accept-language"  # downstream caches are told
     assert client.get("/greet").json() == {"hello": "hello"}
     assert client.get("/greet", headers=fr).json() == {"hello": "bonjour"}
     assert client.get("/greet").json() == {"hello": "hello"}
