@@ -110,6 +110,8 @@ class ResponseCache:
 
     def wrap(self, endpoint: ASGIApp, route: Route, app: Any) -> ASGIApp:
         """The cached endpoint of ``route`` (called once when the app compiles)."""
+        import cashews  # noqa: F401  (imported at startup, not by the first request)
+
         return _CachedRoute(self, endpoint, route, app)
 
 
