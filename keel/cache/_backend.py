@@ -309,8 +309,11 @@ class Cache:
 
     async def clear(self) -> None:
         """Remove every key under this cache's prefix (all keys when the prefix is empty)."""
-        pattern = self.prefix + "*"
-        await self._call(None, lambda b: b.delete_match(pattern))
+        if not self.is_redis:  # this cache's own memory: nothing else lives there
+            await self._call(None, lambda b: b.clear())
+            return
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)
+        await self._call(None, lambda b: b.delete_match(escaped + "*"))
 
     async def ping(self) -> bool:
         """Whether the backend answers now."""

@@ -163,6 +163,21 @@ def test_redis_round_trip_shared_between_caches(shared_redis_url: str, redis_pre
     run(scenario())
 
 
+def test_redis_clear_keeps_to_its_own_prefix(shared_redis_url: str, redis_prefix: str) -> None:
+    async def scenario() -> None:
+        star = Cache(shared_redis_url, prefix=redis_prefix + "*")  # a glob character
+        other = Cache(shared_redis_url, prefix=redis_prefix + "other:")
+        await star.set("k", 1)
+        await other.set("k", 2)
+        await star.clear()
+        assert await star.get("k", MISSING) is MISSING
+        assert await other.get("k") == 2
+        await star.aclose()
+        await other.aclose()
+
+    run(scenario())
+
+
 def test_redis_stampede_lock_spans_caches(shared_redis_url: str, redis_prefix: str) -> None:
     """Two Cache objects stand for two processes: one factory call between them."""
 
