@@ -242,9 +242,9 @@ class _CachedRoute:
             (
                 scope.get("scheme", "http").encode("latin-1"),
                 incoming.host,
-                scope.get("root_path", "").encode("utf-8", "surrogateescape"),
+                scope.get("root_path", "").encode("utf-8", "surrogatepass"),
                 scope.get("query_string", b""),
-                scope["path"].encode("utf-8", "surrogateescape"),
+                scope["path"].encode("utf-8", "surrogatepass"),
             )
         )
         return "response:" + hashlib.blake2b(data, digest_size=20).hexdigest()

@@ -459,3 +459,18 @@ def test_a_user_attached_without_a_session_is_never_shared() -> None:
     assert mine.json() == {"user": "alice"}
     assert mine.headers["cache-control"] == "private"
     assert client.get("/home").json() == {"user": "anonymous"}
+
+
+@pytest.mark.parametrize("raw", ["%FF", "%ED%A0%80", "%00", "a%0Ab", "%C3%A9t%C3%A9", "x" * 3000])
+def test_odd_paths_and_queries_are_answered_not_500(raw: str) -> None:
+    app = App()
+
+    @app.get("/echo/{name}", cache=60)
+    async def echo(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    client = TestClient(app)
+    for _ in range(2):  # a miss, then a hit
+        answer = client.get(f"/echo/{raw}?q={raw}")
+        assert answer.status_code == 200, answer.text
+        assert "name" in answer.json()
