@@ -119,7 +119,7 @@ class ResponseCache:
 class _Entry:
     """One stored answer."""
 
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]  # without Cache-Control when keel writes it
     body: bytes
     etag: str
     stored_at: float  # time.time()
@@ -263,10 +263,10 @@ class _CachedRoute:
     async def _send_entry(
         self, entry: _Entry, scope: Scope, send: Send, incoming: _Incoming
     ) -> None:
-        headers = list(entry.headers)
+        headers = list(entry.headers)  # a copy: middleware further out adds to it
         if entry.default_control:
             left = max(0, math.ceil(entry.stored_at + self.policy.ttl - time.time()))
-            _replace(headers, b"cache-control", b"max-age=%d" % left)
+            headers.append((b"cache-control", b"max-age=%d" % left))
         inm = incoming.if_none_match
         if inm is not None and etag_matches(inm, entry.etag):
             await _send_not_modified(send, headers)
@@ -444,16 +444,17 @@ class _Keeper:
             _make_private(headers)
         else:
             policy = self.route.policy
-            default_control = _header(headers, b"cache-control") is None
-            if default_control:
-                headers.append((b"cache-control", b"max-age=%d" % int(policy.ttl)))
             named = _tokens(_header(headers, b"vary"))
             missing = [name for name in policy.vary if name not in named]
             if missing:  # downstream caches must know what the answer varies by, too
                 _replace(headers, b"vary", ", ".join([*named, *missing]).encode("latin-1"))
             vary = tuple(sorted({*policy.vary, *named}))
             anonymous = not self.incoming.cookie and self._looked_for_cookies()
-            entry = _Entry(headers, body, tag, time.time(), default_control, anonymous)
+            default_control = _header(headers, b"cache-control") is None
+            # kept without keel's Cache-Control: a hit appends the seconds left
+            entry = _Entry(list(headers), body, tag, time.time(), default_control, anonymous)
+            if default_control:
+                headers.append((b"cache-control", b"max-age=%d" % int(policy.ttl)))
             await self.route.store(self.key, self.incoming, entry, vary)
         inm = self.incoming.if_none_match
         if inm is not None and etag_matches(inm, tag):
