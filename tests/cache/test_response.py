@@ -474,3 +474,36 @@ def test_odd_paths_and_queries_are_answered_not_500(raw: str) -> None:
         answer = client.get(f"/echo/{raw}?q={raw}")
         assert answer.status_code == 200, answer.text
         assert "name" in answer.json()
+
+
+def test_the_core_hook_takes_any_route_cache() -> None:
+    """``cache=`` takes any object with ``wrap`` (keel.routing.RouteCache): the core calls
+    it once at compile time and names no battery."""
+    from keel._types import ASGIApp, Message, Receive, Scope, Send
+
+    wrapped: list[str] = []
+
+    class Tagging:
+        def wrap(self, endpoint: ASGIApp, route: Route, app: object) -> ASGIApp:
+            wrapped.append(route.path)
+
+            async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
+                async def add_tag(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        message["headers"] = [*message["headers"], (b"x-tag", b"1")]
+                    await send(message)
+
+                await endpoint(scope, receive, add_tag)
+
+            return tagged
+
+    app = App()
+
+    @app.get("/t", cache=Tagging())
+    async def t() -> dict[str, bool]:
+        return {"ok": True}
+
+    client = TestClient(app)
+    assert client.get("/t").headers["x-tag"] == "1"
+    assert client.get("/t").headers["x-tag"] == "1"
+    assert wrapped == ["/t"]
