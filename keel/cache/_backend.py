@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import pickle
 import time
 import uuid
 import warnings
@@ -297,10 +298,22 @@ class Cache:
     async def set(self, key: str, value: Any, ttl: float | timedelta | None = None) -> bool:
         """Store ``value`` under ``key`` for ``ttl`` seconds (``None``: until evicted).
 
-        Returns whether it was stored (``False`` when the backend is unreachable).
+        Returns whether it was stored: ``False`` when the backend is unreachable, or when
+        Redis cannot hold the value (it cannot be pickled; a warning says so).
         """
         stored, expire = self.key(key), _seconds(ttl)
-        return bool(await self._call(False, lambda b: b.set(stored, value, expire=expire)))
+        try:
+            return bool(await self._call(False, lambda b: b.set(stored, value, expire=expire)))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            if not self._redis:
+                raise
+            logger.warning(
+                "cache: the value for %r cannot be stored in Redis (%s: %s); not cached",
+                key[:200],
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+            return False
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; whether it was there (``False`` too when unreachable)."""

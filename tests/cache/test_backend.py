@@ -163,6 +163,20 @@ def test_redis_round_trip_shared_between_caches(shared_redis_url: str, redis_pre
     run(scenario())
 
 
+def test_redis_unpicklable_value_is_not_stored_and_not_an_error(
+    shared_redis_url: str, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        store = Cache(shared_redis_url, prefix=redis_prefix)
+        with caplog.at_level(logging.WARNING, logger="keel.cache"):
+            assert await store.set("lambda", lambda: 1) is False
+        assert await store.get("lambda", MISSING) is MISSING
+        await store.aclose()
+
+    run(scenario())
+    assert "cannot be stored in Redis" in caplog.text
+
+
 def test_redis_clear_keeps_to_its_own_prefix(shared_redis_url: str, redis_prefix: str) -> None:
     async def scenario() -> None:
         star = Cache(shared_redis_url, prefix=redis_prefix + "*")  # a glob character
