@@ -268,7 +268,7 @@ class _CachedRoute:
             left = max(0, math.ceil(entry.stored_at + self.policy.ttl - time.time()))
             headers.append((b"cache-control", b"max-age=%d" % left))
         inm = incoming.if_none_match
-        if inm is not None and etag_matches(inm, entry.etag):
+        if inm is not None and (inm == entry.etag or etag_matches(inm, entry.etag)):
             await _send_not_modified(send, headers)
             return
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -369,7 +369,7 @@ class _Private:
         if etag is None:
             held.append((b"etag", tag.encode("latin-1")))
         inm = self.incoming.if_none_match
-        if inm is not None and etag_matches(inm, tag):
+        if inm is not None and (inm == tag or etag_matches(inm, tag)):
             await _send_not_modified(self.downstream, held)
             return
         await self.downstream(start)
@@ -457,7 +457,7 @@ class _Keeper:
                 headers.append((b"cache-control", b"max-age=%d" % int(policy.ttl)))
             await self.route.store(self.key, self.incoming, entry, vary)
         inm = self.incoming.if_none_match
-        if inm is not None and etag_matches(inm, tag):
+        if inm is not None and (inm == tag or etag_matches(inm, tag)):
             await _send_not_modified(self.downstream, headers)
             return
         await self.downstream({**start, "headers": headers})
