@@ -24,7 +24,7 @@ from keel.errors import (
 from keel.middleware import Middleware
 from keel.requests import Request
 from keel.responses import HTMLResponse, Response
-from keel.routing import Router
+from keel.routing import Router, cached_endpoint
 
 if TYPE_CHECKING:
     from keel.csrf import CSRFProtection
@@ -341,7 +341,10 @@ class App(Router):
                 route.dependencies,
                 self.auth_wording,
             )
-            route.compiled = Endpoint(route, plan, self)
+            endpoint = Endpoint(route, plan, self)
+            route.compiled = (
+                endpoint if route.cache is None else cached_endpoint(route, endpoint, self)
+            )
         for ws in self.websocket_routes:
             ws.compile(self)
         table = RouteTable(

@@ -249,6 +249,7 @@ class Request:
         """Request cookies by name (malformed cookie pairs are skipped)."""
         if self._cookies is None:
             self._cookies = parse_cookies(self.headers.getlist("cookie"))
+            self.scope["keel.cookies_read"] = True  # a response cache must not share the answer
         return self._cookies
 
     @property

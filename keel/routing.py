@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
 import re
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, TypeVar
+from typing import Any, NamedTuple, Protocol, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
 from keel._types import ASGIApp, Scope
 from keel.di import Depends
 from keel.responses import Response
-
-if TYPE_CHECKING:
-    from keel._endpoint import Endpoint
 
 __all__ = [
     "APIRoute",
@@ -31,9 +29,11 @@ __all__ = [
     "PathTemplate",
     "Responses",
     "Route",
+    "RouteCache",
     "RouteOptions",
     "Router",
     "Segment",
+    "cached_endpoint",
     "compile_path",
     "route_path",
 ]
@@ -81,6 +81,19 @@ def _responses(given: Responses | None) -> dict[int | str, Any]:
     return copy
 
 
+class RouteCache(Protocol):
+    """What a route's ``cache=`` option takes besides a number of seconds.
+
+    ``keel.cache.ResponseCache`` is the implementation; ``cache=60`` builds one with its
+    defaults. The app calls :meth:`wrap` once, when it compiles its routes; routes without
+    ``cache=`` are not wrapped and pay nothing for the feature.
+    """
+
+    def wrap(self, endpoint: ASGIApp, route: Route, app: Any) -> ASGIApp:
+        """The ASGI callable that answers the route's requests, around ``endpoint``."""
+        ...
+
+
 class RouteOptions(TypedDict, total=False):
     """Options shared by every route decorator (``get``, ``post``, ``route``…).
 
@@ -107,6 +120,9 @@ class RouteOptions(TypedDict, total=False):
         response_model_exclude_unset: Leave out fields the handler did not set.
         response_model_exclude_defaults: Leave out fields equal to their default.
         response_model_exclude_none: Leave out fields whose value is ``None``.
+        cache: Cache the route's responses for this many seconds (or a
+            :class:`RouteCache` such as ``keel.cache.ResponseCache(60, vary=...)``); see
+            the cache documentation for what is never shared.
     """
 
     status: int
@@ -131,6 +147,7 @@ class RouteOptions(TypedDict, total=False):
     response_model_exclude_unset: bool
     response_model_exclude_defaults: bool
     response_model_exclude_none: bool
+    cache: float | RouteCache
 
 
 _DUMP_KEYS = (
@@ -312,7 +329,8 @@ class Route:
             self.response_annotation: Any = options["response_model"]
         else:
             self.response_annotation = _return_annotation(endpoint)
-        self.compiled: Endpoint | None = None
+        self.cache = _route_cache(options.get("cache"), path)
+        self.compiled: ASGIApp | None = None  # the Endpoint, wrapped when ``cache`` is set
 
     def _set_path(self, path: str) -> None:
         self.path = path
@@ -348,6 +366,43 @@ class Route:
 
     def __repr__(self) -> str:
         return f"Route({self.path!r}, methods={list(self.methods)}, name={self.name!r})"
+
+
+def _route_cache(value: Any, path: str) -> float | RouteCache | None:
+    """A checked ``cache=`` option: positive seconds or an object with ``wrap``."""
+    if value is None or callable(getattr(value, "wrap", None)):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"Route {path!r}: cache= takes seconds or keel.cache.ResponseCache(...), got {value!r}"
+        )
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"Route {path!r}: cache= must be a positive number of seconds")
+    return value
+
+
+def cached_endpoint(route: Route, endpoint: ASGIApp, app: Any) -> ASGIApp:
+    """``endpoint`` wrapped by the route's ``cache=`` (the app calls this when compiling).
+
+    Seconds are given to the response cache registered as the ``default`` entry point of
+    the ``keel.route_cache`` group (``keel.cache.ResponseCache``): the core names no battery.
+    """
+    policy = route.cache
+    if policy is None:
+        return endpoint
+    if isinstance(policy, int | float):
+        from importlib.metadata import entry_points
+
+        found = [ep for ep in entry_points(group="keel.route_cache") if ep.name == "default"]
+        if not found:
+            raise RuntimeError(
+                f"Route {route.path!r}: cache={policy} needs a response cache registered as "
+                "the 'keel.route_cache' entry point (keel.cache, in an installed keel); "
+                "or pass cache=keel.cache.ResponseCache(...)"
+            )
+        policy = found[0].load()(policy)
+    assert not isinstance(policy, int | float)
+    return policy.wrap(endpoint, route, app)
 
 
 def _format_path(

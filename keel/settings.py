@@ -73,7 +73,19 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """The database ``keel.db`` connects to (unset: a local SQLite file)."""
     redis_url: str | None = None
-    """Redis for the server-side session store and shared rate limits."""
+    """Redis for the server-side session store, shared rate limits and the cache."""
+
+    # -- cache (keel.cache) ------------------------------------------------------------------
+    cache_url: str | None = None
+    """Where ``keel.cache`` keeps entries: ``mem://`` (this process) or
+    ``redis://host:6379/0``; unset: ``redis_url`` when set, else memory."""
+    cache_prefix: str = "keel:cache:"
+    """Prefix of every cache key (keeps apps sharing one Redis apart)."""
+    cache_timeout: float = Field(default=0.5, gt=0)
+    """Seconds to connect to and wait for the cache's Redis before a request counts it as a
+    miss."""
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    """Most entries the memory cache keeps (least recently used go first)."""
 
     # -- limits ------------------------------------------------------------------------------
     max_body_size: int | None = Field(default=1024 * 1024, ge=0)
