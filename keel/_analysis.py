@@ -319,6 +319,8 @@ class _Compiler:
             return Arg(p.name, DEP, self.add_call(target, dep, parent_scopes=scopes))
         plain = strip_optional(base)
         if marker is None:
+            if getattr(get_origin(plain) or plain, "__keel_inject__", None) == "websocket":
+                return Arg(p.name, WEBSOCKET)  # WebSocket or WebSocket[In, Out]
             if _is_subclass(plain, SecurityScopes):
                 return Arg(p.name, CONSTANT, SecurityScopes(list(scopes)))
             if _is_subclass(plain, Request):
@@ -330,8 +332,6 @@ class _Compiler:
             if _is_subclass(plain, Response):
                 self.flags.add(RESPONSE)
                 return Arg(p.name, RESPONSE)
-            if getattr(plain, "__keel_inject__", None) == "websocket":
-                return Arg(p.name, WEBSOCKET)
         pyd_annotation = Annotated[(base, *other_meta)] if other_meta else base
         location = self.location(p.name, base, marker)
         alias = (marker.alias if marker else None) or p.name

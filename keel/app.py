@@ -484,6 +484,9 @@ class App(Router):
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
         try:
+            from keel._live import drain
+
+            await drain(self, self.settings.drain_timeout)  # websockets 1012, streams end
             for fn in self.shutdown_handlers:
                 await _call(fn)
             await stack.aclose()

@@ -601,6 +601,52 @@ class Router:
         self._websocket_routes.append(route)
         self._changed()
 
+    def websocket(
+        self,
+        path: str,
+        *,
+        name: str | None = None,
+        dependencies: Sequence[Depends] = (),
+        include_in_schema: bool = True,
+        summary: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> Callable[[F], F]:
+        """Decorator: a websocket handler for ``path`` (see :mod:`keel.websockets`).
+
+        Its parameters are inferred as for HTTP routes (path, query, header and cookie
+        values, ``Depends``); the one annotated ``WebSocket`` (or ``WebSocket[In, Out]``
+        for typed messages) gets the connection.
+        """
+
+        def decorator(fn: F) -> F:
+            self.add_api_websocket_route(
+                path,
+                fn,
+                name=name,
+                dependencies=dependencies,
+                include_in_schema=include_in_schema,
+                summary=summary,
+                description=description,
+                tags=tags,
+            )
+            return fn
+
+        return decorator
+
+    def add_api_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], **options: Any
+    ) -> None:
+        """Register ``endpoint`` as the websocket handler of ``path`` (``options`` as
+        :meth:`websocket`)."""
+        from keel._wsroute import WebSocketRoute
+
+        options["tags"] = [*self.tags, *options.get("tags", ())]
+        self.add_websocket_route(WebSocketRoute(path, endpoint, **options))
+
+    websocket_route = websocket
+    """Starlette spelling of :meth:`websocket`."""
+
     def mount(
         self, path: str, app: Any, *, name: str | None = None, wsgi: bool | None = None
     ) -> None:
