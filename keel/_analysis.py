@@ -130,6 +130,8 @@ class Plan:
     uses_background: bool = False
     uses_response: bool = False
     has_generators: bool = False
+    streams: bool = False
+    """The handler is an async generator: its items are server-sent events."""
 
     @property
     def params(self) -> list[FieldSpec]:
@@ -411,6 +413,10 @@ def compile_plan(
             raise TypeError("Route-level dependencies need a callable: Depends(fn)")
         c.add_call(dep.dependency, dep)
     c.add_call(handler, None, scope="handler")
+    streams = inspect.isasyncgenfunction(handler)
+    if streams:  # the handler's generator is the response's content (server-sent events)
+        last = c.steps[-1]
+        last.call, last.kind = _returning_generator(last.call), "async"
     fields = list(c.fields.values())
     _check_fields(handler, fields, path_names)
     steps = c.steps
@@ -421,7 +427,17 @@ def compile_plan(
         uses_background=BACKGROUND in c.flags,
         uses_response=RESPONSE in c.flags,
         has_generators=any(s.kind in ("agen", "gen") for s in steps),
+        streams=streams,
     )
+
+
+def _returning_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An async function returning ``fn``'s async generator (which the response iterates)."""
+
+    async def call(**kwargs: Any) -> Any:
+        return fn(**kwargs)
+
+    return call
 
 
 def _check_fields(handler: Any, fields: list[FieldSpec], path_names: dict[str, Any]) -> None:

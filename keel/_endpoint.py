@@ -48,6 +48,10 @@ class Endpoint:
             route.max_body_size if route.max_body_size is not None else app.max_body_size
         )
         self.response_class = route.response_class or app.default_response_class
+        if plan.streams and route.response_class is None:  # an async generator: events
+            from keel.sse import EventSourceResponse
+
+            self.response_class = EventSourceResponse
         where = getattr(route.endpoint, "__qualname__", route.path)
         self.serializer = Serializer(
             route.response_annotation, where, route.dump_options, app.plain_serializer

@@ -367,6 +367,8 @@ def _format_path(
 
 
 def _return_annotation(endpoint: Callable[..., Any]) -> Any:
+    if inspect.isasyncgenfunction(endpoint):  # server-sent events: its items are the events
+        return inspect.Signature.empty
     try:
         sig = inspect.signature(endpoint, eval_str=True)
     except NameError as exc:
