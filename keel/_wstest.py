@@ -140,8 +140,7 @@ class AsyncWebSocketSession:
         task = self._task
         if task is None:
             return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), 5)
+        await asyncio.wait({task}, timeout=5)
         if not task.done():
             task.cancel()
             with contextlib.suppress(BaseException):
