@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import to_json
 
+from keel.errors import HTTPError
+
 if TYPE_CHECKING:
     from keel.app import App
     from keel.channels._redis import RedisBackend
@@ -22,8 +24,11 @@ if TYPE_CHECKING:
 __all__ = ["ChannelMessage", "Channels", "ChannelsUnavailable", "Subscription"]
 
 
-class ChannelsUnavailable(Exception):
-    """The channels backend (Redis) cannot be reached; try again later."""
+class ChannelsUnavailable(HTTPError):
+    """The channels backend (Redis) cannot be reached: a 503 with ``Retry-After``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, detail, {"Retry-After": "5"})
 
 logger = logging.getLogger("keel.channels")
 

@@ -42,10 +42,10 @@ class RedisBackend:
         """How many times the pub/sub connection was lost."""
 
     async def start(self) -> None:
-        """Start the reader; wait (up to 5 s) for the first connection."""
+        """Start the reader; wait (up to 1 s) for the first connection."""
         self.reader = asyncio.get_running_loop().create_task(self._run())
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(1):
                 await self.connected.wait()
 
     async def stop(self) -> None:
