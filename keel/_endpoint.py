@@ -104,7 +104,7 @@ class Endpoint:
                 if isinstance(result, Response):
                     await result(scope, receive, send)
                     return
-                await self._send_value(scope, send, result, None)
+                await self._send_value(scope, send, result, None, receive)
                 return
             if request is None:
                 request = Request(scope, receive, self.max_body)
@@ -146,13 +146,18 @@ class Endpoint:
         return cls(value, self.status)
 
     async def _send_value(
-        self, scope: Scope, send: Send, value: Any, sub_response: Response | None
+        self,
+        scope: Scope,
+        send: Send,
+        value: Any,
+        sub_response: Response | None,
+        receive: Receive,
     ) -> None:
         ready = self._prepare(scope, value, sub_response)
         if isinstance(ready, Ready):
             await ready.send(scope, send)
-        else:
-            await ready(scope, _no_receive, send)
+        else:  # an event stream watches for the client's disconnect
+            await ready(scope, receive if self.plan.streams else _no_receive, send)
 
     async def _run(
         self, request: Request, scope: Scope, receive: Receive, send: Send
@@ -173,7 +178,7 @@ class Endpoint:
                     merge_sub_response(result, sub_response)
                 await _send_response(result, scope, receive, send, background)
             else:
-                await self._send_value(scope, send, result, sub_response)
+                await self._send_value(scope, send, result, sub_response, receive)
                 if background is not None and background.tasks:
                     await background()
             return None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 
-from keel import App, WebSocket
+from keel import App, ServerSentEvent, WebSocket
 from keel.channels import Channels
 
 app = App()
@@ -32,3 +33,13 @@ async def post(room: str, text: str) -> dict[str, str]:
 @app.get("/rooms/{room}/members")
 async def members(room: str) -> list[str]:
     return await channels.members(room)
+
+
+@app.get("/rooms/{room}/events")
+async def events(room: str) -> AsyncIterator[ServerSentEvent]:
+    """The room's messages as server-sent events."""
+    async for message in channels.subscribe(room):
+        if message.missed:
+            yield ServerSentEvent(event="missed")
+        else:
+            yield ServerSentEvent(message.data, event="message")
