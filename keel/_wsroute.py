@@ -124,7 +124,7 @@ class WebSocketRoute:
         tags: Sequence[str] = (),
     ) -> None:
         self.endpoint = endpoint
-        self.name = name or getattr(endpoint, "__name__", path)
+        self.name: str = name or str(getattr(endpoint, "__name__", path))
         self.dependencies = list(dependencies)
         self.include_in_schema = include_in_schema
         self.summary = summary
@@ -151,7 +151,7 @@ class WebSocketRoute:
 
     def url_path(self, params: dict[str, Any]) -> str:
         """This route's path with ``params`` filled in."""
-        return _format_path(self.format, self.param_types, self.converters, params, self.name)
+        return _format_path(self.format, self.param_types, self.converters, params, str(self.name))
 
     def compile(self, app: Any) -> None:
         """Compile the plan and read the limits (at app startup)."""

@@ -20,7 +20,7 @@ __all__ = ["AsyncWebSocketSession", "WebSocketDenialResponse", "WebSocketSession
 T = TypeVar("T")
 
 
-class WebSocketDenialResponse(httpx.Response, WebSocketDisconnect):
+class WebSocketDenialResponse(httpx.Response, WebSocketDisconnect):  # type: ignore[misc]
     """The app refused the handshake with an HTTP answer (``status_code``, ``json()``…)."""
 
     def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

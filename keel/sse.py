@@ -201,11 +201,12 @@ async def _wait_disconnect(receive: Receive) -> None:
 def _aiter(content: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:
     if inspect.isasyncgen(content) or hasattr(content, "__anext__"):
         return content  # type: ignore[return-value]
-    if hasattr(content, "__aiter__"):
-        return content.__aiter__()  # type: ignore[union-attr]
+    if isinstance(content, AsyncIterable):
+        return content.__aiter__()
+    items: Iterable[Any] = content
 
     async def plain() -> AsyncIterator[Any]:
-        for item in content:  # type: ignore[union-attr]
+        for item in items:
             yield item
 
     return plain()

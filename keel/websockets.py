@@ -24,10 +24,11 @@ import enum
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
+from typing_extensions import TypeVar
 
 from keel._types import Message, Receive, Scope, Send
 from keel.exceptions import WebSocketException
@@ -47,8 +48,8 @@ __all__ = [
 
 logger = logging.getLogger("keel.websockets")
 
-InT = TypeVar("InT")
-OutT = TypeVar("OutT")
+InT = TypeVar("InT", default=Any)
+OutT = TypeVar("OutT", default=Any)
 
 QueuePolicy = Literal["drop_oldest", "drop_newest", "close"]
 
@@ -322,6 +323,7 @@ class WebSocket(Request, Generic[InT, OutT]):
         from keel._json import MalformedJSON, loads
 
         while True:
+            problem: dict[str, Any]
             data = await self._payload()
             if isinstance(data, bytes):
                 problem = {"type": "error", "detail": "Expected a text frame with JSON"}
@@ -333,7 +335,10 @@ class WebSocket(Request, Generic[InT, OutT]):
                         return value  # type: ignore[no-any-return]
                     return self._in.validate_python(value)  # type: ignore[no-any-return]
                 except MalformedJSON as exc:
-                    problem = {"type": "error", "detail": exc.detail.replace(" body", " message", 1)}
+                    problem = {
+                        "type": "error",
+                        "detail": exc.detail.replace(" body", " message", 1),
+                    }
                 except ValidationError as exc:
                     problem = {
                         "type": "error",

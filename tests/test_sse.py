@@ -140,22 +140,23 @@ def test_events_fed_by_channels_and_shutdown_ends_streams_and_websockets(
     port, proc = server
 
     async def go() -> None:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            async with http.stream("GET", "/rooms/news/events") as stream, connect(
-                f"ws://127.0.0.1:{port}/rooms/news?user=w"
-            ) as ws:
-                lines = stream.aiter_lines()
-                await ws.send("hello")
-                assert await ws.recv() == '{"user":"w","text":"hello"}'
-                assert await anext(lines) == "event: message"
-                assert await anext(lines) == 'data: {"user":"w","text":"hello"}'
-                started = time.monotonic()
-                os.killpg(proc.pid, signal.SIGTERM)
-                await ws.wait_closed()
-                assert ws.close_code == 1012
-                rest = [line async for line in lines]  # the stream ends
-                assert rest == [""]
-                assert time.monotonic() - started < 3
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
+            http.stream("GET", "/rooms/news/events") as stream,
+            connect(f"ws://127.0.0.1:{port}/rooms/news?user=w") as ws,
+        ):
+            lines = stream.aiter_lines()
+            await ws.send("hello")
+            assert await ws.recv() == '{"user":"w","text":"hello"}'
+            assert await anext(lines) == "event: message"
+            assert await anext(lines) == 'data: {"user":"w","text":"hello"}'
+            started = time.monotonic()
+            os.killpg(proc.pid, signal.SIGTERM)
+            await ws.wait_closed()
+            assert ws.close_code == 1012
+            rest = [line async for line in lines]  # the stream ends
+            assert rest == [""]
+            assert time.monotonic() - started < 3
         await asyncio.to_thread(proc.wait, 5)
 
     asyncio.run(go())

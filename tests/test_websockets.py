@@ -174,8 +174,9 @@ def test_parameters_and_dependencies_are_inferred_as_for_http(client: TestClient
 
 
 def test_invalid_parameters_are_a_422_before_the_handshake(client: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(
-        "/items/7?limit=many"
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/items/7?limit=many"),
     ):
         pass
     denial: Any = refused.value
@@ -212,16 +213,18 @@ def test_session_auth_through_depends(client: TestClient) -> None:
 
 
 def test_cross_site_origin_is_refused_with_403(client: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(
-        "/echo", headers={"origin": "https://evil.example"}
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/echo", headers={"origin": "https://evil.example"}),
     ):
         pass
     denial: Any = refused.value
     assert denial.status_code == 403
     assert denial.json()["title"] == "Forbidden"
     for origin in ("null", "not a url"):
-        with pytest.raises(WebSocketDisconnect), client.websocket_connect(
-            "/echo", headers={"origin": origin}
+        with (
+            pytest.raises(WebSocketDisconnect),
+            client.websocket_connect("/echo", headers={"origin": origin}),
         ):
             pass
     with client.websocket_connect("/echo", headers={"origin": "http://testserver"}) as ws:
@@ -232,9 +235,10 @@ def test_cross_site_origin_is_refused_with_403(client: TestClient) -> None:
 def test_trusted_origins_are_allowed() -> None:
     other = App(settings=Settings(csrf_trusted_origins=["https://*.example.com"]))
     other.add_api_websocket_route("/ws", echo)
-    with TestClient(other) as c, c.websocket_connect(
-        "/ws", headers={"origin": "https://app.example.com"}
-    ) as ws:
+    with (
+        TestClient(other) as c,
+        c.websocket_connect("/ws", headers={"origin": "https://app.example.com"}) as ws,
+    ):
         ws.send_text("x")
         assert ws.receive_text() == "echo x"
 
@@ -275,9 +279,12 @@ def test_routers_prefix_websockets_and_url_path_for(client: TestClient) -> None:
 
 
 def test_an_error_in_the_handler_closes_with_1011_and_is_raised() -> None:
-    with TestClient(app) as c:
-        with pytest.raises(RuntimeError, match="kaboom"), c.websocket_connect("/boom") as ws:
-            ws.receive_text()
+    with (
+        TestClient(app) as c,
+        pytest.raises(RuntimeError, match="kaboom"),
+        c.websocket_connect("/boom") as ws,
+    ):
+        ws.receive_text()
     with TestClient(app, raise_server_exceptions=False) as c:
         with c.websocket_connect("/boom") as ws, pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
@@ -309,9 +316,12 @@ def test_sends_before_accept_and_after_close_are_errors() -> None:
         with pytest.raises(RuntimeError, match="closed"):
             await ws.send_text("too late")
 
-    with TestClient(other) as c, c.websocket_connect("/ws") as ws:
-        with pytest.raises(WebSocketDisconnect):
-            ws.receive_text()
+    with (
+        TestClient(other) as c,
+        c.websocket_connect("/ws") as ws,
+        pytest.raises(WebSocketDisconnect),
+    ):
+        ws.receive_text()
     assert states == [WebSocketState.CONNECTED]
 
 

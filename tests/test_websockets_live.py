@@ -179,7 +179,9 @@ def test_auth_is_refused_with_401_problem_details(url: str) -> None:
         assert refused.value.response.status_code == 401
         problem = json.loads(refused.value.response.body or b"")
         assert problem["detail"] == "A valid bearer token is required"
-        async with connect(url + "/private", additional_headers={"authorization": "Bearer good"}) as ws:
+        async with connect(
+            url + "/private", additional_headers={"authorization": "Bearer good"}
+        ) as ws:
             assert await ws.recv() == "hello alice"
 
     run(go())
@@ -269,18 +271,20 @@ def test_a_stuck_client_has_a_bounded_queue_and_does_not_slow_the_others(url: st
         stuck = _raw_handshake(port, "/feed")  # never reads
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         try:
-            async with connect(url + "/feed", max_queue=None) as fast:
-                async with httpx.AsyncClient(base_url=url.replace("ws", "http", 1)) as http:
-                    while len((await http.get("/queues")).json()) < 2:
-                        await asyncio.sleep(0.01)
-                    total = 10_000
-                    publish = asyncio.ensure_future(http.post(f"/publish/{total}", timeout=60))
-                    received = 0
-                    while received < total:
-                        await fast.recv()
-                        received += 1
-                    assert (await publish).status_code == 200
-                    rows = (await http.get("/queues")).json()
+            async with (
+                connect(url + "/feed", max_queue=None) as fast,
+                httpx.AsyncClient(base_url=url.replace("ws", "http", 1)) as http,
+            ):
+                while len((await http.get("/queues")).json()) < 2:
+                    await asyncio.sleep(0.01)
+                total = 10_000
+                publish = asyncio.ensure_future(http.post(f"/publish/{total}", timeout=60))
+                received = 0
+                while received < total:
+                    await fast.recv()
+                    received += 1
+                assert (await publish).status_code == 200
+                rows = (await http.get("/queues")).json()
             fast_row, stuck_row = rows
             assert fast_row == {"queued": 0, "dropped": 0}
             assert stuck_row["queued"] <= 100  # ws_send_queue_size

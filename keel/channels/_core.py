@@ -30,6 +30,7 @@ class ChannelsUnavailable(HTTPError):
     def __init__(self, detail: str) -> None:
         super().__init__(503, detail, {"Retry-After": "5"})
 
+
 logger = logging.getLogger("keel.channels")
 
 MISSED_FRAME = '{"type":"channels.missed","channel":%s}'
@@ -76,7 +77,9 @@ class Subscription:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 logger.warning(
-                    "subscriber of %r is too slow: %d message(s) dropped", self.channel, self.dropped
+                    "subscriber of %r is too slow: %d message(s) dropped",
+                    self.channel,
+                    self.dropped,
                 )
         self.buffer.append(message)
         self.ready.set()

@@ -91,9 +91,11 @@ def make_app() -> tuple[App, Channels]:
 def test_websocket_groups_and_presence() -> None:
     app, channels = make_app()
     with TestClient(app) as client:
-        with client.websocket_connect("/rooms/1?user=ann") as ann, client.websocket_connect(
-            "/rooms/1?user=bob"
-        ) as bob, client.websocket_connect("/rooms/2?user=cy") as cy:
+        with (
+            client.websocket_connect("/rooms/1?user=ann") as ann,
+            client.websocket_connect("/rooms/1?user=bob") as bob,
+            client.websocket_connect("/rooms/2?user=cy") as cy,
+        ):
             assert client.get("/members/1").json() == ["ann", "bob"]
             ann.send_text("hello")
             assert bob.receive_json() == {"user": "ann", "text": "hello"}
@@ -132,9 +134,11 @@ def test_async_client_with_groups() -> None:
     app, channels = make_app()
 
     async def go() -> None:
-        async with AsyncTestClient(app) as client:
-            async with client.websocket_connect("/rooms/9?user=zed") as ws:
-                await channels.broadcast("9", {"text": "from outside"})
-                assert await ws.receive_json() == {"text": "from outside"}
+        async with (
+            AsyncTestClient(app) as client,
+            client.websocket_connect("/rooms/9?user=zed") as ws,
+        ):
+            await channels.broadcast("9", {"text": "from outside"})
+            assert await ws.receive_json() == {"text": "from outside"}
 
     asyncio.run(go())

@@ -56,9 +56,19 @@ def servers(redis_url: str, prefix: str, count: int = 2) -> Iterator[list[int]]:
         for port in ports:
             procs.append(
                 subprocess.Popen(
-                    [KEEL, "run", "tests.channels.liveapp:app", "--port", str(port),
-                     "--log-level", "warning"],
-                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    [
+                        KEEL,
+                        "run",
+                        "tests.channels.liveapp:app",
+                        "--port",
+                        str(port),
+                        "--log-level",
+                        "warning",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                     start_new_session=True,
                 )
             )
@@ -127,9 +137,19 @@ def test_presence_lives_in_expiring_redis_keys() -> None:
 @contextlib.contextmanager
 def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for(port, proc)
@@ -151,7 +171,10 @@ def test_subscribers_resume_after_a_redis_restart_and_hear_they_may_have_missed(
         with servers(url, prefix) as (a, b):
 
             async def go() -> None:
-                async with connect(f"ws://127.0.0.1:{b}/rooms/r?user=u") as ws, httpx.AsyncClient() as http:
+                async with (
+                    connect(f"ws://127.0.0.1:{b}/rooms/r?user=u") as ws,
+                    httpx.AsyncClient() as http,
+                ):
                     await asyncio.to_thread(wait_until, lambda: numsub(url, prefix + "r") >= 1)
                     await http.post(f"http://127.0.0.1:{a}/rooms/r/before")
                     assert json.loads(await ws.recv())["text"] == "before"
