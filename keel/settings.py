@@ -155,8 +155,8 @@ class Settings(BaseSettings):
     ws_ping_timeout: float | None = Field(default=20.0, gt=0)
     """Seconds a client has to answer a ping (closed with 1011 after)."""
     ws_idle_timeout: float | None = Field(default=300.0, gt=0)
-    """Seconds a handler waits in ``receive`` for a message (closed with 1001 after);
-    ``None`` waits forever."""
+    """Seconds without a message in either direction after which a handler waiting in
+    ``receive`` closes the connection with 1001; ``None`` waits forever."""
     ws_send_queue_size: int = Field(default=1000, ge=1)
     """Messages queued for one connection by broadcasts before the queue policy applies."""
     ws_send_queue_policy: Literal["drop_oldest", "drop_newest", "close"] = "drop_oldest"

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from keel._types import ASGIApp, Message
+from keel._wstest import WebSocketDenialResponse
 
 if TYPE_CHECKING:
     from keel._wstest import AsyncWebSocketSession, WebSocketSession
 
-__all__ = ["AsyncTestClient", "TestClient"]
+__all__ = ["AsyncTestClient", "TestClient", "WebSocketDenialResponse"]
 
 T = TypeVar("T")
 

@@ -137,6 +137,7 @@ class WebSocket(Request, Generic[InT, OutT]):
         "_out",
         "_queue",
         "_stamp",
+        "_active",
         "_tokens",
         "_wake",
         "_waiting",
@@ -168,6 +169,7 @@ class WebSocket(Request, Generic[InT, OutT]):
         self._out = sends
         self._tokens = float(self.limits.receive_burst)
         self._stamp = 0.0
+        self._active = 0.0
         self._queue: collections.deque[str | bytes] | None = None
         self._wake: asyncio.Event | None = None
         self._waiting = False
@@ -202,7 +204,7 @@ class WebSocket(Request, Generic[InT, OutT]):
         await self._send_asgi(message)
         self.subprotocol = subprotocol
         self.application_state = WebSocketState.CONNECTED
-        self._stamp = asyncio.get_running_loop().time()
+        self._stamp = self._active = asyncio.get_running_loop().time()
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Close the connection (before :meth:`accept`: refuse it, HTTP 403). Idempotent."""
@@ -237,11 +239,18 @@ class WebSocket(Request, Generic[InT, OutT]):
         if idle is None:
             message = await self._ws_receive()
         else:
-            try:
-                async with asyncio.timeout(idle):
-                    message = await self._ws_receive()
-            except TimeoutError:
-                await self._refuse(1001, "Idle timeout")
+            loop = asyncio.get_running_loop()
+            while True:  # idle: no frame either way for `idle` seconds
+                left = self._active + idle - loop.time()
+                if left <= 0:
+                    await self._refuse(1001, "Idle timeout")
+                try:
+                    async with asyncio.timeout(left):
+                        message = await self._ws_receive()
+                    break
+                except TimeoutError:
+                    continue
+            self._active = loop.time()
         kind = message["type"]
         if kind == "websocket.receive":
             try:
@@ -397,6 +406,7 @@ class WebSocket(Request, Generic[InT, OutT]):
             )
         try:
             await self._send_asgi(message)
+            self._active = asyncio.get_running_loop().time()
         except OSError as exc:  # the server's "client disconnected"
             self.application_state = WebSocketState.DISCONNECTED
             self.client_state = WebSocketState.DISCONNECTED
@@ -483,6 +493,7 @@ class WebSocket(Request, Generic[InT, OutT]):
         wake = self._wake
         assert queue is not None and wake is not None
         send = self._send_asgi
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 while queue:
@@ -491,6 +502,7 @@ class WebSocket(Request, Generic[InT, OutT]):
                         await send({"type": "websocket.send", "text": data})
                     else:
                         await send({"type": "websocket.send", "bytes": data})
+                self._active = loop.time()
                 wake.clear()
                 self._waiting = True
                 await wake.wait()
