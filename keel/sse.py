@@ -29,9 +29,9 @@ from keel._types import Receive, Scope, Send
 from keel.background import BackgroundTask
 from keel.responses import Response
 
-__all__ = ["EventSourceResponse", "ServerSentEvent"]
+__all__ = ["EventSourceResponse", "ServerSentEvent", "encode_event"]
 
-DEFAULT_PING = 15.0
+_DEFAULT_PING = 15.0
 
 
 @dataclass(slots=True)
@@ -125,7 +125,7 @@ class EventSourceResponse(Response):
     def _interval(self, scope: Scope) -> float | None:
         if self.ping is True:
             settings = getattr(scope.get("app"), "settings", None)
-            return getattr(settings, "sse_ping_interval", DEFAULT_PING)
+            return getattr(settings, "sse_ping_interval", _DEFAULT_PING)
         if self.ping is False:
             return None
         return self.ping

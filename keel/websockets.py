@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from keel.settings import Settings
 
 __all__ = [
+    "QueuePolicy",
     "WebSocket",
     "WebSocketDisconnect",
     "WebSocketException",
@@ -52,6 +53,7 @@ InT = TypeVar("InT", default=Any)
 OutT = TypeVar("OutT", default=Any)
 
 QueuePolicy = Literal["drop_oldest", "drop_newest", "close"]
+"""What a full send queue does (the ``ws_send_queue_policy`` setting)."""
 
 
 class WebSocketDisconnect(Exception):
