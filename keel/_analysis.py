@@ -130,8 +130,6 @@ class Plan:
     uses_background: bool = False
     uses_response: bool = False
     has_generators: bool = False
-    streams: bool = False
-    """The handler is an async generator: its items are server-sent events."""
 
     @property
     def params(self) -> list[FieldSpec]:
@@ -413,10 +411,9 @@ def compile_plan(
             raise TypeError("Route-level dependencies need a callable: Depends(fn)")
         c.add_call(dep.dependency, dep)
     c.add_call(handler, None, scope="handler")
-    streams = inspect.isasyncgenfunction(handler)
-    if streams:  # the handler's generator is the response's content (server-sent events)
+    if inspect.isasyncgenfunction(handler):  # its items are server-sent events
         last = c.steps[-1]
-        last.call, last.kind = _returning_generator(last.call), "async"
+        last.call, last.kind = _event_stream(last.call), "async"
     fields = list(c.fields.values())
     _check_fields(handler, fields, path_names)
     steps = c.steps
@@ -427,16 +424,17 @@ def compile_plan(
         uses_background=BACKGROUND in c.flags,
         uses_response=RESPONSE in c.flags,
         has_generators=any(s.kind in ("agen", "gen") for s in steps),
-        streams=streams,
     )
 
 
-def _returning_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """An async function returning ``fn``'s async generator (which the response iterates)."""
+def _event_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An async function answering with an event stream of ``fn``'s async generator."""
+    from keel.sse import EventSourceResponse
 
     async def call(**kwargs: Any) -> Any:
-        return fn(**kwargs)
+        return EventSourceResponse(fn(**kwargs))
 
+    call.__name__ = call.__qualname__ = getattr(fn, "__qualname__", "stream")
     return call
 
 

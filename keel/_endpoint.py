@@ -48,10 +48,6 @@ class Endpoint:
             route.max_body_size if route.max_body_size is not None else app.max_body_size
         )
         self.response_class = route.response_class or app.default_response_class
-        if plan.streams and route.response_class is None:  # an async generator: events
-            from keel.sse import EventSourceResponse
-
-            self.response_class = EventSourceResponse
         where = getattr(route.endpoint, "__qualname__", route.path)
         self.serializer = Serializer(
             route.response_annotation, where, route.dump_options, app.plain_serializer
@@ -104,7 +100,7 @@ class Endpoint:
                 if isinstance(result, Response):
                     await result(scope, receive, send)
                     return
-                await self._send_value(scope, send, result, None, receive)
+                await self._send_value(scope, send, result, None)
                 return
             if request is None:
                 request = Request(scope, receive, self.max_body)
@@ -146,18 +142,13 @@ class Endpoint:
         return cls(value, self.status)
 
     async def _send_value(
-        self,
-        scope: Scope,
-        send: Send,
-        value: Any,
-        sub_response: Response | None,
-        receive: Receive,
+        self, scope: Scope, send: Send, value: Any, sub_response: Response | None
     ) -> None:
         ready = self._prepare(scope, value, sub_response)
         if isinstance(ready, Ready):
             await ready.send(scope, send)
-        else:  # an event stream watches for the client's disconnect
-            await ready(scope, receive if self.plan.streams else _no_receive, send)
+        else:
+            await ready(scope, _no_receive, send)
 
     async def _run(
         self, request: Request, scope: Scope, receive: Receive, send: Send
@@ -178,7 +169,7 @@ class Endpoint:
                     merge_sub_response(result, sub_response)
                 await _send_response(result, scope, receive, send, background)
             else:
-                await self._send_value(scope, send, result, sub_response, receive)
+                await self._send_value(scope, send, result, sub_response)
                 if background is not None and background.tasks:
                     await background()
             return None

@@ -112,7 +112,8 @@ class _Builder:
             name = str(schema.get("title") or tp.__name__)
             self.schemas.setdefault(name, _asyncapi_schema(schema))
             return {"$ref": f"#/components/schemas/{name}"}
-        return _asyncapi_schema(schema)
+        converted: dict[str, Any] = _asyncapi_schema(schema)
+        return converted
 
     def message(self, name: str, tp: Any, *, text: bool = False, title: str = "") -> str:
         key = _slug(name)
