@@ -300,6 +300,10 @@ class Route:
         if self.description is None:
             self.description = inspect.cleandoc(endpoint.__doc__) if endpoint.__doc__ else None
         self.response_class = options.get("response_class")
+        if self.response_class is None and inspect.isasyncgenfunction(endpoint):
+            from keel.sse import EventSourceResponse  # an event stream, documented as one
+
+            self.response_class = EventSourceResponse
         self.response_description = options.get("response_description", "Successful Response")
         self.responses = _responses(options.get("responses"))
         self.include_in_schema = options.get("include_in_schema", True)
