@@ -19,10 +19,10 @@ from websockets.asyncio.client import connect
 
 from keel.channels import Channels, ChannelsUnavailable
 from tests.live import free_port
-from tests.services import REDIS_URL, redis_key_prefix, require
+from tests.services import REDIS_URL, import_or_require, redis_key_prefix, require
 from tests.test_cli import KEEL, ROOT, wait_for
 
-redis = pytest.importorskip("redis")
+redis = import_or_require("redis", "pip install redis (or keel[dev])")
 
 
 def numsub(url: str, channel: str) -> int:
