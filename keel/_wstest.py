@@ -147,6 +147,8 @@ class AsyncWebSocketSession:
                 await task
             return
         error = None if task.cancelled() else task.exception()
+        if error is None:
+            error = self.scope.pop("keel.websocket_disconnect", None)
         if error is not None and self.raise_exceptions:
             self._task = None
             raise error

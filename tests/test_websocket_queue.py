@@ -25,7 +25,8 @@ def app_with(**settings: Any) -> App:
         seen["accepted"] = accepted
         seen["queued"] = ws.queued
         seen["dropped"] = ws.dropped
-        await ws.receive_text()
+        async for _ in ws:  # until the client leaves
+            pass
 
     @app.websocket("/chatty")
     async def chatty(ws: WebSocket) -> None:
@@ -33,7 +34,8 @@ def app_with(**settings: Any) -> App:
         for _ in range(6):  # outbound traffic keeps an idle-timed connection alive
             await asyncio.sleep(0.05)
             await ws.send_text("tick")
-        await ws.receive_text()
+        async for _ in ws:  # the idle timeout ends it
+            pass
 
     return app
 

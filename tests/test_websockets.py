@@ -262,9 +262,23 @@ def test_websocket_exception_closes_with_its_code(client: TestClient) -> None:
 
 
 def test_idle_timeout_closes_with_1001(client: TestClient) -> None:
-    with client.websocket_connect("/idle") as ws, pytest.raises(WebSocketDisconnect) as closed:
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/idle") as ws:
         ws.receive_text()
     assert closed.value.code == 1001
+
+
+def test_a_disconnect_the_handler_lets_through_is_raised_at_the_end_as_in_starlette(
+    client: TestClient,
+) -> None:
+    with pytest.raises(WebSocketDisconnect) as raised:  # /echo catches it: nothing raised
+        with client.websocket_connect("/echo") as ws:
+            ws.send_text("x")
+            assert ws.receive_text() == "echo x"
+        raise WebSocketDisconnect(4999)
+    assert raised.value.code == 4999
+    with pytest.raises(WebSocketDisconnect) as raised, client.websocket_connect("/idle"):
+        pass  # /idle's receive_text() raises the client's close: the test client re-raises
+    assert raised.value.code == 1000
 
 
 def test_unknown_path_is_refused(client: TestClient) -> None:
