@@ -27,6 +27,8 @@ from keel.routing import APIRouter, Router
 
 if TYPE_CHECKING:
     from keel.settings import Settings
+    from keel.sse import EventSourceResponse, ServerSentEvent
+    from keel.websockets import WebSocket, WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -37,6 +39,7 @@ __all__ = [
     "Body",
     "Cookie",
     "Depends",
+    "EventSourceResponse",
     "File",
     "Form",
     "HTTPError",
@@ -49,8 +52,11 @@ __all__ = [
     "Response",
     "Router",
     "Security",
+    "ServerSentEvent",
     "Settings",
     "UploadFile",
+    "WebSocket",
+    "WebSocketDisconnect",
     "run_sync",
     "safe_redirect",
     "status",
@@ -62,4 +68,12 @@ def __getattr__(name: str) -> Any:
         from keel.settings import Settings
 
         return Settings
+    if name in ("WebSocket", "WebSocketDisconnect"):  # asyncio is imported only when used
+        from keel import websockets
+
+        return getattr(websockets, name)
+    if name in ("EventSourceResponse", "ServerSentEvent"):
+        from keel import sse
+
+        return getattr(sse, name)
     raise AttributeError(f"module 'keel' has no attribute {name!r}")

@@ -319,6 +319,8 @@ class _Compiler:
             return Arg(p.name, DEP, self.add_call(target, dep, parent_scopes=scopes))
         plain = strip_optional(base)
         if marker is None:
+            if getattr(get_origin(plain) or plain, "__keel_inject__", None) == "websocket":
+                return Arg(p.name, WEBSOCKET)  # WebSocket or WebSocket[In, Out]
             if _is_subclass(plain, SecurityScopes):
                 return Arg(p.name, CONSTANT, SecurityScopes(list(scopes)))
             if _is_subclass(plain, Request):
@@ -330,8 +332,6 @@ class _Compiler:
             if _is_subclass(plain, Response):
                 self.flags.add(RESPONSE)
                 return Arg(p.name, RESPONSE)
-            if getattr(plain, "__keel_inject__", None) == "websocket":
-                return Arg(p.name, WEBSOCKET)
         pyd_annotation = Annotated[(base, *other_meta)] if other_meta else base
         location = self.location(p.name, base, marker)
         alias = (marker.alias if marker else None) or p.name
@@ -411,6 +411,9 @@ def compile_plan(
             raise TypeError("Route-level dependencies need a callable: Depends(fn)")
         c.add_call(dep.dependency, dep)
     c.add_call(handler, None, scope="handler")
+    if inspect.isasyncgenfunction(handler):  # its items are server-sent events
+        last = c.steps[-1]
+        last.call, last.kind = _event_stream(last.call), "async"
     fields = list(c.fields.values())
     _check_fields(handler, fields, path_names)
     steps = c.steps
@@ -422,6 +425,17 @@ def compile_plan(
         uses_response=RESPONSE in c.flags,
         has_generators=any(s.kind in ("agen", "gen") for s in steps),
     )
+
+
+def _event_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An async function answering with an event stream of ``fn``'s async generator."""
+    from keel.sse import EventSourceResponse
+
+    async def call(**kwargs: Any) -> Any:
+        return EventSourceResponse(fn(**kwargs))
+
+    call.__name__ = call.__qualname__ = getattr(fn, "__qualname__", "stream")
+    return call
 
 
 def _check_fields(handler: Any, fields: list[FieldSpec], path_names: dict[str, Any]) -> None:

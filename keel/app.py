@@ -126,6 +126,13 @@ class App(Router):
     """JSON bodies' numbers and booleans refuse strings, unless ``settings.strict_json`` is
     off; :class:`keel.fastapi.FastAPI` sets ``False`` (lax, as FastAPI)."""
 
+    asyncapi_url: str | None = "/asyncapi.json"
+    """Where the AsyncAPI document is served when the app has websocket or event-stream
+    routes (``None`` to disable; set on the app before it starts)."""
+
+    asyncapi_docs_url: str | None = "/asyncapi"
+    """The page listing those channels (``None`` to disable)."""
+
     auth_wording: Wording = "keel"
     """How security schemes word their 401s: keel's specific details and RFC challenges, or
     FastAPI's ``"Not authenticated"`` (:class:`keel.fastapi.FastAPI` sets ``"fastapi"``)."""
@@ -374,6 +381,20 @@ class App(Router):
             # Built-in routes go first so that a catch-all user route cannot shadow them.
             self._routes[:] = self._routes[before:] + self._routes[:before]
             self._changed()
+        if self.asyncapi_url and (
+            self.websocket_routes
+            or any(
+                inspect.isasyncgenfunction(r.endpoint) or r.response_class is not None
+                for r in self.routes
+            )
+        ):
+            from keel.asyncapi import has_realtime_routes, install_asyncapi_routes
+
+            if self.asyncapi_url and has_realtime_routes(self):
+                before = len(self._routes)
+                install_asyncapi_routes(self)
+                self._routes[:] = self._routes[before:] + self._routes[:before]
+                self._changed()
 
     def build(self) -> None:
         """Compile routes, dependency plans and the middleware stack (done at startup).
@@ -495,6 +516,9 @@ class App(Router):
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
         try:
+            from keel._live import drain
+
+            await drain(self, self.settings.drain_timeout)  # websockets 1012, streams end
             for fn in self.shutdown_handlers:
                 await _call(fn)
             await stack.aclose()
@@ -568,6 +592,12 @@ class App(Router):
     def is_unhandled(self, exc: BaseException) -> bool:
         """Whether ``exc`` got the default 500 (no handler; not an ``HTTPError``)."""
         return not isinstance(exc, HTTPError) and self._lookup_handler(exc) is None
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The AsyncAPI 3.0 document of this app's websocket and event-stream routes."""
+        from keel.asyncapi import asyncapi_document
+
+        return asyncapi_document(self)
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document of this app (needs the OpenAPI generator, ``keel.openapi``)."""

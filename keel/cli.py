@@ -355,11 +355,12 @@ def main(ctx: click.Context, traceback: bool) -> None:
     ctx.meta[_TRACEBACK] = traceback
 
 
-def _uvicorn_options() -> dict[str, Any]:
-    """uvicorn with httptools (never h11), uvloop when installed and keel's head timeout."""
-    from keel.server import uvicorn_options
+def _uvicorn_options(app: App) -> dict[str, Any]:
+    """uvicorn with httptools (never h11), uvloop when installed and keel's head timeout,
+    the app's websocket limits and its drain timeout."""
+    from keel.server import uvicorn_options, websocket_options
 
-    return uvicorn_options()
+    return {**uvicorn_options(), **websocket_options(app.settings)}
 
 
 _TARGET = click.argument("target", required=False)
@@ -409,7 +410,7 @@ def run(
         proxy_headers=False,  # X-Forwarded-* are believed from KEEL_TRUSTED_PROXIES only
         server_header=False,
         app_dir=str(where.folder or Path.cwd()),
-        **_uvicorn_options(),
+        **_uvicorn_options(app),
     )
 
 
@@ -446,7 +447,7 @@ def serve(
         proxy_headers=proxy_headers,
         server_header=False,
         app_dir=str(where.folder or Path.cwd()),
-        **_uvicorn_options(),
+        **_uvicorn_options(app),
     )
 
 

@@ -317,6 +317,10 @@ class Route:
         if self.description is None:
             self.description = inspect.cleandoc(endpoint.__doc__) if endpoint.__doc__ else None
         self.response_class = options.get("response_class")
+        if self.response_class is None and inspect.isasyncgenfunction(endpoint):
+            from keel.sse import EventSourceResponse  # an event stream, documented as one
+
+            self.response_class = EventSourceResponse
         self.response_description = options.get("response_description", "Successful Response")
         self.responses = _responses(options.get("responses"))
         self.include_in_schema = options.get("include_in_schema", True)
@@ -422,6 +426,8 @@ def _format_path(
 
 
 def _return_annotation(endpoint: Callable[..., Any]) -> Any:
+    if inspect.isasyncgenfunction(endpoint):  # server-sent events: its items are the events
+        return inspect.Signature.empty
     try:
         sig = inspect.signature(endpoint, eval_str=True)
     except NameError as exc:
@@ -655,6 +661,52 @@ class Router:
             route = route.with_prefix(self.prefix, self.dependencies)
         self._websocket_routes.append(route)
         self._changed()
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        name: str | None = None,
+        dependencies: Sequence[Depends] = (),
+        include_in_schema: bool = True,
+        summary: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> Callable[[F], F]:
+        """Decorator: a websocket handler for ``path`` (see :mod:`keel.websockets`).
+
+        Its parameters are inferred as for HTTP routes (path, query, header and cookie
+        values, ``Depends``); the one annotated ``WebSocket`` (or ``WebSocket[In, Out]``
+        for typed messages) gets the connection.
+        """
+
+        def decorator(fn: F) -> F:
+            self.add_api_websocket_route(
+                path,
+                fn,
+                name=name,
+                dependencies=dependencies,
+                include_in_schema=include_in_schema,
+                summary=summary,
+                description=description,
+                tags=tags,
+            )
+            return fn
+
+        return decorator
+
+    def add_api_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], **options: Any
+    ) -> None:
+        """Register ``endpoint`` as the websocket handler of ``path`` (``options`` as
+        :meth:`websocket`)."""
+        from keel._wsroute import WebSocketRoute
+
+        options["tags"] = [*self.tags, *options.get("tags", ())]
+        self.add_websocket_route(WebSocketRoute(path, endpoint, **options))
+
+    websocket_route = websocket
+    """Starlette spelling of :meth:`websocket`."""
 
     def mount(
         self, path: str, app: Any, *, name: str | None = None, wsgi: bool | None = None

@@ -46,6 +46,7 @@ __all__ = [
     "KeelHttpToolsProtocol",
     "http_protocol",
     "uvicorn_options",
+    "websocket_options",
 ]
 
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -278,6 +279,13 @@ class KeelHttpToolsProtocol(HttpToolsProtocol):
         if not self._refused:
             super().send_400_response(msg)
 
+    def shutdown(self) -> None:
+        """The server stops: open event streams end now (websockets get 1012 from uvicorn)."""
+        from keel._live import begin_shutdown
+
+        begin_shutdown()
+        super().shutdown()
+
     def on_response_complete(self) -> None:
         """Between requests uvicorn's keep-alive timeout applies; a started head is timed."""
         super().on_response_complete()
@@ -337,3 +345,16 @@ def uvicorn_options(header_timeout: float | None = None) -> dict[str, Any]:
     else:
         options["loop"] = "uvloop"
     return options
+
+
+def websocket_options(settings: Any) -> dict[str, Any]:
+    """uvicorn keyword arguments for the websocket limits and the drain timeout of
+    ``settings`` (:class:`keel.settings.Settings`): the largest message (1009 beyond), the
+    ping interval and pong timeout (1011 when a client does not answer), and how long open
+    connections get at shutdown."""
+    return {
+        "ws_max_size": settings.ws_max_message_size,
+        "ws_ping_interval": settings.ws_ping_interval,
+        "ws_ping_timeout": settings.ws_ping_timeout,
+        "timeout_graceful_shutdown": settings.drain_timeout,
+    }

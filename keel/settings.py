@@ -154,6 +154,37 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     """Allow cookies on cross-origin requests (never with ``*``)."""
 
+    # -- websockets and server-sent events ---------------------------------------------------
+    ws_max_message_size: int = Field(default=1024 * 1024, ge=1)
+    """Most bytes in one inbound websocket message (closed with 1009 beyond)."""
+    ws_receive_rate: float | None = Field(default=50.0, gt=0)
+    """Inbound websocket messages per second a connection may send on average (closed with
+    1008 beyond); ``None`` for no limit."""
+    ws_receive_burst: int = Field(default=100, ge=1)
+    """Inbound messages a connection may send at once above ``ws_receive_rate``."""
+    ws_ping_interval: float | None = Field(default=20.0, gt=0)
+    """Seconds between the server's pings (``keel run``/``keel serve``); ``None``: no pings."""
+    ws_ping_timeout: float | None = Field(default=20.0, gt=0)
+    """Seconds a client has to answer a ping (closed with 1011 after)."""
+    ws_idle_timeout: float | None = Field(default=300.0, gt=0)
+    """Seconds without a message in either direction after which a handler waiting in
+    ``receive`` closes the connection with 1001; ``None`` waits forever."""
+    ws_send_queue_size: int = Field(default=1000, ge=1)
+    """Messages queued for one connection by broadcasts before the queue policy applies."""
+    ws_send_queue_policy: Literal["drop_oldest", "drop_newest", "close"] = "drop_oldest"
+    """What a full send queue does: drop the oldest queued message, drop the new one, or
+    close the connection with 1013 (try again later). Drops are counted and logged."""
+    ws_invalid_message: Literal["error", "close"] = "error"
+    """A typed websocket's invalid inbound frame: answered with an error frame (``error``),
+    or the connection closed with 1007 (invalid data) or 1003 (binary frame)."""
+    sse_ping_interval: float | None = Field(default=15.0, gt=0)
+    """Seconds between keep-alive comments on server-sent event streams."""
+    drain_timeout: float = Field(default=10.0, ge=0)
+    """Seconds open websockets and event streams get to finish at shutdown."""
+    channels_backend: Literal["memory", "redis"] = "memory"
+    """Where ``keel.channels`` publishes: in this process, or through Redis pub/sub
+    (``redis_url``) to every process and machine."""
+
     # -- docs --------------------------------------------------------------------------------
     docs_public: bool = True
     """Whether ``/docs``, ``/redoc`` and ``/openapi.json`` are served (``False``: not served

@@ -10,15 +10,19 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from keel._types import ASGIApp, Message
+from keel._wstest import WebSocketDenialResponse
 
-__all__ = ["AsyncTestClient", "TestClient"]
+if TYPE_CHECKING:
+    from keel._wstest import AsyncWebSocketSession, WebSocketSession
+
+__all__ = ["AsyncTestClient", "TestClient", "WebSocketDenialResponse"]
 
 T = TypeVar("T")
 
@@ -95,6 +99,25 @@ class AsyncTestClient(httpx.AsyncClient):
         super().__init__(transport=transport, base_url=base_url, **kwargs)
         self.app = app
         self._lifespan: _Lifespan | None = None
+        self._ws_options = (client, root_path, raise_server_exceptions)
+
+    def websocket_connect(
+        self,
+        url: str,
+        subprotocols: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncWebSocketSession:
+        """A websocket to the app: ``async with client.websocket_connect("/ws") as ws:``.
+
+        Entering raises :class:`~keel.websockets.WebSocketDisconnect` when the app closes
+        before accepting, or ``WebSocketDenialResponse`` (an ``httpx.Response``) when it
+        answers the handshake with an HTTP error.
+        """
+        from keel._wstest import AsyncWebSocketSession, ws_scope
+
+        peer, root_path, raise_exceptions = self._ws_options
+        scope = ws_scope(self, url, headers, subprotocols, peer, root_path)
+        return AsyncWebSocketSession(self.app, scope, raise_exceptions)
 
     async def __aenter__(self) -> AsyncTestClient:
         await super().__aenter__()
@@ -191,6 +214,26 @@ class TestClient(httpx.Client):
         kwargs.setdefault("follow_redirects", True)
         kwargs["headers"] = {"user-agent": "testclient", **dict(kwargs.get("headers") or {})}
         super().__init__(transport=_SyncTransport(self, asgi), base_url=base_url, **kwargs)
+        self._ws_options = (client, root_path, raise_server_exceptions)
+
+    def websocket_connect(
+        self,
+        url: str,
+        subprotocols: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> WebSocketSession:
+        """A websocket to the app, as in Starlette: ``with client.websocket_connect("/ws")
+        as ws: ws.send_text("hi"); ws.receive_text()``.
+
+        Entering raises :class:`~keel.websockets.WebSocketDisconnect` when the app closes
+        before accepting, or ``WebSocketDenialResponse`` (an ``httpx.Response``) when it
+        answers the handshake with an HTTP error.
+        """
+        from keel._wstest import AsyncWebSocketSession, WebSocketSession, ws_scope
+
+        peer, root_path, raise_exceptions = self._ws_options
+        scope = ws_scope(self, url, headers, subprotocols, peer, root_path)
+        return WebSocketSession(self.run, AsyncWebSocketSession(self.app, scope, raise_exceptions))
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the app's event loop (e.g. to set up async fixtures)."""
