@@ -35,11 +35,10 @@ PORT_CODE = Path(__file__).resolve().parents[2] / "keel" / "port"
 
 # The chapters the issue lists as "added as their features land" whose feature has not landed
 # yet: reported as "chapter not yet supported" and left out of the percentages. (security,
-# settings, sub_applications, behind_a_proxy, testing_dependencies, additional_responses and
-# body_updates have landed and count.)
+# settings, sub_applications, behind_a_proxy, testing_dependencies, additional_responses,
+# body_updates and websockets have landed and count.)
 LATER = frozenset(
     {
-        "websockets",
         "wsgi",
         "stream_data",
         "server_sent_events",
