@@ -28,6 +28,7 @@ from keel.routing import Router
 
 if TYPE_CHECKING:
     from keel.csrf import CSRFProtection
+    from keel.health import Health
     from keel.middleware._common import TrustedProxies
     from keel.security import Wording
     from keel.settings import Settings
@@ -205,6 +206,7 @@ class App(Router):
         self._compiled_version = -1
         self.extensions: dict[str, Any] = {}
         self._builtins_installed = False
+        self._health: Health | None = None
         self.default_response_class = default_response_class
         self.strict_content_type = strict_content_type
         self.csrf_protection: CSRFProtection | None | _Unset = _UNSET
@@ -319,6 +321,26 @@ class App(Router):
             raise RuntimeError("Middleware cannot be added after the application has started")
         self.user_middleware.insert(0, Middleware(cls, *args, **options))
 
+    def health(
+        self,
+        *,
+        liveness_path: str = "/healthz",
+        readiness_path: str = "/readyz",
+        timeout: float | None = None,
+    ) -> Health:
+        """Serve ``/healthz`` (liveness) and ``/readyz`` (readiness); see :mod:`keel.health`.
+
+        Returns the :class:`~keel.health.Health` object: ``@health.check()`` adds a
+        readiness check. Calling it again returns the same object.
+        """
+        if self._health is None:
+            from keel.health import Health
+
+            self._health = Health(
+                self, liveness_path=liveness_path, readiness_path=readiness_path, timeout=timeout
+            )
+        return self._health
+
     # -- compilation -------------------------------------------------------------------------
 
     def _compile(self) -> RouteTable:
@@ -390,6 +412,10 @@ class App(Router):
         stack = default_stack(self, stack)
         if self.user_middleware:
             stack = _ServerErrors(stack, self)
+        if self._health is None and self.settings.health:
+            self.health()
+        if self._health is not None:
+            stack = self._health.wrap(stack)
         self._stack = stack
 
     @functools.cached_property

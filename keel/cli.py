@@ -426,7 +426,8 @@ def serve(
     """Serve TARGET (module:app) in production with uvicorn (httptools, uvloop).
 
     Production mode (KEEL_DEBUG=false unless set): the app refuses to start without a
-    strong KEEL_SECRET_KEY and KEEL_ALLOWED_HOSTS.
+    strong KEEL_SECRET_KEY and KEEL_ALLOWED_HOSTS. On SIGTERM it drains: /readyz answers
+    503, in-flight requests get KEEL_DRAIN_TIMEOUT seconds, shutdown hooks run, exit 0.
     """
     import uvicorn
 
@@ -435,8 +436,7 @@ def serve(
     app = load_app(where)
     _refuse_unsafe(app)
     by_name = workers > 1  # worker processes import the app themselves
-    uvicorn.run(
-        where.import_string if by_name else app,
+    options: dict[str, Any] = dict(
         factory=where.factory and by_name,
         host=host,
         port=port,
@@ -445,9 +445,19 @@ def serve(
         access_log=False,
         proxy_headers=proxy_headers,
         server_header=False,
-        app_dir=str(where.folder or Path.cwd()),
+        timeout_graceful_shutdown=app.settings.drain_timeout,
         **_uvicorn_options(),
     )
+    if by_name:  # uvicorn's supervisor: each worker drains with timeout_graceful_shutdown
+        uvicorn.run(where.import_string, app_dir=str(where.folder or Path.cwd()), **options)
+        return
+    from keel.server import DrainingServer
+
+    config = uvicorn.Config(app, **options)
+    server = DrainingServer(config, drain_delay=app.settings.drain_delay)
+    server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's exit status when the app fails to start
 
 
 @main.command()

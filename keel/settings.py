@@ -142,6 +142,22 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     """Allow cookies on cross-origin requests (never with ``*``)."""
 
+    # -- operations --------------------------------------------------------------------------
+    health: bool = False
+    """Serve ``/healthz`` and ``/readyz`` (as ``app.health()`` does)."""
+    health_timeout: float = Field(default=2.0, gt=0)
+    """Seconds each readiness check may take before it counts as failed."""
+    drain_timeout: float = Field(default=30.0, gt=0)
+    """``keel serve``: seconds in-flight requests get to finish after ``SIGTERM``."""
+    drain_delay: float = Field(default=0.0, ge=0)
+    """``keel serve``: seconds between ``SIGTERM`` (``/readyz`` turns 503) and closing the
+    listening socket, so load balancers see the 503 before connections are refused."""
+    detect_blocking: bool | None = None
+    """Log handlers that block the event loop (``keel run`` turns it on; never in
+    production)."""
+    blocking_threshold: float = Field(default=0.1, gt=0)
+    """Seconds the event loop may be blocked before the detector reports it."""
+
     # -- docs --------------------------------------------------------------------------------
     docs_public: bool = True
     """Whether ``/docs``, ``/redoc`` and ``/openapi.json`` are served (``False``: not served

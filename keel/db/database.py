@@ -258,6 +258,14 @@ class Database:
                 raise
             await session.commit()
 
+    health_check_name = "database"
+    """The name of :meth:`health_check` in ``/readyz`` (see ``keel.health``)."""
+
+    async def health_check(self) -> None:
+        """Readiness check: a ``SELECT 1`` on a pooled connection (raises when it fails)."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
     async def create_all(self) -> None:
         """Create the tables that do not exist yet (tests and prototypes; use migrations)."""
         async with self.engine.begin() as conn:
