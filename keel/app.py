@@ -412,11 +412,24 @@ class App(Router):
         stack = default_stack(self, stack)
         if self.user_middleware:
             stack = _ServerErrors(stack, self)
+        if self.settings.detect_blocking and not self.settings.production:
+            self._watch_blocking()
         if self._health is None and self.settings.health:
             self.health()
         if self._health is not None:
             stack = self._health.wrap(stack)
         self._stack = stack
+
+    def _watch_blocking(self) -> None:
+        """Run the blocking-call detector (``keel.blocking``) while the app is served."""
+        if "keel.blocking" in self.extensions:
+            return
+        from keel.blocking import BlockingDetector
+
+        detector = BlockingDetector(self.settings.blocking_threshold, app=self)
+        self.extensions["keel.blocking"] = detector
+        self.startup_handlers.insert(0, detector.start)
+        self.shutdown_handlers.append(detector.stop)
 
     @functools.cached_property
     def trusted_proxies(self) -> TrustedProxies:

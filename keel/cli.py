@@ -385,18 +385,34 @@ def _refuse_unsafe(app: App) -> None:
 @click.option("--reload", is_flag=True, help="Restart when source files change.")
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--debug", is_flag=True, help="Tracebacks in error answers (sets KEEL_DEBUG=1).")
+@click.option(
+    "--detect-blocking/--no-detect-blocking",
+    default=None,
+    help="Log handlers that block the event loop (default: on; KEEL_DETECT_BLOCKING).",
+)
 def run(
-    target: str | None, host: str, port: int, reload: bool, log_level: str, debug: bool
+    target: str | None,
+    host: str,
+    port: int,
+    reload: bool,
+    log_level: str,
+    debug: bool,
+    detect_blocking: bool | None,
 ) -> None:
     """Run TARGET (module:app) for development with uvicorn (httptools, uvloop).
 
     The app gets development defaults unless its settings say otherwise: it answers to
-    localhost names only and signs with a per-process key.
+    localhost names only and signs with a per-process key. Handlers that block the event
+    loop for over KEEL_BLOCKING_THRESHOLD seconds (0.1) are logged with their stack.
     """
     import uvicorn
 
     if debug:
         os.environ["KEEL_DEBUG"] = "1"
+    if detect_blocking is not None:
+        os.environ["KEEL_DETECT_BLOCKING"] = "1" if detect_blocking else "0"
+    else:
+        os.environ.setdefault("KEEL_DETECT_BLOCKING", "1")
     where = find_target(target)
     app = load_app(where)  # fails here, with a clear message, before any server starts
     uvicorn.run(
