@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sqlalchemy import Integer, MetaData, String, Text
 
 from keel.db.lint import LintWarning, lint_operations, record_operations
@@ -28,6 +27,7 @@ def proj(tmp_path: Path, fresh_database_url: str, monkeypatch: pytest.MonkeyPatc
     made = Project(tmp_path, fresh_database_url)
     yield made
     sys.modules.pop(made.module, None)
+
 
 NICKNAME = """
 from sqlalchemy import Column, Integer
