@@ -363,8 +363,8 @@ FULLSTACK_APP = (
     .replace(
         "app.include(router)\n",
         "app.include(router)\n"
-    "app.include(pages.router)\n"
-    'app.static("/static", Path(__file__).with_name("static"))\n',
+        "app.include(pages.router)\n"
+        'app.static("/static", Path(__file__).with_name("static"))\n',
     )
 )
 
