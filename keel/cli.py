@@ -479,18 +479,29 @@ def serve(
 @main.command()
 @_TARGET
 @click.option(
-    "--deploy", is_flag=True, help="Check the settings as a production deployment (required)."
+    "--deploy", is_flag=True, help="Check the settings as a production deployment instead."
 )
 def check(target: str | None, deploy: bool) -> None:
-    """Check TARGET (module:app) for unsafe production settings; exit 1 if any.
+    """Run the start-up checks of TARGET (module:app) now; exit 1 if any fails.
 
-    Settings come from the environment and .env as when serving (KEEL_DEBUG=false unless
-    set, as keel serve does), so run it with the production environment.
+    Without --deploy: the routes, handler signatures and dependency graphs compile, the
+    database is migrated and matches the models, readiness checks pass. With --deploy:
+    unsafe production settings; settings come from the environment and .env as when
+    serving (KEEL_DEBUG=false unless set, as keel serve does).
     """
-    from keel.checks import deploy_findings
+    import asyncio
+
+    from keel.checks import deploy_findings, startup_findings
 
     if not deploy:
-        raise click.UsageError("keel check needs --deploy (the only check so far)")
+        findings = asyncio.run(startup_findings(load_app(target)))
+        for finding in findings:
+            click.echo(str(finding), err=finding.level == "error")
+        failed = sum(f.level == "error" for f in findings)
+        if failed:
+            raise click.ClickException(f"{failed} start-up check(s) failed")
+        click.echo("The start-up checks passed.")
+        return
     os.environ.setdefault("KEEL_DEBUG", "false")  # the mode keel serve runs the app in
     app = load_app(target)
     findings = deploy_findings(app)
