@@ -207,6 +207,9 @@ class App(Router):
         self.extensions: dict[str, Any] = {}
         self._builtins_installed = False
         self._health: Health | None = None
+        self.outer_layers: list[Callable[[ASGIApp], ASGIApp]] = []
+        """Wrappers applied outside everything else at build, first innermost (health
+        endpoints, ``keel.observability``): they see every request, refusals included."""
         self.default_response_class = default_response_class
         self.strict_content_type = strict_content_type
         self.csrf_protection: CSRFProtection | None | _Unset = _UNSET
@@ -418,6 +421,8 @@ class App(Router):
             self.health()
         if self._health is not None:
             stack = self._health.wrap(stack)
+        for wrap in self.outer_layers:
+            stack = wrap(stack)
         self._stack = stack
 
     def _watch_blocking(self) -> None:
