@@ -41,7 +41,7 @@ def request_id(scope: Scope) -> str:
         return existing
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text: str = value.decode("latin-1")
             if _SANE_ID.fullmatch(text):
                 scope["request_id"] = text
                 return text
