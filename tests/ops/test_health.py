@@ -196,3 +196,30 @@ def test_redis_check_fails_when_unreachable() -> None:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["redis"]["error"] == "ConnectionError"
+
+
+def test_outside_rate_limits_and_app_wide_auth() -> None:
+    from keel import Depends, HTTPError
+    from keel.middleware import Middleware
+    from keel.middleware.ratelimit import RateLimitMiddleware
+
+    def signed_in() -> None:
+        raise HTTPError(401, "Sign in first.")
+
+    app = App(
+        middleware=[Middleware(RateLimitMiddleware, "2/minute")],
+        dependencies=[Depends(signed_in)],
+    )
+
+    @app.get("/private")
+    async def private() -> dict[str, bool]:
+        return {"ok": True}
+
+    app.health()
+    with TestClient(app) as client:
+        assert client.get("/private").status_code == 401
+        statuses = {client.get("/readyz").status_code for _ in range(5)}
+        statuses |= {client.get("/healthz").status_code for _ in range(5)}
+        assert statuses == {200}
+        assert client.get("/private").status_code == 401  # the second of two
+        assert client.get("/private").status_code == 429  # the limit applies elsewhere
