@@ -34,8 +34,7 @@ packages = ["{name}"]
 README = """\
 # {name}
 
-A [keel](https://github.com/keel-framework/keel) app: a JSON API for notes on `keel.db`,
-with health checks, migrations and tests.
+A keel app: a JSON API for notes on `keel.db`, with health checks, migrations and tests.
 
 ## Two commands
 
