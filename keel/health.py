@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from keel.app import App
 
 __all__ = [
+    "Check",
     "CheckResult",
     "Health",
     "begin_drain",
@@ -42,6 +43,7 @@ __all__ = [
 logger = logging.getLogger("keel.health")
 
 Check = Callable[[], Awaitable[Any] | Any]
+"""A readiness check: no arguments, async or not; it fails by raising or returning False."""
 C = TypeVar("C", bound=Check)
 
 _draining = False

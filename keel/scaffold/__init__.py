@@ -18,7 +18,8 @@ from typing import Literal
 
 import click
 
-from keel.scaffold._files import COMMON, FULLSTACK
+from keel.scaffold._files import COMMON as _COMMON
+from keel.scaffold._files import FULLSTACK as _FULLSTACK
 
 __all__ = ["TEMPLATES", "create_project", "new"]
 
@@ -74,7 +75,7 @@ def create_project(
         raise click.BadParameter(f"unknown template {template!r}", param_hint="--template")
     if directory.exists() and any(directory.iterdir()):
         raise click.ClickException(f"{directory} exists and is not empty")
-    files = FULLSTACK if template == "fullstack" else COMMON
+    files = _FULLSTACK if template == "fullstack" else _COMMON
     written: list[Path] = []
     for relative, text in files.items():
         path = directory / relative.format(name=name)
