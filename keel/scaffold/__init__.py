@@ -56,6 +56,15 @@ def _check_name(name: str) -> None:
         )
 
 
+def _keel_spec() -> str:
+    """What the new project's scripts install keel from: this keel's source checkout when
+    it runs from one (an editable install), else the ``keel`` distribution."""
+    source = Path(__file__).resolve().parents[2]
+    if (source / "pyproject.toml").is_file() and (source / "keel" / "__init__.py").is_file():
+        return str(source)
+    return "keel"
+
+
 def create_project(
     name: str,
     directory: Path,
@@ -80,7 +89,7 @@ def create_project(
     for relative, text in files.items():
         path = directory / relative.format(name=name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text.format(name=name), encoding="utf-8")
+        path.write_text(text.format(name=name, keel_spec=_keel_spec()), encoding="utf-8")
         if relative.startswith("scripts/"):
             path.chmod(0o755)
         written.append(path)

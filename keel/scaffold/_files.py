@@ -117,6 +117,8 @@ SCRIPT_DEMO = """\
 set -eu
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
+# keel itself, from where `keel new` found it (KEEL_SPEC overrides), then this app
+.venv/bin/python -m pip install --quiet "${{KEEL_SPEC:-{keel_spec}}}"
 .venv/bin/python -m pip install --quiet -e .
 .venv/bin/keel db migrate
 exec .venv/bin/keel run "$@"
@@ -128,6 +130,8 @@ SCRIPT_TEST = """\
 set -eu
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
+# keel itself, from where `keel new` found it (KEEL_SPEC overrides), then this app
+.venv/bin/python -m pip install --quiet "${{KEEL_SPEC:-{keel_spec}}}"
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 exec .venv/bin/python -m pytest "$@"
 """

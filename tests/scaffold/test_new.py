@@ -22,6 +22,7 @@ from tests.live import free_port
 from tests.settings import TEST_SECRET_KEY
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 KEEL = str(BIN / "keel")
 
 
@@ -56,6 +57,10 @@ def test_new_api_project_passes_its_tests_and_serves(tmp_path: Path) -> None:
     assert "./scripts/demo" in readme and "./scripts/test" in readme
     assert 'CMD ["keel", "serve"' in (project / "Dockerfile").read_text()
     assert os.access(project / "scripts" / "test", os.X_OK)
+    for script in ("demo", "test"):  # valid shell, installing this checkout's keel
+        text = (project / "scripts" / script).read_text()
+        assert f'"${{KEEL_SPEC:-{ROOT}}}"' in text
+        assert _run(["sh", "-n", str(project / "scripts" / script)], project).returncode == 0
     assert len(list((project / "migrations" / "versions").glob("*_initial.py"))) == 1
 
     # migrate a database, then serve it as the Dockerfile does (production mode)
