@@ -28,6 +28,7 @@ from keel.routing import Router, cached_endpoint
 
 if TYPE_CHECKING:
     from keel.csrf import CSRFProtection
+    from keel.health import Health
     from keel.middleware._common import TrustedProxies
     from keel.security import Wording
     from keel.settings import Settings
@@ -217,6 +218,10 @@ class App(Router):
         self._compiled_version = -1
         self.extensions: dict[str, Any] = {}
         self._builtins_installed = False
+        self._health: Health | None = None
+        self.outer_layers: list[Callable[[ASGIApp], ASGIApp]] = []
+        """Wrappers applied outside everything else at build, first innermost (health
+        endpoints, ``keel.observability``): they see every request, refusals included."""
         self.default_response_class = default_response_class
         self.strict_content_type = strict_content_type
         self.root_path = root_path
@@ -332,6 +337,26 @@ class App(Router):
             raise RuntimeError("Middleware cannot be added after the application has started")
         self.user_middleware.insert(0, Middleware(cls, *args, **options))
 
+    def health(
+        self,
+        *,
+        liveness_path: str = "/healthz",
+        readiness_path: str = "/readyz",
+        timeout: float | None = None,
+    ) -> Health:
+        """Serve ``/healthz`` (liveness) and ``/readyz`` (readiness); see :mod:`keel.health`.
+
+        Returns the :class:`~keel.health.Health` object: ``@health.check()`` adds a
+        readiness check. Calling it again returns the same object.
+        """
+        if self._health is None:
+            from keel.health import Health
+
+            self._health = Health(
+                self, liveness_path=liveness_path, readiness_path=readiness_path, timeout=timeout
+            )
+        return self._health
+
     # -- compilation -------------------------------------------------------------------------
 
     def _compile(self) -> RouteTable:
@@ -420,9 +445,28 @@ class App(Router):
         stack = default_stack(self, stack)
         if self.user_middleware:
             stack = _ServerErrors(stack, self)
+        if self.settings.detect_blocking and not self.settings.production:
+            self._watch_blocking()
+        if self._health is None and self.settings.health:
+            self.health()
+        if self._health is not None:
+            stack = self._health.wrap(stack)
+        for wrap in self.outer_layers:
+            stack = wrap(stack)
         if self.root_path:
             stack = _RootPath(stack, self.root_path)
         self._stack = stack
+
+    def _watch_blocking(self) -> None:
+        """Run the blocking-call detector (``keel.blocking``) while the app is served."""
+        if "keel.blocking" in self.extensions:
+            return
+        from keel.blocking import BlockingDetector
+
+        detector = BlockingDetector(self.settings.blocking_threshold, app=self)
+        self.extensions["keel.blocking"] = detector
+        self.startup_handlers.insert(0, detector.start)
+        self.shutdown_handlers.append(detector.stop)
 
     @functools.cached_property
     def trusted_proxies(self) -> TrustedProxies:

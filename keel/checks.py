@@ -14,7 +14,7 @@ from keel._defaults import allowed_hosts, weak_secret
 if TYPE_CHECKING:
     from keel.app import App
 
-__all__ = ["Finding", "deploy_findings"]
+__all__ = ["Finding", "deploy_findings", "startup_findings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +22,13 @@ class Finding:
     """One result of a deployment check.
 
     Attributes:
-        level: ``"error"`` (unsafe: the check fails) or ``"note"`` (worth a look).
+        level: ``"error"`` (unsafe: the check fails), ``"note"`` (worth a look) or
+            ``"ok"`` (a check that passed, from :func:`startup_findings`).
         setting: The setting concerned, as its environment variable.
         message: What is wrong and what to do.
     """
 
-    level: Literal["error", "note"]
+    level: Literal["error", "note", "ok"]
     setting: str
     message: str
 
@@ -114,5 +115,51 @@ def deploy_findings(app: App) -> list[Finding]:
             "KEEL_DOCS_PUBLIC",
             f"the API docs are public at {', '.join(docs)}; set it to false to hide them.",
         )
+    found.sort(key=lambda f: f.level != "error")
+    return found
+
+
+async def startup_findings(app: App) -> list[Finding]:
+    """Run the app's start-up checks now (``keel check`` without ``--deploy``).
+
+    * the settings and the build: routes, handler signatures and dependency graphs compile,
+      the middleware stack is built, production settings are safe when in production;
+    * each object in ``app.state`` with an async ``startup_check()`` method (the ``keel.db``
+      ``Database``: migrations applied and models matching the database);
+    * the readiness checks of ``app.health()``, when it is on.
+    """
+    found: list[Finding] = []
+    try:
+        app.build()
+    except Exception as exc:  # the message says what to change
+        found.append(Finding("error", "build", f"{type(exc).__name__}: {exc}"))
+        return found
+    plans = sum(1 for r in app.routes if r.compiled is not None)
+    found.append(
+        Finding(
+            "ok",
+            "routes",
+            f"{plans} route(s) and {len(app.websocket_routes)} websocket route(s) compiled "
+            "with their parameters and dependencies",
+        )
+    )
+    for name, value in vars(app.state).items():
+        check = getattr(value, "startup_check", None)
+        if not callable(check) or isinstance(value, type):
+            continue
+        label = str(getattr(value, "health_check_name", name))
+        try:
+            message = await check()
+        except Exception as exc:
+            found.append(Finding("error", label, str(exc) or type(exc).__name__))
+        else:
+            found.append(Finding("ok", label, str(message or "passed")))
+    health = getattr(app, "_health", None)
+    if health is not None:
+        for result in await health.run_checks():
+            if result.ok:
+                found.append(Finding("ok", f"readyz:{result.name}", "ready"))
+            else:
+                found.append(Finding("error", f"readyz:{result.name}", str(result.error)))
     found.sort(key=lambda f: f.level != "error")
     return found

@@ -386,18 +386,34 @@ def _refuse_unsafe(app: App) -> None:
 @click.option("--reload", is_flag=True, help="Restart when source files change.")
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--debug", is_flag=True, help="Tracebacks in error answers (sets KEEL_DEBUG=1).")
+@click.option(
+    "--detect-blocking/--no-detect-blocking",
+    default=None,
+    help="Log handlers that block the event loop (default: on; KEEL_DETECT_BLOCKING).",
+)
 def run(
-    target: str | None, host: str, port: int, reload: bool, log_level: str, debug: bool
+    target: str | None,
+    host: str,
+    port: int,
+    reload: bool,
+    log_level: str,
+    debug: bool,
+    detect_blocking: bool | None,
 ) -> None:
     """Run TARGET (module:app) for development with uvicorn (httptools, uvloop).
 
     The app gets development defaults unless its settings say otherwise: it answers to
-    localhost names only and signs with a per-process key.
+    localhost names only and signs with a per-process key. Handlers that block the event
+    loop for over KEEL_BLOCKING_THRESHOLD seconds (0.1) are logged with their stack.
     """
     import uvicorn
 
     if debug:
         os.environ["KEEL_DEBUG"] = "1"
+    if detect_blocking is not None:
+        os.environ["KEEL_DETECT_BLOCKING"] = "1" if detect_blocking else "0"
+    else:
+        os.environ.setdefault("KEEL_DETECT_BLOCKING", "1")
     where = find_target(target)
     app = load_app(where)  # fails here, with a clear message, before any server starts
     uvicorn.run(
@@ -427,7 +443,8 @@ def serve(
     """Serve TARGET (module:app) in production with uvicorn (httptools, uvloop).
 
     Production mode (KEEL_DEBUG=false unless set): the app refuses to start without a
-    strong KEEL_SECRET_KEY and KEEL_ALLOWED_HOSTS.
+    strong KEEL_SECRET_KEY and KEEL_ALLOWED_HOSTS. On SIGTERM it drains: /readyz answers
+    503, in-flight requests get KEEL_DRAIN_TIMEOUT seconds, shutdown hooks run, exit 0.
     """
     import uvicorn
 
@@ -436,8 +453,7 @@ def serve(
     app = load_app(where)
     _refuse_unsafe(app)
     by_name = workers > 1  # worker processes import the app themselves
-    uvicorn.run(
-        where.import_string if by_name else app,
+    options: dict[str, Any] = dict(
         factory=where.factory and by_name,
         host=host,
         port=port,
@@ -446,26 +462,46 @@ def serve(
         access_log=False,
         proxy_headers=proxy_headers,
         server_header=False,
-        app_dir=str(where.folder or Path.cwd()),
-        **_uvicorn_options(app),
+        **_uvicorn_options(app),  # timeout_graceful_shutdown is the drain timeout
     )
+    if by_name:  # uvicorn's supervisor: each worker drains with timeout_graceful_shutdown
+        uvicorn.run(where.import_string, app_dir=str(where.folder or Path.cwd()), **options)
+        return
+    from keel.server import DrainingServer
+
+    config = uvicorn.Config(app, **options)
+    server = DrainingServer(config, drain_delay=app.settings.drain_delay)
+    server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's exit status when the app fails to start
 
 
 @main.command()
 @_TARGET
 @click.option(
-    "--deploy", is_flag=True, help="Check the settings as a production deployment (required)."
+    "--deploy", is_flag=True, help="Check the settings as a production deployment instead."
 )
 def check(target: str | None, deploy: bool) -> None:
-    """Check TARGET (module:app) for unsafe production settings; exit 1 if any.
+    """Run the start-up checks of TARGET (module:app) now; exit 1 if any fails.
 
-    Settings come from the environment and .env as when serving (KEEL_DEBUG=false unless
-    set, as keel serve does), so run it with the production environment.
+    Without --deploy: the routes, handler signatures and dependency graphs compile, the
+    database is migrated and matches the models, readiness checks pass. With --deploy:
+    unsafe production settings; settings come from the environment and .env as when
+    serving (KEEL_DEBUG=false unless set, as keel serve does).
     """
-    from keel.checks import deploy_findings
+    import asyncio
+
+    from keel.checks import deploy_findings, startup_findings
 
     if not deploy:
-        raise click.UsageError("keel check needs --deploy (the only check so far)")
+        findings = asyncio.run(startup_findings(load_app(target)))
+        for finding in findings:
+            click.echo(str(finding), err=finding.level == "error")
+        failed = sum(f.level == "error" for f in findings)
+        if failed:
+            raise click.ClickException(f"{failed} start-up check(s) failed")
+        click.echo("The start-up checks passed.")
+        return
     os.environ.setdefault("KEEL_DEBUG", "false")  # the mode keel serve runs the app in
     app = load_app(target)
     findings = deploy_findings(app)

@@ -34,13 +34,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import signal
+import time
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT",
+    "DrainingServer",
     "DEFAULT_MAX_HEADERS",
     "DEFAULT_MAX_HEAD_SIZE",
     "KeelHttpToolsProtocol",
@@ -358,3 +364,115 @@ def websocket_options(settings: Any) -> dict[str, Any]:
         "ws_ping_timeout": settings.ws_ping_timeout,
         "timeout_graceful_shutdown": settings.drain_timeout,
     }
+
+
+_log = logging.getLogger("keel.server")
+
+
+def _unavailable_response() -> bytes:
+    problem = {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "The server shut down before the request completed; retry it.",
+    }
+    body = json.dumps(problem, separators=(",", ":")).encode()
+    return (
+        b"HTTP/1.1 503 Service Unavailable\r\n"
+        b"content-type: application/problem+json\r\n"
+        b"retry-after: 1\r\n"
+        b"connection: close\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
+_UNAVAILABLE = _unavailable_response()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server with keel's graceful drain on ``SIGTERM`` (``keel serve``).
+
+    On ``SIGTERM`` (or ``SIGINT``) it first marks the process as draining, so ``/readyz``
+    answers 503 (:func:`keel.health.begin_drain`); after ``drain_delay`` seconds it stops
+    accepting connections and lets in-flight requests finish for up to the config's
+    ``timeout_graceful_shutdown`` seconds (``KEEL_DRAIN_TIMEOUT``), cancelling what is
+    still running after that; then the app's shutdown hooks run and the process exits 0.
+    A second ``SIGINT`` quits at once.
+
+    Args:
+        config: The uvicorn config (``timeout_graceful_shutdown`` is the drain timeout).
+        drain_delay: Seconds between the signal and closing the listening socket.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, drain_delay: float = 0.0) -> None:
+        super().__init__(config)
+        self.drain_delay = drain_delay
+        self.drain_started: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Start draining; uvicorn re-raises no ``SIGTERM`` afterwards, so the exit is 0."""
+        from keel.health import begin_drain
+
+        if self.drain_started is None:
+            self.drain_started = time.monotonic()
+            begin_drain()
+            _log.info(
+                "Draining: /readyz answers 503; new connections refused in %g s, "
+                "in-flight requests get %s s",
+                self.drain_delay,
+                self.config.timeout_graceful_shutdown,
+            )
+        if sig == signal.SIGINT and self.should_exit:
+            self.force_exit = True
+        elif self.drain_delay <= 0:
+            self.should_exit = True
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        """Stop accepting, drain in-flight requests, then run the app's shutdown hooks.
+
+        Requests still running when the drain timeout ends are answered 503 (a problem,
+        ``Connection: close``) when their response has not started, then cancelled.
+        """
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle keep-alive connections close; busy ones finish first
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                while (self.server_state.connections or self.server_state.tasks) and not (
+                    self.force_exit
+                ):
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            self._cut_overrunning()
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    def _cut_overrunning(self) -> None:
+        left = len(self.server_state.tasks)
+        _log.warning("Drain timeout: answering 503 to and cancelling %d request(s)", left)
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if cycle is None or transport is None or transport.is_closing():
+                continue
+            if not cycle.response_started:
+                cycle.response_started = True  # uvicorn sends no 500 of its own after this
+                transport.write(_UNAVAILABLE)
+            transport.close()
+        for task in self.server_state.tasks:
+            task.cancel("keel: drain timeout")
+
+    async def on_tick(self, counter: int) -> bool:
+        """Exit the main loop once the drain delay has passed."""
+        if (
+            self.drain_started is not None
+            and not self.should_exit
+            and time.monotonic() - self.drain_started >= self.drain_delay
+        ):
+            self.should_exit = True
+        return await super().on_tick(counter)

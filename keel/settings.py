@@ -179,11 +179,27 @@ class Settings(BaseSettings):
     or the connection closed with 1007 (invalid data) or 1003 (binary frame)."""
     sse_ping_interval: float | None = Field(default=15.0, gt=0)
     """Seconds between keep-alive comments on server-sent event streams."""
-    drain_timeout: float = Field(default=10.0, ge=0)
-    """Seconds open websockets and event streams get to finish at shutdown."""
     channels_backend: Literal["memory", "redis"] = "memory"
     """Where ``keel.channels`` publishes: in this process, or through Redis pub/sub
     (``redis_url``) to every process and machine."""
+
+    # -- operations --------------------------------------------------------------------------
+    health: bool = False
+    """Serve ``/healthz`` and ``/readyz`` (as ``app.health()`` does)."""
+    health_timeout: float = Field(default=2.0, gt=0)
+    """Seconds each readiness check may take before it counts as failed."""
+    drain_timeout: float = Field(default=30.0, gt=0)
+    """Seconds in-flight requests, open websockets and event streams get to finish after
+    ``SIGTERM`` (``keel serve``) or at shutdown; keep it below your orchestrator's grace
+    period."""
+    drain_delay: float = Field(default=0.0, ge=0)
+    """``keel serve``: seconds between ``SIGTERM`` (``/readyz`` turns 503) and closing the
+    listening socket, so load balancers see the 503 before connections are refused."""
+    detect_blocking: bool | None = None
+    """Log handlers that block the event loop (``keel run`` turns it on; never in
+    production)."""
+    blocking_threshold: float = Field(default=0.1, gt=0)
+    """Seconds the event loop may be blocked before the detector reports it."""
 
     # -- docs --------------------------------------------------------------------------------
     docs_public: bool = True

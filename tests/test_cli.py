@@ -467,11 +467,12 @@ def test_check_deploy_passes_on_a_safe_config(
     assert "passed" in result.output
 
 
-def test_check_needs_deploy(project: Project) -> None:
+def test_check_without_deploy_runs_the_startup_checks(project: Project) -> None:
     good = project.module("good", GOOD)
     result = invoke("check", f"{good}:app")
-    assert result.exit_code == 2
-    assert "--deploy" in result.output
+    assert result.exit_code == 0, result.output
+    assert "OK: routes:" in result.output
+    assert "The start-up checks passed." in result.output
 
 
 def test_collectstatic_from_folders_and_from_the_app(project: Project) -> None:

@@ -107,15 +107,35 @@ def init(ctx: click.Context) -> None:
 @db.command()
 @click.option("-m", "--message", default="auto", show_default=True, help="What it changes.")
 @click.option("--empty", is_flag=True, help="Write an empty script to fill in by hand.")
+@click.option(
+    "--strict", is_flag=True, help="Unsafe operations are errors: the script is not kept."
+)
 @click.pass_context
 @_friendly
-def makemigrations(ctx: click.Context, message: str, empty: bool) -> None:
-    """Write a migration script from the changes to the models."""
-    path = migrations.make_migrations(_database(ctx), message, autogenerate=not empty)
+def makemigrations(ctx: click.Context, message: str, empty: bool, strict: bool) -> None:
+    """Write a migration script from the changes to the models, and lint it.
+
+    Operations that lock or break a live table are reported with a safe recipe
+    (see keel.db.lint); with --strict they are errors and the script is removed.
+    """
+    database = _database(ctx)
+    path = migrations.make_migrations(database, message, autogenerate=not empty)
     if path is None:
         click.echo("No changes detected.")
-    else:
-        click.echo(f"Wrote {path}: review it, then run: keel db migrate")
+        return
+    warnings = migrations.lint(database, path)
+    _show(warnings)
+    if warnings and strict:
+        path.unlink()
+        raise click.ClickException(
+            f"{len(warnings)} unsafe operation(s): the script was not kept (--strict)"
+        )
+    click.echo(f"Wrote {path}: review it, then run: keel db migrate")
+
+
+def _show(warnings: list[Any]) -> None:
+    for warning in warnings:
+        click.echo(f"WARNING: {warning}", err=True)
 
 
 @db.command()
@@ -181,11 +201,30 @@ def current(ctx: click.Context) -> None:
 
 
 @db.command()
+@click.option("--lint", is_flag=True, help="Lint the migrations not applied yet.")
+@click.option("--strict", is_flag=True, help="With --lint: unsafe operations fail the check.")
 @click.pass_context
 @_friendly
-def check(ctx: click.Context) -> None:
-    """Fail unless the database is migrated and matches the models."""
-    state = migrations.check(_database(ctx))
+def check(ctx: click.Context, lint: bool, strict: bool) -> None:
+    """Fail unless the database is migrated and matches the models.
+
+    With --lint, the migrations not applied yet are linted for operations that lock or
+    break a live table (see keel.db.lint) and the check is of what they leave to do.
+    """
+    database = _database(ctx)
+    if lint:
+        waiting = migrations.pending(database)
+        warnings = migrations.lint(database)
+        _show(warnings)
+        if warnings and strict:
+            raise click.ClickException(f"{len(warnings)} unsafe operation(s) (--strict)")
+        if waiting:
+            click.echo(
+                f"Linted {len(waiting)} migration(s) not applied yet: "
+                f"{len(warnings)} warning(s). Apply them with: keel db migrate"
+            )
+            return
+    state = migrations.check(database)
     problem = state.problem()
     if problem is not None:
         raise click.ClickException(problem[0].upper() + problem[1:])

@@ -258,6 +258,27 @@ class Database:
                 raise
             await session.commit()
 
+    health_check_name = "database"
+    """The name of :meth:`health_check` in ``/readyz`` (see ``keel.health``)."""
+
+    async def health_check(self) -> None:
+        """Readiness check: a ``SELECT 1`` on a pooled connection (raises when it fails)."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def startup_check(self) -> str:
+        """``keel check``: the database is at the latest migration and matches the models
+        (raises ``MigrationError`` saying what to run otherwise)."""
+        from keel.db import migrations
+
+        if not self.migrations.is_dir():
+            return f"no migrations folder at {self.migrations}: nothing to compare"
+        state = await asyncio.to_thread(migrations.check, self)
+        problem = state.problem()
+        if problem is not None:
+            raise migrations.MigrationError(problem)
+        return "the database is at the latest migration and matches the models"
+
     async def create_all(self) -> None:
         """Create the tables that do not exist yet (tests and prototypes; use migrations)."""
         async with self.engine.begin() as conn:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
 
     from keel.db.database import Database
+    from keel.db.lint import LintWarning
 
 __all__ = [
     "MigrationError",
@@ -43,8 +44,11 @@ __all__ = [
     "downgrade",
     "history",
     "init",
+    "lint",
+    "lint_script",
     "make_migrations",
     "migrate",
+    "pending",
     "run_env",
     "stamp",
 ]
@@ -252,6 +256,46 @@ def check(database: Database) -> MigrationState:
     """Compare the database with the migrations and the models (``keel db check``)."""
     _require_folder(database)
     return _state(database)
+
+
+def pending(database: Database) -> list[Script]:
+    """The scripts the database has not applied yet, oldest first."""
+    _require_folder(database)
+    applied = set(current(database))
+    scripts = ScriptDirectory.from_config(alembic_config(database))
+    done: set[str] = set()
+    for revision in applied:
+        for script in scripts.iterate_revisions(revision, "base"):
+            done.add(script.revision)
+    return [s for s in reversed(list(scripts.walk_revisions())) if s.revision not in done]
+
+
+def lint_script(database: Database, script: Script) -> list[LintWarning]:
+    """The unsafe operations of one migration script (see :mod:`keel.db.lint`)."""
+    from keel.db.lint import lint_operations, record_operations
+
+    upgrade = getattr(script.module, "upgrade", None)
+    if upgrade is None:
+        return []
+    operations = record_operations(upgrade, database.dialect)
+    return lint_operations(
+        operations,
+        dialect=database.dialect,
+        metadata=database.metadata,
+        revision=script.revision,
+    )
+
+
+def lint(database: Database, path: Path | None = None) -> list[LintWarning]:
+    """Lint the script at ``path``, or every script not yet applied to the database."""
+    _require_folder(database)
+    if path is None:
+        scripts = pending(database)
+    else:
+        directory = ScriptDirectory.from_config(alembic_config(database))
+        wanted = Path(path).resolve()
+        scripts = [s for s in directory.walk_revisions() if Path(s.path).resolve() == wanted]
+    return [warning for script in scripts for warning in lint_script(database, script)]
 
 
 def _state(database: Database) -> MigrationState:
