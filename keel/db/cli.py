@@ -28,6 +28,7 @@ __all__ = [
     "init",
     "makemigrations",
     "migrate",
+    "stamp",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
