@@ -224,6 +224,15 @@ class App(Router):
         super()._changed()
         self._table = None
 
+    def task(self, fn: Any = None, /, **options: Any) -> Any:
+        """Decorator: a background task of this app (``keel.tasks``; see docs/tasks.md).
+
+        ``@app.task`` or ``@app.task(retries=5, timeout=30, schedule="*/5 * * * *")`` on
+        an async or sync function; ``await fn.enqueue(...)`` queues a call.
+        """
+        tasks = importlib.import_module("keel.tasks")  # a battery: loaded only when used
+        return tasks.tasks_of(self).task(fn, **options)
+
     def on_startup(self, fn: F) -> F:
         """Decorator: run ``fn`` (async or sync) when the server starts."""
         self.startup_handlers.append(fn)

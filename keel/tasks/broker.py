@@ -1,0 +1,308 @@
+"""The embedded broker: a taskiq broker over the ``keel_tasks`` table of the app's database.
+
+Delivery is at least once: a worker claims jobs by setting a lease (``lease_until``), keeps
+the lease alive with a heartbeat while it holds them, and finishes a job with one UPDATE
+after it ran. A worker that dies stops its heartbeat, so its jobs are claimed again once
+their lease has passed, even when nothing new arrives. PostgreSQL claims with
+``FOR UPDATE SKIP LOCKED`` (workers never wait on each other's rows); SQLite serialises
+writers anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncGenerator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, event, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage
+
+from keel.tasks._context import current_db_session
+from keel.tasks.models import jobs
+
+if TYPE_CHECKING:
+    from keel.db import Database
+
+__all__ = ["DatabaseBroker", "LeaseLost"]
+
+logger = logging.getLogger("keel.tasks")
+
+# Labels keel puts on every message (taskiq carries them next to the arguments).
+RUN_AT = "keel_run_at"
+MAX_TRIES = "keel_max_tries"
+IDEMPOTENCY_KEY = "keel_idempotency_key"
+ATTEMPT = "keel_attempt"
+BACKOFF = "keel_backoff"
+BACKOFF_MAX = "keel_backoff_max"
+
+
+class LeaseLost(RuntimeError):
+    """The job's lease passed and another worker claimed it: this run's effects are undone."""
+
+
+def worker_name() -> str:
+    """``host:pid:random``: who holds a lease (shown by ``keel tasks list``)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class DatabaseBroker(AsyncBroker):
+    """A durable taskiq broker on the app's own database (SQLite or PostgreSQL).
+
+    Args:
+        database: the ``keel.db.Database`` holding the ``keel_tasks`` table.
+        queue: the queue this broker sends to and reads from.
+        lease: seconds a claimed job stays invisible without a heartbeat.
+        poll_interval: seconds between checks of a quiet table (jobs enqueued in this
+            process wake the worker at once).
+        prefetch: most jobs claimed at once beyond the running ones.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        queue: str = "default",
+        lease: float = 10.0,
+        poll_interval: float = 0.5,
+        prefetch: int = 10,
+    ) -> None:
+        super().__init__()
+        self.database = database
+        self.queue = queue
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.prefetch = prefetch
+        self.worker = worker_name()
+        self.held: dict[str, int] = {}
+        """Jobs this process claimed and has not finished: id -> the attempt number."""
+        self.finished: set[str] = set()
+        """Jobs whose outcome was written with the task's own session (see keel.tasks.run)."""
+        self._wake: asyncio.Event | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Connect the database (idempotent: ``db.init_app``'s startup may come later)."""
+        await self.database.connect()
+        await super().startup()
+
+    async def release_held(self) -> None:
+        """Put the jobs held by this worker back in the queue (graceful shutdown)."""
+        held, self.held = list(self.held), {}
+        if not held:
+            return
+        async with self.database.engine.begin() as conn:
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(held), jobs.c.status == "running")
+                .where(jobs.c.worker == self.worker)
+                .values(
+                    status="queued",
+                    lease_until=None,
+                    worker=None,
+                    attempts=jobs.c.attempts - 1,
+                    run_at=time.time(),
+                )
+            )
+        logger.info("gave %d unfinished job(s) back to the queue", len(held))
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def kick(self, message: BrokerMessage) -> None:
+        """Insert one job; inside a request (or a task) it joins that session's transaction."""
+        await self.kick_many([message])
+
+    async def kick_many(self, messages: Iterable[BrokerMessage]) -> None:
+        """Insert jobs in one statement (a job whose id exists already is left alone)."""
+        now = time.time()
+        rows = [self._row(message, now) for message in messages]
+        if not rows:
+            return
+        insert = self._insert().values(rows).on_conflict_do_nothing(index_elements=["id"])
+        session = current_db_session()
+        if session is not None and session.bind is self.database.engine:
+            await session.execute(insert)
+            _wake_after_commit(session, self)
+            return
+        async with self.database.engine.begin() as conn:
+            await conn.execute(insert)
+        self.notify()
+
+    def _insert(self) -> Any:
+        dialect = postgresql if self.database.dialect == "postgresql" else sqlite
+        return dialect.insert(jobs)
+
+    def _row(self, message: BrokerMessage, now: float) -> dict[str, Any]:
+        labels = message.labels
+        run_at = labels.get(RUN_AT)
+        key = labels.get(IDEMPOTENCY_KEY)
+        return {
+            "id": message.task_id,
+            "task": message.task_name,
+            "queue": self.queue,
+            "status": "queued",
+            "message": message.message.decode(),
+            "run_at": float(run_at) if run_at is not None else now,
+            "attempts": 0,
+            "max_tries": int(labels.get(MAX_TRIES, 1)),
+            "idempotency_key": str(key) if key is not None else None,
+            "created_at": now,
+        }
+
+    def notify(self) -> None:
+        """Wake this process's worker (a job was committed here)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def listen(self) -> AsyncGenerator[bytes | AckableMessage, None]:
+        """Claim due jobs (at most ``prefetch`` at a time) and hand them to the receiver."""
+        self._wake = asyncio.Event()
+        while True:
+            self._wake.clear()
+            claimed = await self.claim(max(1, self.prefetch))
+            if not claimed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                continue
+            for job_id, data in claimed:
+                yield AckableMessage(data=data, ack=_Ack(self, job_id))
+
+    async def claim(self, limit: int) -> list[tuple[str, bytes]]:
+        """Lease up to ``limit`` due jobs (new ones, and ones whose lease has passed)."""
+        now = time.time()
+        due = or_(
+            and_(jobs.c.status == "queued", jobs.c.run_at <= now),
+            and_(jobs.c.status == "running", jobs.c.lease_until < now),
+        )
+        pick = (
+            select(jobs.c.id)
+            .where(jobs.c.queue == self.queue, due)
+            .order_by(jobs.c.run_at)
+            .limit(limit)
+        )
+        if self.database.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        async with self.database.engine.begin() as conn:
+            await self._bury_abandoned(conn, now)
+            result = await conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(pick.scalar_subquery()))
+                .values(
+                    status="running",
+                    attempts=jobs.c.attempts + 1,
+                    lease_until=now + self.lease,
+                    worker=self.worker,
+                )
+                .returning(jobs.c.id, jobs.c.message, jobs.c.attempts)
+            )
+            rows = result.all()
+        claimed = []
+        for job_id, message, attempts in rows:
+            self.held[job_id] = attempts
+            claimed.append((job_id, message.encode()))
+        return claimed
+
+    async def _bury_abandoned(self, conn: AsyncConnection, now: float) -> None:
+        """Jobs whose worker died during their last try go to the dead letters."""
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.queue == self.queue, jobs.c.status == "running")
+            .where(jobs.c.lease_until < now, jobs.c.attempts >= jobs.c.max_tries)
+            .values(
+                status="dead",
+                finished_at=now,
+                lease_until=None,
+                error="the worker running the job stopped before it finished (lease expired)",
+            )
+        )
+
+    async def heartbeat(self) -> None:
+        """Extend the leases of held jobs every third of a lease."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            held = list(self.held)
+            if not held:
+                continue
+            try:
+                async with self.database.engine.begin() as conn:
+                    await conn.execute(
+                        update(jobs)
+                        .where(jobs.c.id.in_(held), jobs.c.worker == self.worker)
+                        .where(jobs.c.status == "running")
+                        .values(lease_until=time.time() + self.lease)
+                    )
+            except Exception:  # a database hiccup: try again at the next beat
+                logger.exception("could not extend the leases of %d job(s)", len(held))
+
+    # -- finishing ----------------------------------------------------------------------------
+
+    def finish_statement(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        result: str | None = None,
+        error: str | None = None,
+        run_at: float | None = None,
+    ) -> Any:
+        """The UPDATE that records a try's outcome, guarded by this worker's attempt."""
+        now = time.time()
+        values: dict[str, Any] = {
+            "status": status,
+            "lease_until": None,
+            "worker": None,
+            "result": result,
+            "error": error,
+        }
+        if status == "queued":
+            values["run_at"] = run_at if run_at is not None else now
+        else:
+            values["finished_at"] = now
+        return (
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == "running")
+            .where(jobs.c.attempts == self.held.get(job_id, -1))
+            .values(**values)
+        )
+
+    async def purge(self, statuses: Iterable[str], older_than: float | None = None) -> int:
+        """Delete this queue's jobs in ``statuses`` (finished before ``older_than`` seconds)."""
+        query = delete(jobs).where(jobs.c.queue == self.queue, jobs.c.status.in_(list(statuses)))
+        if older_than is not None:
+            query = query.where(jobs.c.finished_at < time.time() - older_than)
+        async with self.database.engine.begin() as conn:
+            result = await conn.execute(query)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class _Ack:
+    """Called by taskiq's receiver once the job ran and its outcome was saved."""
+
+    __slots__ = ("broker", "job_id")
+
+    def __init__(self, broker: DatabaseBroker, job_id: str) -> None:
+        self.broker = broker
+        self.job_id = job_id
+
+    def __call__(self) -> None:
+        self.broker.held.pop(self.job_id, None)
+        self.broker.finished.discard(self.job_id)
+
+
+def _wake_after_commit(session: AsyncSession, broker: DatabaseBroker) -> None:
+    """Wake the in-process worker when the request's transaction commits."""
+    sync = session.sync_session
+    if sync.info.get("keel_tasks_wake"):
+        return
+    sync.info["keel_tasks_wake"] = True
+    event.listen(sync, "after_commit", lambda _session: broker.notify())

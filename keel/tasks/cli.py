@@ -1,0 +1,7 @@
+import click
+
+@click.command()
+def tasks() -> None:
+    pass
+
+worker = tasks
