@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, event, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage
@@ -274,15 +274,6 @@ class DatabaseBroker(AsyncBroker):
             .where(jobs.c.attempts == self.held.get(job_id, -1))
             .values(**values)
         )
-
-    async def purge(self, statuses: Iterable[str], older_than: float | None = None) -> int:
-        """Delete this queue's jobs in ``statuses`` (finished before ``older_than`` seconds)."""
-        query = delete(jobs).where(jobs.c.queue == self.queue, jobs.c.status.in_(list(statuses)))
-        if older_than is not None:
-            query = query.where(jobs.c.finished_at < time.time() - older_than)
-        async with self.database.engine.begin() as conn:
-            result = await conn.execute(query)
-        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class _Ack:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, overload
 
@@ -227,10 +226,7 @@ class Tasks:
         await self.shutdown()
 
     def _in_process(self) -> bool:
-        setting = self.settings.tasks_worker_in_process
-        if setting is None:
-            return os.environ.get("KEEL_RUN") == "1"
-        return setting
+        return bool(self.settings.tasks_worker_in_process)  # keel run sets it
 
 
 def _runner(tasks: Tasks, task: Task[Any, Any]) -> Callable[..., Any]:

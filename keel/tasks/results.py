@@ -194,4 +194,3 @@ class DatabaseResultBackend(AsyncResultBackend[Any]):
             error=None,
             log=None,
         )
-

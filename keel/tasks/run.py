@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TaskPlan", "compile_task", "execute", "task_session", "task_settings"]
 
+
 async def task_session() -> AsyncIterator[AsyncSession]:
     """``Session`` inside a task: one session per job, committed after the task returned.
 

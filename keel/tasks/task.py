@@ -46,8 +46,9 @@ class JobFailed(RuntimeError):
     """The job failed its last try and is in the dead letters (``info`` has the error)."""
 
     def __init__(self, info: JobInfo) -> None:
-        super().__init__(f"job {info.id} ({info.task}) failed after {info.attempts} tries:\n"
-                         f"{info.error}")
+        super().__init__(
+            f"job {info.id} ({info.task}) failed after {info.attempts} tries:\n{info.error}"
+        )
         self.info = info
 
 
@@ -179,12 +180,11 @@ class Task(Generic[P, R]):
             self.message(args, kwargs, tasks, idempotency_key=idempotency_key, run_at=run_at)
             for args, kwargs in calls
         ]
-        if run_at is not None and not isinstance(broker, DatabaseBroker):
-            if not tasks.broker_delays:
-                raise TaskError(
-                    f"{self.name}: delayed jobs need the embedded broker or RabbitMQ; "
-                    f"the {tasks.broker_kind} broker runs jobs as soon as they arrive"
-                )
+        if run_at is not None and not tasks.broker_delays:
+            raise TaskError(
+                f"{self.name}: delayed jobs need the embedded broker or RabbitMQ; "
+                f"the {tasks.broker_kind} broker runs jobs as soon as they arrive"
+            )
         if isinstance(broker, DatabaseBroker):
             await broker.kick_many(messages)
         else:
