@@ -167,9 +167,25 @@ class DatabaseBroker(AsyncBroker):
     async def listen(self) -> AsyncGenerator[bytes | AckableMessage, None]:
         """Claim due jobs (at most ``prefetch`` at a time) and hand them to the receiver."""
         self._wake = asyncio.Event()
+        failing = False
         while True:
             self._wake.clear()
-            claimed = await self.claim(max(1, self.prefetch))
+            try:
+                claimed = await self.claim(max(1, self.prefetch))
+            except Exception as exc:  # the database is down, or the table not made yet
+                if not failing:
+                    logger.error(
+                        "cannot read the job table (%s: %s); retrying every second "
+                        "(a missing table: run `keel db makemigrations` and `keel db migrate`)",
+                        type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "",
+                    )
+                failing = True
+                await asyncio.sleep(1.0)
+                continue
+            if failing:
+                logger.info("reading the job table again")
+                failing = False
             if not claimed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)

@@ -57,7 +57,8 @@ class Tasks:
         if app is not None:
             app.extensions[_EXTENSION] = self
             app.on_startup(self.startup)
-            app.on_shutdown(self.shutdown)
+            # first at shutdown: the worker finishes its jobs while the database is still there
+            app.shutdown_handlers.insert(0, self.shutdown)
 
     def __repr__(self) -> str:
         return f"<Tasks {len(self.all())} task(s), broker={self.broker_kind}>"
