@@ -65,6 +65,7 @@ def worker(
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app, found = _load(target)
+    found.runs_worker = True
     asyncio.run(_work(app, found, concurrency, prefetch, schedule, grace))
 
 

@@ -54,6 +54,8 @@ class Tasks:
         self._started = False
         self.worker: Worker | None = None
         """The in-process worker, while one runs (``keel run``)."""
+        self.runs_worker = False
+        """Set by ``keel worker`` before the app starts: this process runs jobs."""
         if app is not None:
             app.extensions[_EXTENSION] = self
             app.on_startup(self.startup)
@@ -198,9 +200,11 @@ class Tasks:
         _active.append(self)
         for task in self.all().values():
             self.plan_for(task)  # a signature a task cannot have fails here, not in a worker
-        if not self.broker.is_worker_process:
-            await self.broker.startup()
-        if self._in_process():
+        in_process = self._in_process()
+        # a worker's broker starts in worker mode (RabbitMQ opens its reading channel then)
+        self.broker.is_worker_process = self.runs_worker or in_process
+        await self.broker.startup()
+        if in_process:
             from keel.tasks.worker import Worker
 
             self.worker = Worker(self)
@@ -216,7 +220,7 @@ class Tasks:
         if self.worker is not None:
             worker, self.worker = self.worker, None
             await worker.stop()
-        elif self._broker is not None and not self._broker.is_worker_process:
+        if self._broker is not None:
             await self._broker.shutdown()
 
     async def __aenter__(self) -> Tasks:

@@ -165,15 +165,17 @@ class DatabaseResultBackend(AsyncResultBackend[Any]):
         }
         if values["status"] != "queued":
             values["finished_at"] = now
+        message = _last_try(self.broker, task_id)
+        if message:
+            values["message"] = message
         dialect = postgresql if self.database.dialect == "postgresql" else sqlite
         insert = dialect.insert(jobs).values(
             id=task_id,
             task=str(labels.get("keel_task", "")),
             queue=str(labels.get("keel_queue", "default")),
-            message=str(labels.get("keel_message", "")),
             run_at=values.get("run_at", now),
             created_at=now,
-            **{k: v for k, v in values.items() if k != "run_at"},
+            **{"message": "", **{k: v for k, v in values.items() if k != "run_at"}},
         )
         return insert.on_conflict_do_update(index_elements=["id"], set_=values)
 
@@ -194,3 +196,12 @@ class DatabaseResultBackend(AsyncResultBackend[Any]):
             error=None,
             log=None,
         )
+
+
+def _last_try(broker: Any, task_id: str) -> str:
+    """The message of a job that failed its last try on a scale broker ("" otherwise)."""
+    for middleware in getattr(broker, "middlewares", ()):
+        last_tries = getattr(middleware, "last_tries", None)
+        if isinstance(last_tries, dict):
+            return str(last_tries.pop(task_id, ""))
+    return ""

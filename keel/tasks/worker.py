@@ -30,7 +30,8 @@ class Worker:
     """Runs an app's jobs in this process (``keel worker`` makes one; so does ``keel run``).
 
     Args:
-        tasks: the app's tasks (``tasks_of(app)``), started.
+        tasks: the app's tasks (``tasks_of(app)``), started with ``runs_worker`` set (a
+            broker such as RabbitMQ's opens its reading side only then).
         concurrency: jobs run at once (``KEEL_TASKS_CONCURRENCY``).
         prefetch: jobs held beyond the running ones (``KEEL_TASKS_PREFETCH``).
         schedule: also enqueue the cron-scheduled tasks at their times.
@@ -60,7 +61,6 @@ class Worker:
     async def start(self) -> None:
         """Start taking jobs (returns at once; :meth:`stop` ends it)."""
         broker = self.tasks.broker
-        broker.is_worker_process = True
         if isinstance(broker, DatabaseBroker):
             broker.prefetch = max(1, self.prefetch)
             self._heartbeat = asyncio.create_task(broker.heartbeat(), name="keel.tasks leases")
@@ -110,5 +110,4 @@ class Worker:
                 await self._heartbeat
         if isinstance(broker, DatabaseBroker):
             await broker.release_held()
-        broker.is_worker_process = False
         logger.info("worker stopped")

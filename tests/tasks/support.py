@@ -34,6 +34,7 @@ def make_app(url: str, **settings: Any) -> tuple[App, Database, Tasks]:
 @asynccontextmanager
 async def started(app: App, db: Database, *, worker: bool = True) -> AsyncIterator[Worker | None]:
     """The app started (tables created), with a worker running in this process."""
+    tasks_of(app).runs_worker = worker
     async with running(app):
         await db.create_all()
         runner = Worker(tasks_of(app), grace=5) if worker else None

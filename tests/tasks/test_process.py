@@ -67,11 +67,20 @@ def _wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float = 20) -
 def test_sigkilled_worker_job_runs_again_and_applies_once(
     env: dict[str, str], tmp_path: Path
 ) -> None:
+    crash_and_rerun(env, tmp_path)
+
+
+def crash_and_rerun(env: dict[str, str], tmp_path: Path) -> float:
+    """Kill a worker mid-job, start another: the job runs again and its write counts once.
+    Returns the seconds from the kill to the job's completion."""
     import tests.tasks.crash_app as crash_app
+
+    redelivered = 0.0
 
     app, db = crash_app.app, crash_app.db
 
     async def scenario() -> None:
+        nonlocal redelivered
         async with started(app, db, worker=False):
             async with db.engine.begin() as conn:
                 await conn.execute(text("CREATE TABLE counters (name VARCHAR(20), value INT)"))
@@ -94,13 +103,16 @@ def test_sigkilled_worker_job_runs_again_and_applies_once(
                 second.send_signal(signal.SIGTERM)
                 second.wait(15)
             info = await job.info()
-            assert info is not None and info.attempts == 2 and info.status == "done"
+            assert info is not None and info.status == "done"
+            if tasks_of(app).broker_kind == "database":
+                assert info.attempts == 2  # the broker counts deliveries
             async with db.engine.connect() as conn:
                 value = await conn.scalar(text("SELECT value FROM counters WHERE name = 'c'"))
             assert value == 1  # the killed try's write never committed; the re-run's did
             assert redelivered < 10, redelivered  # lease 1 s (the default lease is 10 s)
 
     asyncio.run(scenario())
+    return redelivered
 
 
 def test_sigterm_lets_the_running_job_finish(env: dict[str, str], tmp_path: Path) -> None:
