@@ -87,7 +87,7 @@ def job_info(row: Any) -> JobInfo:
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Seconds before the retry after failed try ``attempt``: ``base * 2**(attempt-1)``,
     at most ``cap``, less up to 10 % jitter (so retries of a burst spread out)."""
-    delay = min(base * 2 ** max(0, attempt - 1), cap)
+    delay: float = min(base * 2.0 ** max(0, attempt - 1), cap)
     return delay * (1 - random.random() * 0.1)  # noqa: S311 - spreading, not security
 
 

@@ -132,16 +132,16 @@ def _redis_broker(url: str, settings: Settings, queue: str, window: int) -> Asyn
             try:
                 async with Redis(connection_pool=self.connection_pool) as redis:
                     while True:
-                        _, claimed, _ = await redis.xautoclaim(
+                        reclaimed: Any = await redis.xautoclaim(
                             self.queue_name,
                             self.consumer_group_name,
                             self.consumer_name,
                             min_idle_time=lease_ms,
                             count=window,
                         )
-                        for msg_id, fields in claimed:
+                        for msg_id, fields in reclaimed[1]:
                             yield self._deliver(msg_id, fields)
-                        fetched = await redis.xreadgroup(
+                        fetched: Any = await redis.xreadgroup(
                             self.consumer_group_name,
                             self.consumer_name,
                             {self.queue_name: ">"},

@@ -29,7 +29,7 @@ async def run_schedules(tasks: Tasks, stop: asyncio.Event) -> None:
     if not scheduled:
         return
     start = dt.datetime.now(dt.UTC)
-    series = {t.name: croniter(t.schedule, start) for t in scheduled}
+    series = {t.name: croniter(t.schedule or "", start) for t in scheduled}
     due = {name: float(it.get_next(float)) for name, it in series.items()}
     by_name = {t.name: t for t in scheduled}
     while not stop.is_set():

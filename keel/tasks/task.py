@@ -324,7 +324,7 @@ def _argument_model(fn: Callable[..., Any], name: str) -> tuple[type[BaseModel],
         fields[param.name] = (annotation, default)
         if param.kind is not param.KEYWORD_ONLY:
             positional.append(param.name)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{getattr(fn, '__name__', 'task')}_arguments",
         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
         **fields,

@@ -32,7 +32,9 @@ MARKS = Path(os.environ.get("KEEL_TEST_TASKS_MARKS", "."))
 @app.task(retries=3)
 async def apply_once(name: str, session: Session) -> str:
     """Add one to counter ``name``; the first try then hangs (to be killed mid-job)."""
-    await session.execute(text("UPDATE counters SET value = value + 1 WHERE name = :n"), {"n": name})
+    await session.execute(
+        text("UPDATE counters SET value = value + 1 WHERE name = :n"), {"n": name}
+    )
     mark = MARKS / f"{name}.started"
     if not mark.exists():
         mark.write_text("1")

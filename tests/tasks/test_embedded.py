@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
 from keel import Depends, Request, Settings
-from keel.settings import get_settings
 from keel.db import Session
+from keel.settings import get_settings
 from keel.tasks import JobContext, JobFailed, TaskError, current_job
 from keel.tasks.models import jobs
 

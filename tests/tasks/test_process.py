@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def env(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
     monkeypatch.setenv("KEEL_TEST_TASKS_DB", database_url)
     monkeypatch.setenv("KEEL_TEST_TASKS_MARKS", str(tmp_path))
     import importlib
@@ -160,7 +162,7 @@ def test_tasks_cli_lists_retries_and_purges_dead_letters(
             job = await fail_then_pass.enqueue()
             while await job.status() != "dead":
                 await asyncio.sleep(0.02)
-            return job.id
+            return str(job.id)
 
     job_id = asyncio.run(fail())
     listed = runner.invoke(main, [*target, "list", "--status", "dead"])
@@ -179,8 +181,8 @@ def test_tasks_cli_lists_retries_and_purges_dead_letters(
             assert job is not None
             from keel.tasks import Job
 
-            value: str = await Job(job_id, job, tasks_of(app)).result(timeout=10)
-            return value
+            value = await Job(job_id, job, tasks_of(app)).result(timeout=10)
+            return str(value)
 
     assert asyncio.run(rerun()) == "second time lucky"
     purged = runner.invoke(main, [*target, "purge", "--status", "done"])

@@ -59,8 +59,11 @@ async def _remove(kind: str, url: str, queue: str) -> None:
         connection = await aio_pika.connect(url)
         async with connection:
             channel = await connection.channel()
-            for name in (f"keel.tasks.{queue}", f"keel.tasks.{queue}.dead",
-                         f"keel.tasks.{queue}.delay"):
+            for name in (
+                f"keel.tasks.{queue}",
+                f"keel.tasks.{queue}.dead",
+                f"keel.tasks.{queue}.delay",
+            ):
                 await channel.queue_delete(name)
     else:
         import nats
@@ -72,9 +75,7 @@ async def _remove(kind: str, url: str, queue: str) -> None:
             await client.close()
 
 
-def test_enqueue_run_result_retry_and_dead_letter(
-    broker: tuple[str, str], tmp_path: Path
-) -> None:
+def test_enqueue_run_result_retry_and_dead_letter(broker: tuple[str, str], tmp_path: Path) -> None:
     url, queue = broker
     app, db, tasks = make_app(
         f"sqlite+aiosqlite:///{tmp_path / 'results.db'}",
