@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy import Float, and_, bindparam, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage
@@ -86,6 +86,9 @@ class DatabaseBroker(AsyncBroker):
         self.finished: set[str] = set()
         """Jobs whose outcome was written with the task's own session (see keel.tasks.run)."""
         self._wake: asyncio.Event | None = None
+        self._insert_statement: Any = None
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flushing = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -126,19 +129,25 @@ class DatabaseBroker(AsyncBroker):
         rows = [self._row(message, now) for message in messages]
         if not rows:
             return
-        insert = self._insert().values(rows).on_conflict_do_nothing(index_elements=["id"])
+        insert = self._insert()
+        params: Any = rows[0] if len(rows) == 1 else rows
         session = current_db_session()
         if session is not None and session.bind is self.database.engine:
-            await session.execute(insert)
+            await session.execute(insert, params)
             _wake_after_commit(session, self)
             return
         async with self.database.engine.begin() as conn:
-            await conn.execute(insert)
+            await conn.execute(insert, params)
         self.notify()
 
     def _insert(self) -> Any:
-        dialect = postgresql if self.database.dialect == "postgresql" else sqlite
-        return dialect.insert(jobs)
+        """``INSERT ... ON CONFLICT (id) DO NOTHING``, built once (its SQL is cached)."""
+        if self._insert_statement is None:
+            dialect = postgresql if self.database.dialect == "postgresql" else sqlite
+            self._insert_statement = dialect.insert(jobs).on_conflict_do_nothing(
+                index_elements=["id"]
+            )
+        return self._insert_statement
 
     def _row(self, message: BrokerMessage, now: float) -> dict[str, Any]:
         labels = message.labels
@@ -290,6 +299,75 @@ class DatabaseBroker(AsyncBroker):
             .where(jobs.c.attempts == self.held.get(job_id, -1))
             .values(**values)
         )
+
+
+    async def finish(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        result: str | None = None,
+        error: str | None = None,
+        run_at: float | None = None,
+    ) -> None:
+        """Record a try's outcome and return once it is committed.
+
+        Outcomes that arrive while a transaction is being written go together into the next
+        one (a group commit): one transaction per batch of finished jobs, not per job.
+        """
+        now = time.time()
+        params = {
+            "job_id": job_id,
+            "attempt": self.held.get(job_id, -1),
+            "new_status": status,
+            "result": result,
+            "error": error,
+            "run_at": run_at if status == "queued" else None,
+            "finished_at": None if status == "queued" else now,
+        }
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((params, done))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.ensure_future(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self.database.engine.begin() as conn:
+                        await conn.execute(_FINISH, [params for params, _ in batch])
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._flushing = False
+
+
+_FINISH = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.status == "running",
+        jobs.c.attempts == bindparam("attempt"),
+    )
+    .values(
+        status=bindparam("new_status"),
+        result=bindparam("result"),
+        error=bindparam("error"),
+        run_at=func.coalesce(bindparam("run_at", type_=Float), jobs.c.run_at),
+        finished_at=bindparam("finished_at", type_=Float),
+        lease_until=None,
+        worker=None,
+    )
+)
 
 
 class _Ack:

@@ -140,12 +140,11 @@ class DatabaseResultBackend(AsyncResultBackend[Any]):
             }
         else:
             values = {"status": "dead", "error": describe_error(result.error)}
+        if embedded:
+            await broker.finish(task_id, **values)
+            return
         async with self.database.engine.begin() as conn:
-            if embedded:
-                statement = broker.finish_statement(task_id, **values)
-            else:
-                statement = self._upsert(task_id, labels, attempt, max_tries, values)
-            await conn.execute(statement)
+            await conn.execute(self._upsert(task_id, labels, attempt, max_tries, values))
 
     def _upsert(
         self,
