@@ -31,7 +31,7 @@ from keel.tasks.models import jobs
 if TYPE_CHECKING:
     from keel.db import Database
 
-__all__ = ["DatabaseBroker", "LeaseLost"]
+__all__ = ["DatabaseBroker", "GroupCommit", "LeaseLost"]
 
 logger = logging.getLogger("keel.tasks")
 
@@ -87,8 +87,7 @@ class DatabaseBroker(AsyncBroker):
         """Jobs whose outcome was written with the task's own session (see keel.tasks.run)."""
         self._wake: asyncio.Event | None = None
         self._insert_statement: Any = None
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._flushing = False
+        self._finishes: GroupCommit | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -300,7 +299,6 @@ class DatabaseBroker(AsyncBroker):
             .values(**values)
         )
 
-
     async def finish(
         self,
         job_id: str,
@@ -310,21 +308,34 @@ class DatabaseBroker(AsyncBroker):
         error: str | None = None,
         run_at: float | None = None,
     ) -> None:
-        """Record a try's outcome and return once it is committed.
+        """Record a try's outcome; returns once it is committed (a group commit)."""
+        if self._finishes is None:
+            self._finishes = GroupCommit(self.database, _FINISH)
+        await self._finishes.add(
+            {
+                "job_id": job_id,
+                "attempt": self.held.get(job_id, -1),
+                "new_status": status,
+                "result": result,
+                "error": error,
+                "run_at": run_at if status == "queued" else None,
+                "finished_at": None if status == "queued" else time.time(),
+            }
+        )
 
-        Outcomes that arrive while a transaction is being written go together into the next
-        one (a group commit): one transaction per batch of finished jobs, not per job.
-        """
-        now = time.time()
-        params = {
-            "job_id": job_id,
-            "attempt": self.held.get(job_id, -1),
-            "new_status": status,
-            "result": result,
-            "error": error,
-            "run_at": run_at if status == "queued" else None,
-            "finished_at": None if status == "queued" else now,
-        }
+
+class GroupCommit:
+    """Runs one statement for many parameter sets: those that arrive while a transaction is
+    being written go together into the next one (one commit per batch, not per row)."""
+
+    def __init__(self, database: Database, statement: Any) -> None:
+        self.database = database
+        self.statement = statement
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flushing = False
+
+    async def add(self, params: dict[str, Any]) -> None:
+        """Execute ``statement`` with ``params``; returns once committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((params, done))
         if not self._flushing:
@@ -338,7 +349,7 @@ class DatabaseBroker(AsyncBroker):
                 batch, self._pending = self._pending, []
                 try:
                     async with self.database.engine.begin() as conn:
-                        await conn.execute(_FINISH, [params for params, _ in batch])
+                        await conn.execute(self.statement, [params for params, _ in batch])
                 except Exception as exc:
                     for _, done in batch:
                         if not done.done():

@@ -10,11 +10,18 @@ import traceback
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from taskiq import AsyncResultBackend, TaskiqResult
 
-from keel.tasks.broker import ATTEMPT, BACKOFF, BACKOFF_MAX, MAX_TRIES, DatabaseBroker
+from keel.tasks.broker import (
+    ATTEMPT,
+    BACKOFF,
+    BACKOFF_MAX,
+    MAX_TRIES,
+    DatabaseBroker,
+    GroupCommit,
+)
 from keel.tasks.models import jobs
 
 if TYPE_CHECKING:
@@ -116,6 +123,7 @@ class DatabaseResultBackend(AsyncResultBackend[Any]):
     def __init__(self, database: Database, broker: Any) -> None:
         self.database = database
         self.broker = broker
+        self._upserts: GroupCommit | None = None
 
     async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
         """Store the outcome of one try."""
@@ -143,40 +151,28 @@ class DatabaseResultBackend(AsyncResultBackend[Any]):
         if embedded:
             await broker.finish(task_id, **values)
             return
-        async with self.database.engine.begin() as conn:
-            await conn.execute(self._upsert(task_id, labels, attempt, max_tries, values))
-
-    def _upsert(
-        self,
-        task_id: str,
-        labels: dict[str, Any],
-        attempt: int,
-        max_tries: int,
-        values: dict[str, Any],
-    ) -> Any:
+        if self._upserts is None:
+            self._upserts = GroupCommit(self.database, _upsert_statement(self.database))
         now = time.time()
-        values = {
-            **values,
-            "attempts": attempt,
-            "max_tries": max_tries,
-            "lease_until": None,
-            "worker": None,
-        }
-        if values["status"] != "queued":
-            values["finished_at"] = now
-        message = _last_try(self.broker, task_id)
-        if message:
-            values["message"] = message
-        dialect = postgresql if self.database.dialect == "postgresql" else sqlite
-        insert = dialect.insert(jobs).values(
-            id=task_id,
-            task=str(labels.get("keel_task", "")),
-            queue=str(labels.get("keel_queue", "default")),
-            run_at=values.get("run_at", now),
-            created_at=now,
-            **{"message": "", **{k: v for k, v in values.items() if k != "run_at"}},
+        await self._upserts.add(
+            {
+                "id": task_id,
+                "task": str(labels.get("keel_task", "")),
+                "queue": str(labels.get("keel_queue", "default")),
+                "status": values["status"],
+                "message": _last_try(broker, task_id),
+                "run_at": values.get("run_at", now),
+                "attempts": attempt,
+                "max_tries": max_tries,
+                "lease_until": None,
+                "worker": None,
+                "idempotency_key": None,
+                "result": values.get("result"),
+                "error": values.get("error"),
+                "created_at": now,
+                "finished_at": None if values["status"] == "queued" else now,
+            }
         )
-        return insert.on_conflict_do_update(index_elements=["id"], set_=values)
 
     async def is_result_ready(self, task_id: str) -> bool:
         """Whether the job finished (done or dead)."""
@@ -204,3 +200,25 @@ def _last_try(broker: Any, task_id: str) -> str:
         if isinstance(last_tries, dict):
             return str(last_tries.pop(task_id, ""))
     return ""
+
+
+def _upsert_statement(database: Database) -> Any:
+    """Insert a job's row, or update its outcome (scale brokers keep no row before)."""
+    dialect = postgresql if database.dialect == "postgresql" else sqlite
+    insert = dialect.insert(jobs)
+    new = insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "status": new.status,
+            "attempts": new.attempts,
+            "max_tries": new.max_tries,
+            "run_at": new.run_at,
+            "result": new.result,
+            "error": new.error,
+            "finished_at": new.finished_at,
+            "lease_until": None,
+            "worker": None,
+            "message": func.coalesce(func.nullif(new.message, ""), jobs.c.message),
+        },
+    )
