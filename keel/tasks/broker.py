@@ -179,7 +179,9 @@ class DatabaseBroker(AsyncBroker):
         while True:
             self._wake.clear()
             try:
-                claimed = await self.claim(max(1, self.prefetch))
+                # shielded: a worker stopping mid-claim lets the claim finish (cancelling
+                # SQLAlchemy inside a transaction can strand the connection)
+                claimed = await asyncio.shield(self.claim(max(1, self.prefetch)))
             except Exception as exc:  # the database is down, or the table not made yet
                 if not failing:
                     logger.error(
@@ -250,10 +252,12 @@ class DatabaseBroker(AsyncBroker):
             )
         )
 
-    async def heartbeat(self) -> None:
-        """Extend the leases of held jobs every third of a lease."""
-        while True:
-            await asyncio.sleep(self.lease / 3)
+    async def heartbeat(self, stop: asyncio.Event) -> None:
+        """Extend the leases of held jobs every third of a lease, until ``stop`` is set."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.lease / 3)
+                return
             held = list(self.held)
             if not held:
                 continue

@@ -8,7 +8,6 @@ finish (up to ``grace`` seconds) and gives back the ones it had not started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -63,7 +62,9 @@ class Worker:
         broker = self.tasks.broker
         if isinstance(broker, DatabaseBroker):
             broker.prefetch = max(1, self.prefetch)
-            self._heartbeat = asyncio.create_task(broker.heartbeat(), name="keel.tasks leases")
+            self._heartbeat = asyncio.create_task(
+                broker.heartbeat(self._stop), name="keel.tasks leases"
+            )
         receiver = Receiver(
             broker,
             validate_params=False,  # keel validates the arguments against the task's signature
@@ -105,9 +106,7 @@ class Worker:
                 logger.exception("the worker stopped with an error")
         broker = self.tasks.broker
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            await self._heartbeat  # it ends when _stop is set
         if isinstance(broker, DatabaseBroker):
             await broker.release_held()
         logger.info("worker stopped")
