@@ -157,6 +157,7 @@ def retry(ctx: click.Context, job_ids: tuple[str, ...], all_dead: bool) -> None:
     if not job_ids and not all_dead:
         raise click.UsageError("name the jobs to retry, or pass --all-dead")
     app, database = _database(ctx)
+    found = tasks_of(app)
 
     async def run() -> int:
         query = (
@@ -166,8 +167,11 @@ def retry(ctx: click.Context, job_ids: tuple[str, ...], all_dead: bool) -> None:
         )
         if job_ids:
             query = query.where(jobs.c.id.in_(job_ids))
-        async with running(app), database.engine.begin() as conn:
-            result = await conn.execute(query)
+        async with running(app):
+            if found.broker_kind != "database":
+                return await _send_again(found, database, job_ids)
+            async with database.engine.begin() as conn:
+                result = await conn.execute(query)
         return int(getattr(result, "rowcount", 0) or 0)
 
     count = asyncio.run(run())
@@ -207,3 +211,30 @@ def purge(ctx: click.Context, statuses: tuple[str, ...], older_than: float | Non
         return int(getattr(result, "rowcount", 0) or 0)
 
     click.echo(f"{asyncio.run(run())} job(s) deleted")
+
+
+async def _send_again(found: Tasks, database: Any, job_ids: tuple[str, ...]) -> int:
+    """Dead jobs of a scale broker: send their last message again, as a first try."""
+    from keel.tasks.scale import relabel
+
+    query = select(jobs.c.id, jobs.c.message).where(jobs.c.status == "dead")
+    if job_ids:
+        query = query.where(jobs.c.id.in_(job_ids))
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    broker = found.broker
+    sent = 0
+    for job_id, text in rows:
+        if not text:
+            click.echo(f"{job_id}: its message was not kept; enqueue it again from the code")
+            continue
+        message = relabel(broker.formatter.loads(text.encode()), 1)
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(status="queued", attempts=0, finished_at=None)
+            )
+        await broker.kick(broker.formatter.dumps(message))
+        sent += 1
+    return sent

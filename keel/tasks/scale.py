@@ -33,7 +33,7 @@ from keel.settings import Settings
 from keel.tasks.broker import ATTEMPT, BACKOFF, BACKOFF_MAX, MAX_TRIES
 from keel.tasks.results import backoff_delay
 
-__all__ = ["RetryMiddleware", "scale_broker"]
+__all__ = ["RetryMiddleware", "relabel", "scale_broker"]
 
 logger = logging.getLogger("keel.tasks")
 
@@ -64,14 +64,20 @@ class RetryMiddleware(TaskiqMiddleware):
             attempt, float(labels.get(BACKOFF, 1.0)), float(labels.get(BACKOFF_MAX, 300.0))
         )
         await asyncio.sleep(delay)
-        labels = {**labels, ATTEMPT: attempt + 1}
-        labels.pop("delay", None)
-        prepared: dict[str, Any] = {}
-        types: dict[str, int] = {}
-        for key, value in labels.items():
-            prepared[key], types[key] = prepare_label(value)
-        again = message.model_copy(update={"labels": prepared, "labels_types": types})
+        again = relabel(message, attempt + 1)
         await self.broker.kick(self.broker.formatter.dumps(again))
+
+
+def relabel(message: TaskiqMessage, attempt: int) -> TaskiqMessage:
+    """A copy of ``message`` for try ``attempt``, its labels in taskiq's wire form (strings:
+    NATS carries them as headers)."""
+    labels = {**message.labels, ATTEMPT: attempt}
+    labels.pop("delay", None)
+    prepared: dict[str, Any] = {}
+    types: dict[str, int] = {}
+    for key, value in labels.items():
+        prepared[key], types[key] = prepare_label(value)
+    return message.model_copy(update={"labels": prepared, "labels_types": types})
 
 
 class _Held:

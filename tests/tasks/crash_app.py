@@ -49,3 +49,13 @@ async def linger(name: str, seconds: float) -> str:
     await asyncio.sleep(seconds)
     (MARKS / f"{name}.done").write_text("1")
     return name
+
+
+FAILURES: list[int] = []
+
+
+@app.task(retries=1)
+async def always_fails(n: int) -> None:
+    """Fail every try (its dead letter is retried from the command line)."""
+    FAILURES.append(n)
+    raise LookupError(f"no {n}")

@@ -13,10 +13,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from keel.tasks import JobFailed, tasks_of
+from keel.cli import main
+from keel.tasks import Job, JobFailed, tasks_of
 
 from .support import make_app, started
 from .test_process import ROOT, crash_and_rerun
@@ -111,19 +114,59 @@ def test_enqueue_run_result_retry_and_dead_letter(broker: tuple[str, str], tmp_p
     assert tries[2] - tries[1] >= 0.4 * 0.9
 
 
-def test_sigkilled_worker_job_is_delivered_again(
+def test_dead_letters_are_listed_and_sent_again(
     broker: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, queue = broker
+    crash_app = _crash_app(url, queue, tmp_path, monkeypatch)
+    app, db = crash_app.app, crash_app.db
+    monkeypatch.chdir(ROOT)
+    runner = CliRunner()
+    target = ["tasks", "--app", "tests.tasks.crash_app:app"]
+
+    async def until_dead(job_id: str | None) -> str:
+        async with started(app, db):
+            job = await crash_app.always_fails.enqueue(3) if job_id is None else None
+            found = job.id if job is not None else str(job_id)
+            task = crash_app.always_fails
+            handle = Job(found, task, tasks_of(app))
+            deadline = time.monotonic() + 15
+            while not (
+                (info := await handle.info()) is not None
+                and info.status == "dead"
+                and len(crash_app.FAILURES) in (2, 4)
+            ):
+                assert time.monotonic() < deadline, "the job did not die"
+                await asyncio.sleep(0.02)
+            return found
+
+    job_id = asyncio.run(until_dead(None))
+    listed = runner.invoke(main, [*target, "list", "--status", "dead"])
+    assert job_id in listed.output and "LookupError: no 3" in listed.output, listed.output
+    retried = runner.invoke(main, [*target, "retry", "--all-dead"])
+    assert "1 job(s) queued again" in retried.output, retried.output
+    asyncio.run(until_dead(job_id))
+    assert crash_app.FAILURES == [3, 3, 3, 3]  # two tries, then two more after the retry
+
+
+def _crash_app(url: str, queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("KEEL_TEST_TASKS_DB", f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}")
     monkeypatch.setenv("KEEL_TEST_TASKS_MARKS", str(tmp_path))
     monkeypatch.setenv("KEEL_TASKS_BROKER", url)
     monkeypatch.setenv("KEEL_TASKS_QUEUE", queue)
+    monkeypatch.setenv("KEEL_TASKS_BACKOFF", "0.05")
     import importlib
 
     import tests.tasks.crash_app as crash_app
 
-    importlib.reload(crash_app)
+    return importlib.reload(crash_app)
+
+
+def test_sigkilled_worker_job_is_delivered_again(
+    broker: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, queue = broker
+    crash_app = _crash_app(url, queue, tmp_path, monkeypatch)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     seconds = crash_and_rerun(env, tmp_path)
     print(f"{url.partition(':')[0]}: delivered again {seconds:.2f} s after the kill")
