@@ -19,7 +19,7 @@ from tests.settings import TEST_SECRET_KEY
 app = App(
     settings=Settings(
         secret_key=TEST_SECRET_KEY,
-        tasks_lease=1.0,
+        tasks_lease=float(os.environ.get("KEEL_TEST_TASKS_LEASE", "1.0")),  # 10: the default
         tasks_poll_interval=0.05,
         tasks_backoff=0.1,
     )

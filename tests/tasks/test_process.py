@@ -111,7 +111,8 @@ def crash_and_rerun(env: dict[str, str], tmp_path: Path) -> float:
             async with db.engine.connect() as conn:
                 value = await conn.scalar(text("SELECT value FROM counters WHERE name = 'c'"))
             assert value == 1  # the killed try's write never committed; the re-run's did
-            assert redelivered < 15, redelivered  # lease 1 s here (the default is 10 s)
+            lease = float(os.environ.get("KEEL_TEST_TASKS_LEASE", "1.0"))
+            assert redelivered < lease + 14, redelivered  # + a worker's start on a busy machine
 
     asyncio.run(scenario())
     return redelivered
