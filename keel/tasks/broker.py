@@ -31,7 +31,18 @@ from keel.tasks.models import jobs
 if TYPE_CHECKING:
     from keel.db import Database
 
-__all__ = ["DatabaseBroker", "GroupCommit", "LeaseLost"]
+__all__ = [
+    "ATTEMPT",
+    "BACKOFF",
+    "BACKOFF_MAX",
+    "IDEMPOTENCY_KEY",
+    "MAX_TRIES",
+    "RUN_AT",
+    "DatabaseBroker",
+    "GroupCommit",
+    "LeaseLost",
+    "worker_name",
+]
 
 logger = logging.getLogger("keel.tasks")
 

@@ -20,7 +20,7 @@ from keel.tasks.registry import Tasks, tasks_of
 from keel.tasks.results import job_info
 from keel.tasks.worker import Worker
 
-__all__ = ["tasks", "worker"]
+__all__ = ["list_jobs", "purge", "retry", "tasks", "worker"]
 
 _HOW = (
     'pass module:app, set KEEL_APP=module:app, or add [tool.keel] app = "module:app" '

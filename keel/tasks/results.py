@@ -27,7 +27,16 @@ from keel.tasks.models import jobs
 if TYPE_CHECKING:
     from keel.db import Database
 
-__all__ = ["DatabaseResultBackend", "JobInfo", "JobStatus", "backoff_delay", "read_job"]
+__all__ = [
+    "DatabaseResultBackend",
+    "JobInfo",
+    "JobStatus",
+    "backoff_delay",
+    "describe_error",
+    "dump_result",
+    "job_info",
+    "read_job",
+]
 
 JobStatus = Literal["queued", "running", "done", "dead", "unknown"]
 """Where a job is; ``unknown``: no record of it (no database to keep results, or purged)."""

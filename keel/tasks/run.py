@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from keel.tasks.registry import Tasks
     from keel.tasks.task import Task
 
-__all__ = ["TaskPlan", "compile_task", "execute", "task_session", "task_settings"]
+__all__ = [
+    "TASK_OVERRIDES",
+    "TaskPlan",
+    "compile_task",
+    "execute",
+    "task_session",
+    "task_settings",
+]
 
 
 async def task_session() -> AsyncIterator[AsyncSession]:
