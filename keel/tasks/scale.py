@@ -109,11 +109,12 @@ class _Held:
                     logger.exception("could not extend the leases of held jobs")
 
 
-def _redis_broker(url: str, settings: Settings, queue: str, window: int) -> AsyncBroker:
+def _redis_broker(url: str, settings: Settings, queue: str) -> AsyncBroker:
     from redis.asyncio import Redis
     from taskiq_redis import RedisStreamBroker
 
     lease_ms = int(settings.tasks_lease * 1000)
+    batch = max(1, settings.tasks_prefetch)  # read (and reclaim) at most this many at once
 
     class KeelRedisStreamBroker(RedisStreamBroker):
         """taskiq-redis's stream broker, reclaiming a dead worker's jobs on a quiet queue."""
@@ -127,9 +128,9 @@ def _redis_broker(url: str, settings: Settings, queue: str, window: int) -> Asyn
                 consumer_group_name=f"keel:{queue}",
                 consumer_id="0",  # a group made after the first jobs still reads them
                 xread_block=max(1, int(settings.tasks_poll_interval * 1000)),
-                xread_count=window,
+                xread_count=batch,
                 idle_timeout=lease_ms,
-                unacknowledged_batch_size=window,
+                unacknowledged_batch_size=batch,
             )
             self.held = _Held(settings.tasks_lease)
 
@@ -143,7 +144,7 @@ def _redis_broker(url: str, settings: Settings, queue: str, window: int) -> Asyn
                             self.consumer_group_name,
                             self.consumer_name,
                             min_idle_time=lease_ms,
-                            count=window,
+                            count=batch,
                         )
                         for msg_id, fields in reclaimed[1]:
                             yield self._deliver(msg_id, fields)
@@ -152,7 +153,7 @@ def _redis_broker(url: str, settings: Settings, queue: str, window: int) -> Asyn
                             self.consumer_name,
                             {self.queue_name: ">"},
                             block=self.block,
-                            count=window,
+                            count=batch,
                         )
                         for _stream, messages in fetched or ():
                             for msg_id, fields in messages:
@@ -273,7 +274,7 @@ def scale_broker(url: str, settings: Settings) -> AsyncBroker:
     window = settings.tasks_concurrency + settings.tasks_prefetch
     try:
         if scheme in ("redis", "rediss"):
-            broker = _redis_broker(url, settings, queue, window)
+            broker = _redis_broker(url, settings, queue)
         elif scheme in ("amqp", "amqps"):
             broker = _amqp_broker(url, queue, window)
         elif scheme in ("nats", "tls"):

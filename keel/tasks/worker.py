@@ -69,7 +69,9 @@ class Worker:
             broker,
             validate_params=False,  # keel validates the arguments against the task's signature
             max_async_tasks=self.concurrency,
-            max_prefetch=self.prefetch,
+            # the broker's own read-ahead is the prefetch (claims of `prefetch` jobs, the
+            # RabbitMQ/NATS window): the receiver asks for a job only when one can start
+            max_prefetch=0,
             run_startup=False,
             ack_type=AcknowledgeType.WHEN_SAVED,
             wait_tasks_timeout=self.grace,
