@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from keel.cli import main
-from keel.tasks import Job, JobFailed, tasks_of
+from keel.tasks import Job, JobFailed, TaskError, tasks_of
 
 from .support import make_app, started
 from .test_process import ROOT, crash_and_rerun
@@ -104,6 +104,14 @@ def test_enqueue_run_result_retry_and_dead_letter(broker: tuple[str, str], tmp_p
             assert await job.result(timeout=15) == 42
             batch = await add.enqueue_many([{"a": i, "b": i} for i in range(20)])
             assert [await j.result(timeout=15) for j in batch] == [2 * i for i in range(20)]
+            start = time.monotonic()
+            if tasks.broker_delays:  # RabbitMQ: through its delay queue
+                later = await add.enqueue_in(0.5, 1, 1)
+                assert await later.result(timeout=15) == 2
+                assert time.monotonic() - start >= 0.45
+            else:
+                with pytest.raises(TaskError, match="delayed jobs need"):
+                    await add.enqueue_in(0.5, 1, 1)
             failing = await flaky.enqueue()
             with pytest.raises(JobFailed, match="ConnectionError: down"):
                 await failing.result(timeout=15)
