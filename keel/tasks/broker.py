@@ -190,9 +190,7 @@ class DatabaseBroker(AsyncBroker):
         while True:
             self._wake.clear()
             try:
-                # shielded: a worker stopping mid-claim lets the claim finish (cancelling
-                # SQLAlchemy inside a transaction can strand the connection)
-                claimed = await asyncio.shield(self.claim(max(1, self.prefetch)))
+                claimed = await _finish_even_if_cancelled(self.claim(max(1, self.prefetch)))
             except Exception as exc:  # the database is down, or the table not made yet
                 if not failing:
                     logger.error(
@@ -394,6 +392,18 @@ _FINISH = (
         worker=None,
     )
 )
+
+
+async def _finish_even_if_cancelled(call: Any) -> Any:
+    """Await ``call``; if the caller is cancelled meanwhile (a worker stopping), let the call
+    finish first: cancelling SQLAlchemy inside a transaction strands its connection."""
+    running = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await running
+        raise
 
 
 class _Ack:
