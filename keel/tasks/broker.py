@@ -238,11 +238,12 @@ class DatabaseBroker(AsyncBroker):
                     lease_until=now + self.lease,
                     worker=self.worker,
                 )
-                .returning(jobs.c.id, jobs.c.message, jobs.c.attempts)
+                .returning(jobs.c.id, jobs.c.message, jobs.c.attempts, jobs.c.run_at)
             )
-            rows = result.all()
+            # RETURNING follows no order: due first, first out
+            rows = sorted(result.all(), key=lambda row: row[3])
         claimed = []
-        for job_id, message, attempts in rows:
+        for job_id, message, attempts, _ in rows:
             self.held[job_id] = attempts
             claimed.append((job_id, message.encode()))
         return claimed

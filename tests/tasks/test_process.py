@@ -139,6 +139,30 @@ def test_sigterm_lets_the_running_job_finish(env: dict[str, str], tmp_path: Path
     asyncio.run(scenario())
 
 
+def test_sigterm_gives_back_the_jobs_not_started(env: dict[str, str], tmp_path: Path) -> None:
+    import tests.tasks.crash_app as crash_app
+
+    app, db = crash_app.app, crash_app.db
+
+    async def scenario() -> None:
+        async with started(app, db, worker=False):
+            first = await crash_app.linger.enqueue("first", 0.8)
+            waiting = [await crash_app.linger.enqueue(f"next{i}", 0.1) for i in range(3)]
+            proc = _worker(env, "--concurrency", "1", "--prefetch", "5")
+            try:
+                _wait_file(tmp_path / "first.started", proc)
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(15) == 0
+            finally:
+                proc.kill()
+            assert await first.status() == "done"
+            for job in waiting:  # claimed by the worker (prefetch) but never started
+                info = await job.info()
+                assert info is not None and (info.status, info.attempts) == ("queued", 0)
+
+    asyncio.run(scenario())
+
+
 def test_tasks_cli_lists_retries_and_purges_dead_letters(
     env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
