@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, Protocol, TypeVar, overload
 
 from taskiq import AsyncBroker, BrokerMessage, Context, TaskiqDepends, TaskiqMessage
 from taskiq.labels import prepare_label
@@ -26,6 +26,16 @@ logger = logging.getLogger("keel.tasks")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+class _Decorator(Protocol):
+    """``@task(...)``: an async function's task returns what its coroutine returns."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
 
 _GLOBAL: dict[str, Task[Any, Any]] = {}
 _active: list[Tasks] = []
@@ -111,6 +121,9 @@ class Tasks:
     # -- tasks --------------------------------------------------------------------------------
 
     @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
     def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
 
     @overload
@@ -123,7 +136,7 @@ class Tasks:
         retries: int | None = None,
         timeout: float | None = None,
         schedule: str | None = None,
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    ) -> _Decorator: ...
 
     def task(
         self,
@@ -286,6 +299,10 @@ def active_tasks() -> Tasks:
 
 
 @overload
+def task(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+
+@overload
 def task(fn: Callable[P, R], /) -> Task[P, R]: ...
 
 
@@ -298,7 +315,7 @@ def task(
     retries: int | None = None,
     timeout: float | None = None,
     schedule: str | None = None,
-) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+) -> _Decorator: ...
 
 
 def task(

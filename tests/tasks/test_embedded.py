@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from keel import Depends, Request, Settings
 from keel.db import Session
 from keel.settings import get_settings
-from keel.tasks import JobContext, JobFailed, TaskError, current_job
+from keel.tasks import JobContext, JobFailed, TaskError, current_job, task
 from keel.tasks.models import jobs
 
 from .support import eventually, make_app, started
@@ -293,3 +293,21 @@ def test_schedule_fires(database_url: str) -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+@task(name="tests.tasks.shout")
+async def shout(word: str) -> str:
+    """A task declared apart from any app: it runs on the app that started."""
+    return word.upper()
+
+
+def test_a_module_level_task_runs_on_the_started_app(database_url: str) -> None:
+    app, db, tasks = make_app(database_url)
+    assert tasks.find("tests.tasks.shout") is shout
+
+    async def scenario() -> str:
+        async with started(app, db):
+            job = await shout.enqueue("quiet")
+            return await job.result(timeout=10)
+
+    assert asyncio.run(scenario()) == "QUIET"
