@@ -27,6 +27,7 @@ logger = logging.getLogger("keel.tasks")
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
 class _Decorator(Protocol):
     """``@task(...)``: an async function's task returns what its coroutine returns."""
 
