@@ -8,7 +8,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from keel._concurrency import run_sync
 from keel._routetable import RouteTable
@@ -241,6 +241,23 @@ class App(Router):
     def _changed(self) -> None:
         super()._changed()
         self._table = None
+
+    @overload
+    def task(self, fn: Callable[..., Any], /) -> Any: ...
+
+    @overload
+    def task(self, fn: None = None, /, **options: Any) -> Callable[[Callable[..., Any]], Any]: ...
+
+    def task(self, fn: Any = None, /, **options: Any) -> Any:
+        """Decorator: a background task of this app (``keel.tasks``; see docs/tasks.md).
+
+        ``@app.task`` or ``@app.task(retries=5, timeout=30, schedule="*/5 * * * *")`` on
+        an async or sync function; ``await fn.enqueue(...)`` queues a call. (The core does
+        not import the battery, so this returns ``Any`` to type checkers;
+        ``keel.tasks.tasks_of(app).task`` is the same decorator with precise types.)
+        """
+        tasks = importlib.import_module("keel.tasks")  # a battery: loaded only when used
+        return tasks.tasks_of(self).task(fn, **options)
 
     def on_startup(self, fn: F) -> F:
         """Decorator: run ``fn`` (async or sync) when the server starts."""

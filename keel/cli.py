@@ -414,6 +414,8 @@ def run(
         os.environ["KEEL_DETECT_BLOCKING"] = "1" if detect_blocking else "0"
     else:
         os.environ.setdefault("KEEL_DETECT_BLOCKING", "1")
+    # keel.tasks runs jobs inside the development server unless the setting says otherwise
+    os.environ.setdefault("KEEL_TASKS_WORKER_IN_PROCESS", "1")
     where = find_target(target)
     app = load_app(where)  # fails here, with a clear message, before any server starts
     uvicorn.run(

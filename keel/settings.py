@@ -201,6 +201,30 @@ class Settings(BaseSettings):
     blocking_threshold: float = Field(default=0.1, gt=0)
     """Seconds the event loop may be blocked before the detector reports it."""
 
+
+    # -- background tasks (keel.tasks) -------------------------------------------------------
+    tasks_broker: str | None = None
+    """Where jobs wait: unset (or ``database``) for the embedded queue table in the app's
+    ``keel.db`` database; ``redis://``, ``amqp://`` or ``nats://`` for a taskiq broker."""
+    tasks_queue: str = "default"
+    """The queue name (the Redis stream, RabbitMQ queue or NATS subject prefix)."""
+    tasks_concurrency: int = Field(default=10, ge=1)
+    """Jobs a worker process runs at once."""
+    tasks_prefetch: int = Field(default=10, ge=0)
+    """Jobs a worker holds beyond those running (bounded, so a crash strands few)."""
+    tasks_lease: float = Field(default=10.0, gt=0)
+    """Seconds a claimed job stays invisible to other workers without a heartbeat; a crashed
+    worker's jobs run again this long after its last heartbeat."""
+    tasks_poll_interval: float = Field(default=0.5, gt=0)
+    """Seconds between checks of a quiet queue table (the embedded broker)."""
+    tasks_retries: int = Field(default=3, ge=0)
+    """Retries after a failed try (``@app.task(retries=...)`` per task); then dead-letter."""
+    tasks_backoff: float = Field(default=1.0, ge=0)
+    """First retry delay in seconds; each further retry waits twice as long."""
+    tasks_backoff_max: float = Field(default=300.0, ge=0)
+    """The longest retry delay."""
+    tasks_worker_in_process: bool | None = None
+    """Run a worker inside the app process; unset: on under ``keel run`` (development)."""
     # -- docs --------------------------------------------------------------------------------
     docs_public: bool = True
     """Whether ``/docs``, ``/redoc`` and ``/openapi.json`` are served (``False``: not served

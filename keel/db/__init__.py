@@ -40,7 +40,7 @@ from keel.db.pagination import (
 )
 from keel.db.queries import get_or_404
 from keel.db.schema import NotBlank, Schema, apply, schema
-from keel.db.session import Session, database_of, get_session
+from keel.db.session import Session, current_session, database_of, get_session
 from keel.db.types import UTCDateTime
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "UUIDPK",
     "Versioned",
     "apply",
+    "current_session",
     "cursor_params",
     "database_of",
     "expect_version",

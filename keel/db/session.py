@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Annotated
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +11,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keel import Depends, Request
 from keel.db.database import Database, wrote
 
-__all__ = ["Session", "database_of", "get_session"]
+__all__ = ["Session", "current_session", "database_of", "get_session", "using_session"]
+
+_current: ContextVar[AsyncSession | None] = ContextVar("keel_db_session", default=None)
+
+
+def current_session() -> AsyncSession | None:
+    """The session of the request (or task) being handled, if it asked for one.
+
+    Code that must write in the same transaction as the handler (``keel.tasks`` enqueues
+    jobs this way) finds it here.
+    """
+    return _current.get()
+
+
+class using_session:  # noqa: N801 - used as a function-like context manager
+    """Make ``session`` the :func:`current_session` inside a ``with`` block."""
+
+    __slots__ = ("previous", "session")
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.previous: AsyncSession | None = None
+
+    def __enter__(self) -> AsyncSession:
+        self.previous = _current.get()
+        _current.set(self.session)
+        return self.session
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.set(self.previous)
 
 
 def database_of(app: object) -> Database:
@@ -30,7 +60,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database = database_of(request.app)
     async with database.sessionmaker() as session:
         try:
-            yield session
+            with using_session(session):
+                yield session
         except BaseException:
             await session.rollback()
             raise
