@@ -201,7 +201,6 @@ class Settings(BaseSettings):
     blocking_threshold: float = Field(default=0.1, gt=0)
     """Seconds the event loop may be blocked before the detector reports it."""
 
-
     # -- background tasks (keel.tasks) -------------------------------------------------------
     tasks_broker: str | None = None
     """Where jobs wait: unset (or ``database``) for the embedded queue table in the app's

@@ -1,13 +1,17 @@
 """The job table of the embedded broker: one row per job, from enqueue to its result.
 
-The table lives on ``keel.db.Model.metadata``, so ``keel db makemigrations`` writes its
-migration into the app's own migrations as soon as ``keel.tasks`` is imported.
+The table lives on ``keel.db.Model.metadata`` and comes with its own migration script,
+shipped in keel (branch ``keel_tasks`` in ``keel/tasks/migrations/``): ``keel db migrate``
+creates it beside the app's tables as soon as ``keel.tasks`` is imported.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Column, Float, Index, Integer, String, Table, Text
 
+from keel.db.branches import register_branch
 from keel.db.models import Model
 
 __all__ = ["JOB_STATUSES", "jobs"]
@@ -37,3 +41,5 @@ jobs = Table(
     Index("ix_keel_tasks_status_run_at", "status", "run_at"),
 )
 """``keel_tasks``: the queue, the results and the dead letters of the embedded broker."""
+
+register_branch("keel_tasks", Path(__file__).with_name("migrations"), {"keel_tasks"})

@@ -1,28 +1,33 @@
-"""The job table reaches the app's migrations like any model's table."""
+"""The job table comes with keel's own migration script (branch ``keel_tasks``)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from keel.db import Database
+from sqlalchemy import MetaData
+
+from keel.db import Database, Model
 from keel.db import migrations as m
+from keel.db.branches import branches_for
 from keel.tasks.models import jobs
 
 from .support import make_app, started
 
 
-def test_makemigrations_writes_the_job_table_and_jobs_run_on_it(tmp_path: Path) -> None:
+def test_keel_db_migrate_creates_the_job_table_and_jobs_run_on_it(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
-    database = Database(url, migrations=tmp_path / "migrations")
-    assert jobs.metadata is database.metadata  # keel.db's Model.metadata
+    assert jobs.metadata is Model.metadata  # keel.db's Model.metadata
+    metadata = MetaData(naming_convention=Model.metadata.naming_convention)
+    jobs.to_metadata(metadata)  # an app whose only table is the job table
+    database = Database(url, metadata=metadata, migrations=tmp_path / "migrations")
+    assert [b.label for b in branches_for(metadata)] == ["keel_tasks"]
     m.init(database)
-    script = m.make_migrations(database, "first tables")
-    assert script is not None
-    text = script.read_text()
-    assert "'keel_tasks'" in text and "ix_keel_tasks_status_run_at" in text
     m.migrate(database)
-    assert m.check(database).up_to_date
+    assert m.current(database) == ("keel_tasks_0001",)
+    assert m.make_migrations(database, "first tables") is None  # never in the app's scripts
+    state = m.check(database)
+    assert state.up_to_date, state.problem()  # the shipped script is exactly the table
 
     app, db, _ = make_app(url)
 
