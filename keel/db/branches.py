@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import MetaData
 
@@ -39,14 +40,18 @@ _BRANCHES: dict[str, Branch] = {}
 def register_branch(label: str, folder: Path, tables: set[str] | frozenset[str]) -> Branch:
     """Ship ``folder``'s migration scripts (branch ``label``) for the battery's ``tables``.
 
-    Registering the same label again replaces it (a module reloaded in tests).
+    Registering the same label again replaces it in place (a module reloaded in tests).
     """
     branch = Branch(label, Path(folder), frozenset(tables))
-    _BRANCHES[label] = branch
+    _BRANCHES[label] = branch  # an existing label keeps its place in the order
     return branch
 
 
-def branches_for(metadata: MetaData) -> list[Branch]:
-    """The registered branches whose tables ``metadata`` holds, by label."""
+def branches_for(
+    metadata: MetaData, *, ordered: Literal["label", "registration"] = "label"
+) -> list[Branch]:
+    """The registered branches whose tables ``metadata`` holds, by label (or in the order
+    they were registered: a battery registers after the batteries it builds on)."""
     names = set(metadata.tables)
-    return [b for _, b in sorted(_BRANCHES.items()) if b.tables & names]
+    found = _BRANCHES.items() if ordered == "registration" else sorted(_BRANCHES.items())
+    return [b for _, b in found if b.tables & names]

@@ -204,7 +204,18 @@ def migrate(database: Database, revision: str = "heads", *, sql: bool = False) -
     With ``sql=True`` print the SQL instead of running it.
     """
     _require_folder(database)
-    command.upgrade(alembic_config(database), "heads" if revision == "head" else revision, sql=sql)
+    config = alembic_config(database)
+    if revision in ("head", "heads"):
+        # The shipped branches first, one at a time in the order they were registered (a
+        # battery registers after those it builds on): Alembic's walk over several
+        # inter-dependent branches at once can lose track of a head it just replaced.
+        for branch in branches_for(database.metadata, ordered="registration"):
+            command.upgrade(config, f"{branch.label}@head", sql=sql)
+        # then each of the app's own heads (never "heads" again, for the same reason)
+        for head in _app_heads(database, ScriptDirectory.from_config(config)):
+            command.upgrade(config, head, sql=sql)
+        return
+    command.upgrade(config, revision, sql=sql)
 
 
 def downgrade(database: Database, revision: str = "-1", *, sql: bool = False) -> None:

@@ -4,8 +4,10 @@ Revision ID: keel_admin_0001
 Revises:
 Create Date: 2026-12-05
 
-Shipped with keel (branch ``keel_admin``, after keel.auth's users); ``keel db migrate``
-applies it beside the app's own scripts.
+Shipped with keel (branch ``keel_admin``); ``keel db migrate`` applies it beside the app's
+own scripts, after keel.auth's branch (it points at ``auth_users``). It declares no Alembic
+``depends_on``: Alembic loses track of its heads when shipped branches depend on each other,
+so ``keel db migrate`` orders the branches itself.
 """
 
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ from alembic import op
 revision: str = "keel_admin_0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("keel_admin",)
-depends_on: str | Sequence[str] | None = "keel_auth_0001"
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
