@@ -58,11 +58,29 @@ def _check_name(name: str) -> None:
 
 def _keel_spec() -> str:
     """What the new project's scripts install keel from: this keel's source checkout when
-    it runs from one (an editable install), else the ``keel`` distribution."""
+    it runs from one (an editable install); else where this keel was installed from (a
+    local folder, an archive or a VCS URL, as pip recorded it: PEP 610); else the ``keel``
+    distribution of this version."""
     source = Path(__file__).resolve().parents[2]
     if (source / "pyproject.toml").is_file() and (source / "keel" / "__init__.py").is_file():
         return str(source)
-    return "keel"
+    import json
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("keel")
+        origin = json.loads(dist.read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        return "keel"
+    url = str(origin.get("url", ""))
+    vcs = origin.get("vcs_info")
+    if isinstance(vcs, dict) and url:
+        return f"{vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id', '')}".rstrip("@")
+    if url.startswith("file://"):
+        return url.removeprefix("file://")
+    if url:
+        return url
+    return f"keel=={dist.version}"
 
 
 def create_project(
