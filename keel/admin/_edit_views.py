@@ -34,7 +34,7 @@ __all__ = ["add_routes"]
 
 def add_routes(site: Admin, router: Router) -> None:
     """The add and change routes of ``site``."""
-    from keel.admin._views import get_object, log
+    from keel.admin._views import log, open_object
 
     async def render_form(
         request: Request,
@@ -169,12 +169,10 @@ def add_routes(site: Admin, router: Router) -> None:
     async def change_page(
         request: Request, app_label: str, model_name: str, object_id: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "view")
-        obj = await get_object(session, registered, object_id)
+        found = await open_object(site, request, session, app_label, model_name, object_id, "view")
+        if isinstance(found, Response):
+            return found
+        ctx, registered, obj = found
         form = None
         inlines: list[InlineRows] = []
         if ctx.can(registered, "change"):
@@ -191,12 +189,12 @@ def add_routes(site: Admin, router: Router) -> None:
     async def change_submit(
         request: Request, app_label: str, model_name: str, object_id: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "change")
-        obj = await get_object(session, registered, object_id)
+        found = await open_object(
+            site, request, session, app_label, model_name, object_id, "change"
+        )
+        if isinstance(found, Response):
+            return found
+        ctx, registered, obj = found
         meta, plan = registered.meta, registered.form
         key = meta.pk_of(obj)
         submitted = await request.form()

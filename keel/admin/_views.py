@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
@@ -313,12 +313,12 @@ def build_router(site: Admin) -> Router:
     async def delete_page(
         request: Request, app_label: str, model_name: str, object_id: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "delete")
-        obj = await get_object(session, registered, object_id)
+        found = await open_object(
+            site, request, session, app_label, model_name, object_id, "delete"
+        )
+        if isinstance(found, Response):
+            return found
+        ctx, registered, obj = found
         return await _delete_page(request, session, ctx, registered, obj)
 
     async def _delete_page(
@@ -341,12 +341,12 @@ def build_router(site: Admin) -> Router:
     async def delete_submit(
         request: Request, app_label: str, model_name: str, object_id: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "delete")
-        obj = await get_object(session, registered, object_id)
+        found = await open_object(
+            site, request, session, app_label, model_name, object_id, "delete"
+        )
+        if isinstance(found, Response):
+            return found
+        ctx, registered, obj = found
         meta = registered.meta
         key, label, values = meta.pk_of(obj), object_label(obj), snapshot_values(meta, obj)
         if not await delete_objects(session, registered.model, [key]):
@@ -361,12 +361,10 @@ def build_router(site: Admin) -> Router:
     async def history(
         request: Request, app_label: str, model_name: str, object_id: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "view")
-        obj = await get_object(session, registered, object_id)
+        found = await open_object(site, request, session, app_label, model_name, object_id, "view")
+        if isinstance(found, Response):
+            return found
+        ctx, registered, obj = found
         meta = registered.meta
         entries = list(
             await session.scalars(
@@ -392,6 +390,26 @@ def build_router(site: Admin) -> Router:
 
     add_edit_routes(site, router)
     return router
+
+
+async def open_object(
+    site: Admin,
+    request: Request,
+    session: Any,
+    app_label: str,
+    model_name: str,
+    object_id: str,
+    permission: Literal["view", "add", "change", "delete"],
+) -> tuple[AdminContext, Registered, Any] | Response:
+    """The staff context, the registered model and the object of an object page, once the
+    user may ``permission`` it; the login redirect for non-staff (403 for ``require``, 404
+    for a missing model or object)."""
+    ctx = await site.guard(request, session)
+    if isinstance(ctx, Response):
+        return ctx
+    registered = site.lookup(app_label, model_name)
+    ctx.require(registered, permission)
+    return ctx, registered, await get_object(session, registered, object_id)
 
 
 async def get_object(session: Any, registered: Registered, raw: str) -> Any:
