@@ -34,7 +34,7 @@ __all__ = ["add_routes"]
 
 def add_routes(site: Admin, router: Router) -> None:
     """The add and change routes of ``site``."""
-    from keel.admin._views import log, open_object
+    from keel.admin._views import log, open_model, open_object
 
     async def render_form(
         request: Request,
@@ -114,11 +114,10 @@ def add_routes(site: Admin, router: Router) -> None:
     async def add_page(
         request: Request, app_label: str, model_name: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "add")
+        opened = await open_model(site, request, session, app_label, model_name, "add")
+        if isinstance(opened, Response):
+            return opened
+        ctx, registered = opened
         choices, _ = await registered.form.choices(session)
         form = registered.form.form_class.blank(request, choices=choices)
         inlines = [await blank_inline(request, session, i, None) for i in registered.inlines]
@@ -130,11 +129,10 @@ def add_routes(site: Admin, router: Router) -> None:
     async def add_submit(
         request: Request, app_label: str, model_name: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "add")
+        opened = await open_model(site, request, session, app_label, model_name, "add")
+        if isinstance(opened, Response):
+            return opened
+        ctx, registered = opened
         plan = registered.form
         choices, _ = await plan.choices(session)
         form = await plan.form_class.bind(request, choices=choices)

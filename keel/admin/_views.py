@@ -154,11 +154,10 @@ def build_router(site: Admin) -> Router:
     async def changelist(
         request: Request, app_label: str, model_name: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "view")
+        opened = await open_model(site, request, session, app_label, model_name, "view")
+        if isinstance(opened, Response):
+            return opened
+        ctx, registered = opened
         return await _render_changelist(request, session, ctx, registered)
 
     async def _render_changelist(
@@ -198,11 +197,10 @@ def build_router(site: Admin) -> Router:
     async def changelist_action(
         request: Request, app_label: str, model_name: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "view")
+        opened = await open_model(site, request, session, app_label, model_name, "view")
+        if isinstance(opened, Response):
+            return opened
+        ctx, registered = opened
         form = await request.form()
         chosen = str(form.get("action", "") or "")
         raw = [str(v) for v in form.getlist("_selected")]
@@ -277,11 +275,10 @@ def build_router(site: Admin) -> Router:
     async def autocomplete(
         request: Request, app_label: str, model_name: str, session: Session
     ) -> Response:
-        ctx = await site.guard(request, session)
-        if isinstance(ctx, Response):
-            return ctx
-        registered = site.lookup(app_label, model_name)
-        ctx.require(registered, "view")
+        opened = await open_model(site, request, session, app_label, model_name, "view")
+        if isinstance(opened, Response):
+            return opened
+        ctx, registered = opened
         unknown = set(request.query_params) - {"term"}
         if unknown:
             raise HTTPError(400, f"Unknown autocomplete parameter {sorted(unknown)[0][:40]!r}.")
@@ -404,12 +401,30 @@ async def open_object(
     """The staff context, the registered model and the object of an object page, once the
     user may ``permission`` it; the login redirect for non-staff (403 for ``require``, 404
     for a missing model or object)."""
+    opened = await open_model(site, request, session, app_label, model_name, permission)
+    if isinstance(opened, Response):
+        return opened
+    ctx, registered = opened
+    return ctx, registered, await get_object(session, registered, object_id)
+
+
+async def open_model(
+    site: Admin,
+    request: Request,
+    session: Any,
+    app_label: str,
+    model_name: str,
+    permission: Literal["view", "add", "change", "delete"],
+) -> tuple[AdminContext, Registered] | Response:
+    """The staff context and the registered model of a model page, once the user may
+    ``permission`` it; the login redirect for non-staff (403 for ``require``, 404 for an
+    unknown model)."""
     ctx = await site.guard(request, session)
     if isinstance(ctx, Response):
         return ctx
     registered = site.lookup(app_label, model_name)
     ctx.require(registered, permission)
-    return ctx, registered, await get_object(session, registered, object_id)
+    return ctx, registered
 
 
 async def get_object(session: Any, registered: Registered, raw: str) -> Any:
